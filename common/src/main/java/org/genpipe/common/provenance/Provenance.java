@@ -26,7 +26,7 @@ public record Provenance(
   public static Provenance capture(String sparkVersion, long seed, JsonNode redactedConfig) {
     return new Provenance(
         version(),
-        gitCommit(),
+        buildCommit(),
         System.getProperty("java.vendor") + " " + System.getProperty("java.version"),
         sparkVersion,
         System.getProperty("os.name") + " " + System.getProperty("os.version"),
@@ -40,7 +40,7 @@ public record Provenance(
     return BUILD.getProperty("version", "unknown");
   }
 
-  public static String gitCommit() {
+  public static String buildCommit() {
     String c = BUILD.getProperty("git.commit", "");
     return c.isEmpty() || c.startsWith("${") ? "unknown" : c;
   }

@@ -44,13 +44,14 @@ public record Manifest(
     Provenance provenance) {
 
   /** One shard file: path relative to the records folder, split, row count, size and SHA-256. */
-  public record Shard(String file, String split, long rows, long bytes, String sha256) {}
+  public record Shard(String file, String split, long rows, long bytes, String sha256)
+      implements java.io.Serializable {}
 
   /** One raw input file: its location, size and SHA-256. */
-  public record SourceFile(String path, long bytes, String sha256) {}
+  public record SourceFile(String path, long bytes, String sha256) implements java.io.Serializable {}
 
   /** One skipped item and why. */
-  public record Skip(String item, String reason) {}
+  public record Skip(String item, String reason) implements java.io.Serializable {}
 
   static final ObjectMapper JSON =
       new ObjectMapper()

@@ -1,0 +1,59 @@
+package org.genpipe.jobs;
+
+import org.genpipe.common.io.BadInputException;
+import org.genpipe.common.provenance.Provenance;
+import org.genpipe.jobs.fetch.FetchCommand;
+import org.genpipe.jobs.inspect.InspectCommand;
+import org.genpipe.jobs.preprocess.PreprocessCommand;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The pipeline's one command line: {@code pipeline <command> --help}. The same main class runs under
+ * {@code spark-submit --class org.genpipe.jobs.Cli genpipe-jobs.jar <command> ...}.
+ */
+@Command(
+    name = "pipeline",
+    mixinStandardHelpOptions = true,
+    versionProvider = Cli.Version.class,
+    description = "Distributed training pipeline for generative image models on Spark.",
+    subcommands = {
+      QuickstartCommand.class,
+      FetchCommand.class,
+      PreprocessCommand.class,
+      InspectCommand.class,
+      CommandLine.HelpCommand.class
+    })
+public final class Cli implements Runnable {
+
+  @Override
+  public void run() {
+    new CommandLine(this).usage(System.out);
+  }
+
+  /** Runs a command line and returns the exit code (0 ok, 2 bad input or usage, 1 failure). */
+  public static int execute(String... args) {
+    CommandLine cmd = new CommandLine(new Cli()).setCaseInsensitiveEnumValuesAllowed(true);
+    cmd.setExecutionExceptionHandler(
+        (e, line, parsed) -> {
+          BadInputException bad = BadInputException.findIn(e);
+          if (bad != null) {
+            line.getErr().println("error: " + bad.getMessage());
+            return 2;
+          }
+          throw e;
+        });
+    return cmd.execute(args);
+  }
+
+  public static void main(String[] args) {
+    System.exit(execute(args));
+  }
+
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      return new String[] {"genpipe " + Provenance.version() + " (" + Provenance.buildCommit() + ")"};
+    }
+  }
+}

@@ -1,0 +1,25 @@
+package org.genpipe.jobs.spark;
+
+import org.apache.spark.SparkConf;
+import org.apache.spark.sql.SparkSession;
+import org.genpipe.jobs.config.SparkSettings;
+
+/** The one place that makes Spark sessions: spark-submit settings win over the config file's. */
+public final class SparkSessions {
+  private SparkSessions() {}
+
+  public static SparkSession getOrCreate(SparkSettings settings, String appName) {
+    SparkConf conf = new SparkConf(); // picks up spark.* system properties set by spark-submit
+    conf.setIfMissing("spark.master", settings.master());
+    conf.setIfMissing("spark.app.name", appName);
+    settings.conf().forEach(conf::setIfMissing);
+    if (conf.get("spark.master").startsWith("local")) {
+      // single-machine runs stay on loopback
+      conf.setIfMissing("spark.driver.host", "127.0.0.1");
+      conf.setIfMissing("spark.driver.bindAddress", "127.0.0.1");
+    }
+    // ND4J's OpenMP threads spin against Spark's task threads unless limited (PLATFORM.md)
+    conf.setIfMissing("spark.executorEnv.OMP_NUM_THREADS", "1");
+    return SparkSession.builder().config(conf).getOrCreate();
+  }
+}
