@@ -20,6 +20,7 @@ public final class MinibatchIterator implements Iterator<Minibatch> {
   private final boolean dropLast;
   private final List<ImageRecord> buffer;
   private final int bufferSize;
+  private final boolean shuffle;
   private final Random random;
   private ImageShape shape;
 
@@ -44,7 +45,8 @@ public final class MinibatchIterator implements Iterator<Minibatch> {
     this.batchSize = batchSize;
     this.range = range;
     this.dropLast = dropLast;
-    this.bufferSize = Math.max(1, shuffleBuffer);
+    this.shuffle = shuffleBuffer > 1;
+    this.bufferSize = Math.max(batchSize, shuffleBuffer);
     this.buffer = new ArrayList<>(bufferSize);
     this.random = new Random(seed);
   }
@@ -70,14 +72,18 @@ public final class MinibatchIterator implements Iterator<Minibatch> {
       if (buffer.isEmpty()) {
         break;
       }
-      int pick = bufferSize > 1 ? random.nextInt(buffer.size()) : 0;
-      // O(1) removal: move the last element into the picked slot
-      ImageRecord r = buffer.get(pick);
-      ImageRecord last = buffer.remove(buffer.size() - 1);
-      if (pick < buffer.size()) {
-        buffer.set(pick, last);
+      if (shuffle) {
+        // O(1) removal: move the last element into the picked slot
+        int pick = random.nextInt(buffer.size());
+        ImageRecord r = buffer.get(pick);
+        ImageRecord last = buffer.remove(buffer.size() - 1);
+        if (pick < buffer.size()) {
+          buffer.set(pick, last);
+        }
+        batch.add(r);
+      } else {
+        batch.add(buffer.remove(0));
       }
-      batch.add(r);
     }
     return toMinibatch(batch);
   }
