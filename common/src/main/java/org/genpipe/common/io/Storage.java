@@ -33,7 +33,9 @@ public final class Storage {
   public static Path path(String location) {
     Path p = new Path(location);
     if (p.toUri().getScheme() == null) {
-      return new Path(java.nio.file.Path.of(location).toAbsolutePath().normalize().toUri());
+      // toUri() adds a trailing slash for existing folders; the path must name the folder itself
+      String uri = java.nio.file.Path.of(location).toAbsolutePath().normalize().toUri().toString();
+      return new Path(uri.length() > "file:///".length() ? uri.replaceAll("/+$", "") : uri);
     }
     return p;
   }

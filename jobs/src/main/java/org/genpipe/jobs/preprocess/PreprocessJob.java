@@ -52,9 +52,12 @@ public final class PreprocessJob {
   /** One Spark task: items [from, to) of a split, written as shard {@code index} of {@code total}. */
   record ShardTask(Inventory.Split split, int index, int total, int from, int to) implements Serializable {}
 
-  /** What a task wrote. */
+  /**
+   * What a task wrote, or the bad-input message that stopped it: bad input is returned rather than
+   * thrown, since retrying cannot fix it and Spark does not keep the exception type for the driver.
+   */
   record ShardResult(
-      Manifest.Shard shard, Map<Integer, Long> labelCounts, List<BadRecords.Skipped> skipped)
+      Manifest.Shard shard, Map<Integer, Long> labelCounts, List<BadRecords.Skipped> skipped, String error)
       implements Serializable {}
 
   public static Result run(PipelineConfig config, SparkSession spark, boolean overwrite) {
@@ -89,6 +92,11 @@ public final class PreprocessJob {
             jsc.parallelize(tasks, Math.max(1, tasks.size()))
                 .map(t -> writeShard(dataset, inv, t, shardsDir, mode, hconf.get()))
                 .collect();
+      }
+      for (ShardResult r : results) {
+        if (r.error() != null) {
+          throw new BadInputException(r.error());
+        }
       }
       List<Manifest.SourceFile> sources = checksum(jsc, inv.sourceFiles(), hconf);
       Manifest manifest =
@@ -131,7 +139,8 @@ public final class PreprocessJob {
     BadRecords bad = new BadRecords(mode);
     Map<Integer, Long> labels = new TreeMap<>();
     ShardWriter.Written written;
-    try (ShardWriter w = new ShardWriter(new Path(shardsDir, name), conf)) {
+    Path file = new Path(shardsDir, name);
+    try (ShardWriter w = new ShardWriter(file, conf)) {
       dataset.read(inv, t.split(), t.from(), t.to(), conf,
           r -> {
             try {
@@ -145,12 +154,20 @@ public final class PreprocessJob {
           },
           bad);
       written = w.finish();
+    } catch (BadInputException | UncheckedIOException e) {
+      BadInputException b = BadInputException.findIn(e);
+      if (b == null) {
+        throw e;
+      }
+      Storage.fs(file, conf).delete(file, false);
+      return new ShardResult(null, Map.of(), List.of(), b.getMessage());
     }
     return new ShardResult(
         new Manifest.Shard(
             RecordSchema.SHARDS_DIR + "/" + name, t.split().name(), written.rows(), written.bytes(), written.sha256()),
         labels,
-        bad.skipped());
+        bad.skipped(),
+        null);
   }
 
   private static List<Manifest.SourceFile> checksum(JavaSparkContext jsc, List<String> files, HadoopConf hconf) {
