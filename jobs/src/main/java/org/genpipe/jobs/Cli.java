@@ -2,6 +2,7 @@ package org.genpipe.jobs;
 
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.provenance.Provenance;
+import org.genpipe.jobs.bench.DataBenchmarkCommand;
 import org.genpipe.jobs.fetch.FetchCommand;
 import org.genpipe.jobs.inspect.InspectCommand;
 import org.genpipe.jobs.preprocess.PreprocessCommand;
@@ -22,6 +23,7 @@ import picocli.CommandLine.Command;
       FetchCommand.class,
       PreprocessCommand.class,
       InspectCommand.class,
+      DataBenchmarkCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Cli implements Runnable {
