@@ -4,7 +4,6 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.genpipe.common.image.Images;
@@ -72,7 +71,7 @@ public final class CaptchaFolder implements RawDataset {
       int from,
       int to,
       Configuration conf,
-      Consumer<ImageRecord> out,
+      RecordSink out,
       BadRecords bad)
       throws IOException {
     for (int i = from; i < to; i++) {
@@ -88,7 +87,7 @@ public final class CaptchaFolder implements RawDataset {
         bad.report(p.toString(), "unreadable image: not a PNG/JPEG file");
         continue;
       }
-      out.accept(toRecord(split.name() + "/" + p.getName(), split.name(), RawFiles.stem(p), img, settings));
+      out.accept(i, toRecord(split.name() + "/" + p.getName(), split.name(), RawFiles.stem(p), img, settings));
     }
   }
 

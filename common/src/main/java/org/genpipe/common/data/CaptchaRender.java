@@ -1,7 +1,6 @@
 package org.genpipe.common.data;
 
 import java.util.List;
-import java.util.function.Consumer;
 import org.apache.hadoop.conf.Configuration;
 import org.genpipe.common.records.ImageRecord;
 
@@ -44,13 +43,13 @@ public final class CaptchaRender implements RawDataset {
       int from,
       int to,
       Configuration conf,
-      Consumer<ImageRecord> out,
+      RecordSink out,
       BadRecords bad) {
     int offset = split.name().equals("train") ? 0 : inv.split("train").count();
     CaptchaRenderer renderer = new CaptchaRenderer(settings, seed);
     for (int i = from; i < to; i++) {
       CaptchaRenderer.Captcha c = renderer.render(offset + i);
-      out.accept(
+      out.accept(i,
           CaptchaFolder.toRecord(
               split.name() + "/" + String.format("%05d", i), split.name(), c.text(), c.image(), settings));
     }

@@ -6,7 +6,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.function.Consumer;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.Path;
@@ -100,7 +99,7 @@ public final class Cifar10 implements RawDataset {
       int from,
       int to,
       Configuration conf,
-      Consumer<ImageRecord> out,
+      RecordSink out,
       BadRecords bad)
       throws IOException {
     int fileStart = 0;
@@ -132,7 +131,7 @@ public final class Cifar10 implements RawDataset {
               hwc[px * 3 + 1] = rec[1 + plane + px];
               hwc[px * 3 + 2] = rec[1 + 2 * plane + px];
             }
-            out.accept(
+            out.accept(index,
                 new ImageRecord(
                     split.name() + "/" + String.format("%05d", index),
                     split.name(), label, null, SIDE, SIDE, 3, hwc, null));

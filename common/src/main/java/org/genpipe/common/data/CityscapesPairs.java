@@ -4,7 +4,6 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.genpipe.common.image.Images;
@@ -69,7 +68,7 @@ public final class CityscapesPairs implements RawDataset {
       int from,
       int to,
       Configuration conf,
-      Consumer<ImageRecord> out,
+      RecordSink out,
       BadRecords bad)
       throws IOException {
     for (int i = from; i < to; i++) {
@@ -95,7 +94,7 @@ public final class CityscapesPairs implements RawDataset {
       }
       BufferedImage photo = Images.resize(pair.getSubimage(0, 0, h, h), shape.height(), shape.width());
       BufferedImage labels = Images.resize(pair.getSubimage(h, 0, h, h), shape.height(), shape.width());
-      out.accept(
+      out.accept(i,
           new ImageRecord(
               split.name() + "/" + RawFiles.stem(p),
               split.name(), null, null, shape.height(), shape.width(), 3,

@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.genpipe.common.io.BadInputException;
@@ -79,7 +78,7 @@ public final class FashionMnist implements RawDataset {
       int from,
       int to,
       Configuration conf,
-      Consumer<ImageRecord> out,
+      RecordSink out,
       BadRecords bad)
       throws IOException {
     Path images = new Path(split.files().get(0));
@@ -99,7 +98,7 @@ public final class FashionMnist implements RawDataset {
           continue;
         }
         String id = split.name() + "/" + String.format("%05d", index);
-        out.accept(
+        out.accept(index,
             new ImageRecord(id, split.name(), label, null, shape.height(), shape.width(), 1, pixels, null));
       }
       if (to == split.count()) {

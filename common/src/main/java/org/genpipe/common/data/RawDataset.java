@@ -2,9 +2,7 @@ package org.genpipe.common.data;
 
 import java.io.IOException;
 import java.io.Serializable;
-import java.util.function.Consumer;
 import org.apache.hadoop.conf.Configuration;
-import org.genpipe.common.records.ImageRecord;
 
 /**
  * A data set in its official format. The preprocess job calls {@link #inventory} once on the driver
@@ -30,7 +28,7 @@ public interface RawDataset extends Serializable {
       int from,
       int to,
       Configuration conf,
-      Consumer<ImageRecord> out,
+      RecordSink out,
       BadRecords bad)
       throws IOException;
 }

@@ -42,7 +42,7 @@ class FashionMnistTest {
     Configuration conf = new Configuration();
     Inventory inv = ds.inventory(conf, new BadRecords(OnBadRecord.FAIL));
     List<ImageRecord> part = new java.util.ArrayList<>();
-    ds.read(inv, inv.split("train"), 4, 7, conf, part::add, new BadRecords(OnBadRecord.FAIL));
+    ds.read(inv, inv.split("train"), 4, 7, conf, (i, r) -> part.add(r), new BadRecords(OnBadRecord.FAIL));
     assertSame(src.get(0).subList(4, 7), part);
   }
 

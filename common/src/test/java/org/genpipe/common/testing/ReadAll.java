@@ -22,7 +22,7 @@ public final class ReadAll {
     Map<String, List<ImageRecord>> out = new LinkedHashMap<>();
     for (Inventory.Split s : inv.splits()) {
       List<ImageRecord> records = new ArrayList<>();
-      ds.read(inv, s, 0, s.count(), conf, records::add, bad);
+      ds.read(inv, s, 0, s.count(), conf, (i, r) -> records.add(r), bad);
       out.put(s.name(), records);
     }
     return out;

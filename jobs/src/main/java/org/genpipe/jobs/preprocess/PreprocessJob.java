@@ -23,6 +23,7 @@ import org.genpipe.common.data.RawDataset;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.io.HadoopConf;
 import org.genpipe.common.io.Storage;
+import org.genpipe.common.records.ImageRecord;
 import org.genpipe.common.provenance.Provenance;
 import org.genpipe.common.records.Manifest;
 import org.genpipe.common.records.RecordSchema;
@@ -36,8 +37,8 @@ import org.slf4j.LoggerFactory;
  * Raw data set in its official format -> sharded Parquet records + {@code manifest.json}.
  *
  * <p>The driver lists and checks the input ({@link RawDataset#inventory}), cuts each split into
- * shards of {@code shardSize} consecutive items, and runs one Spark task per shard; a task reads its
- * items and writes its shard file, hashing it as it goes. Shard contents and names depend only on
+ * shards of {@code shardSize} consecutive items, and runs one Spark task per group of consecutive
+ * shards; a task reads its items in one pass and writes its shard files, hashing them as it goes. Shard contents and names depend only on
  * the input and config, never on the number of executors. Everything is written under a hidden
  * staging folder beside the output, which becomes the output by rename once the manifest is written.
  */
@@ -49,7 +50,7 @@ public final class PreprocessJob {
   /** What a run produced. */
   public record Result(Path output, Manifest manifest, long millis) {}
 
-  /** One Spark task: items [from, to) of a split, written as shard {@code index} of {@code total}. */
+  /** One shard: items [from, to) of a split, written as shard {@code index} of {@code total}. */
   record ShardTask(Inventory.Split split, int index, int total, int from, int to) implements Serializable {}
 
   /**
@@ -76,9 +77,10 @@ public final class PreprocessJob {
     } catch (IOException e) {
       throw new BadInputException("cannot read input " + s.input() + ": " + e.getMessage(), e);
     }
-    List<ShardTask> tasks = plan(inv, s.shardSize());
-    LOG.info("{}: {} items in {} shards -> {}", dataset.name(),
-        inv.splits().stream().mapToInt(Inventory.Split::count).sum(), tasks.size(), output);
+    List<ShardTask> shards = plan(inv, s.shardSize());
+    List<List<ShardTask>> tasks = group(shards, 2 * spark.sparkContext().defaultParallelism());
+    LOG.info("{}: {} items in {} shards ({} Spark tasks) -> {}", dataset.name(),
+        inv.splits().stream().mapToInt(Inventory.Split::count).sum(), shards.size(), tasks.size(), output);
 
     Path staging = Storage.stagingDir(output);
     try {
@@ -87,10 +89,10 @@ public final class PreprocessJob {
       String shardsDir = new Path(staging, RecordSchema.SHARDS_DIR).toString();
       OnBadRecord mode = s.onBadRecord();
       List<ShardResult> results;
-      try (TaskProgress p = new TaskProgress(spark.sparkContext(), "preprocess " + dataset.name(), tasks.size(), "shards")) {
+      try (TaskProgress p = new TaskProgress(spark.sparkContext(), "preprocess " + dataset.name(), tasks.size(), "tasks")) {
         results =
             jsc.parallelize(tasks, Math.max(1, tasks.size()))
-                .map(t -> writeShard(dataset, inv, t, shardsDir, mode, hconf.get()))
+                .flatMap(group -> writeShards(dataset, inv, group, shardsDir, mode, hconf.get()).iterator())
                 .collect();
       }
       for (ShardResult r : results) {
@@ -132,42 +134,124 @@ public final class PreprocessJob {
     return tasks;
   }
 
-  static ShardResult writeShard(
-      RawDataset dataset, Inventory inv, ShardTask t, String shardsDir, OnBadRecord mode, Configuration conf)
+  /**
+   * Consecutive shards of a split go to one task, at most {@code perSplit} tasks per split: a task
+   * reads its items in one pass, which matters for gzipped inputs that cannot seek.
+   */
+  static List<List<ShardTask>> group(List<ShardTask> shards, int perSplit) {
+    List<List<ShardTask>> tasks = new ArrayList<>();
+    Map<String, List<ShardTask>> bySplit = new LinkedHashMap<>();
+    shards.forEach(t -> bySplit.computeIfAbsent(t.split().name(), k -> new ArrayList<>()).add(t));
+    for (List<ShardTask> split : bySplit.values()) {
+      int n = Math.min(split.size(), Math.max(1, perSplit));
+      for (int g = 0; g < n; g++) {
+        tasks.add(new ArrayList<>(split.subList(g * split.size() / n, (g + 1) * split.size() / n)));
+      }
+    }
+    return tasks;
+  }
+
+  /**
+   * Writes a group of consecutive shards of one split, reading their items in one pass; returns one
+   * result per shard, or a single result carrying the bad-input error that stopped it.
+   */
+  static List<ShardResult> writeShards(
+      RawDataset dataset, Inventory inv, List<ShardTask> group, String shardsDir, OnBadRecord mode, Configuration conf)
       throws IOException {
-    String name = RecordSchema.shardName(t.split().name(), t.index(), t.total());
+    ShardTask first = group.get(0);
+    ShardTask last = group.get(group.size() - 1);
     BadRecords bad = new BadRecords(mode);
-    Map<Integer, Long> labels = new TreeMap<>();
-    ShardWriter.Written written;
-    Path file = new Path(shardsDir, name);
-    try (ShardWriter w = new ShardWriter(file, conf)) {
-      dataset.read(inv, t.split(), t.from(), t.to(), conf,
-          r -> {
+    GroupWriter w = new GroupWriter(group, shardsDir, conf);
+    try {
+      dataset.read(inv, first.split(), first.from(), last.to(), conf,
+          (item, r) -> {
             try {
-              w.write(r);
+              w.write(item, r);
             } catch (IOException e) {
               throw new UncheckedIOException(e);
             }
-            if (r.label() != null) {
-              labels.merge(r.label(), 1L, Long::sum);
-            }
           },
           bad);
-      written = w.finish();
+      return w.finish(bad);
     } catch (BadInputException | UncheckedIOException e) {
+      w.abort();
       BadInputException b = BadInputException.findIn(e);
       if (b == null) {
         throw e;
       }
-      Storage.fs(file, conf).delete(file, false);
-      return new ShardResult(null, Map.of(), List.of(), b.getMessage());
+      return List.of(new ShardResult(null, Map.of(), List.of(), b.getMessage()));
     }
-    return new ShardResult(
-        new Manifest.Shard(
-            RecordSchema.SHARDS_DIR + "/" + name, t.split().name(), written.rows(), written.bytes(), written.sha256()),
-        labels,
-        bad.skipped(),
-        null);
+  }
+
+  /** Routes records to the shard their item index falls in; shards are opened and closed in order. */
+  private static final class GroupWriter {
+    private final List<ShardTask> group;
+    private final String shardsDir;
+    private final Configuration conf;
+    private final List<ShardResult> done = new ArrayList<>();
+    private int current = -1;
+    private ShardWriter writer;
+    private Map<Integer, Long> labels;
+
+    GroupWriter(List<ShardTask> group, String shardsDir, Configuration conf) {
+      this.group = group;
+      this.shardsDir = shardsDir;
+      this.conf = conf;
+    }
+
+    void write(int item, ImageRecord r) throws IOException {
+      while (current < 0 || item >= group.get(current).to()) {
+        next();
+      }
+      writer.write(r);
+      if (r.label() != null) {
+        labels.merge(r.label(), 1L, Long::sum);
+      }
+    }
+
+    /** Closes the open shard (if any) and opens the next. */
+    private void next() throws IOException {
+      if (writer != null) {
+        ShardTask t = group.get(current);
+        ShardWriter.Written wr = writer.finish();
+        done.add(new ShardResult(
+            new Manifest.Shard(RecordSchema.SHARDS_DIR + "/" + name(t), t.split().name(), wr.rows(), wr.bytes(), wr.sha256()),
+            labels, List.of(), null));
+      }
+      current++;
+      if (current < group.size()) {
+        writer = new ShardWriter(new Path(shardsDir, name(group.get(current))), conf);
+        labels = new TreeMap<>();
+      } else {
+        writer = null;
+      }
+    }
+
+    private static String name(ShardTask t) {
+      return RecordSchema.shardName(t.split().name(), t.index(), t.total());
+    }
+
+    /** Closes the remaining shards (empty ones included) and attaches the skips to the first. */
+    List<ShardResult> finish(BadRecords bad) throws IOException {
+      while (current < group.size()) {
+        next();
+      }
+      if (!bad.skipped().isEmpty()) {
+        ShardResult f = done.get(0);
+        done.set(0, new ShardResult(f.shard(), f.labelCounts(), List.copyOf(bad.skipped()), null));
+      }
+      return done;
+    }
+
+    void abort() {
+      try {
+        if (writer != null) {
+          writer.close();
+        }
+      } catch (IOException | RuntimeException ignored) {
+        // the driver deletes the staging folder
+      }
+    }
   }
 
   private static List<Manifest.SourceFile> checksum(JavaSparkContext jsc, List<String> files, HadoopConf hconf) {
