@@ -51,10 +51,10 @@ public final class DataBenchmarkCommand implements Callable<Integer> {
     Random rnd = new Random(1);
     CaptchaSettings captcha = PipelineConfig.load(null, List.of()).preprocess().captcha();
     Path raw = work.resolve("raw");
-    generate(raw.resolve("fashion-mnist"), () -> BenchInputs.fashionMnist(raw.resolve("fashion-mnist"), n(60_000), n(10_000), rnd));
-    generate(raw.resolve("cifar10"), () -> BenchInputs.cifar10(raw.resolve("cifar10"), n(10_000), n(10_000), rnd));
-    generate(raw.resolve("cityscapes"), () -> BenchInputs.pairs(raw.resolve("cityscapes"), n(500), n(100), rnd));
-    generate(raw.resolve("captcha"), () -> BenchInputs.captchas(raw.resolve("captcha"), n(10_000), captcha, 7));
+    generate(raw.resolve("fashion-mnist"), d -> BenchInputs.fashionMnist(d, n(60_000), n(10_000), rnd));
+    generate(raw.resolve("cifar10"), d -> BenchInputs.cifar10(d, n(10_000), n(10_000), rnd));
+    generate(raw.resolve("cityscapes"), d -> BenchInputs.pairs(d, n(500), n(100), rnd));
+    generate(raw.resolve("captcha"), d -> BenchInputs.captchas(d, n(10_000), captcha, 7));
 
     SparkSession spark = SparkSessions.getOrCreate(new SparkSettings(master, java.util.Map.of("spark.ui.enabled", "false")), "genpipe bench-data");
     List<Row> rows = new ArrayList<>();
@@ -90,17 +90,19 @@ public final class DataBenchmarkCommand implements Callable<Integer> {
   }
 
   interface Gen {
-    void run() throws Exception;
+    void run(Path into) throws Exception;
   }
 
+  /** Generates into a temporary folder renamed when complete, so an interrupted run is not reused. */
   private static void generate(Path dir, Gen gen) throws Exception {
     if (Files.isDirectory(dir)) {
       return;
     }
     long t = System.nanoTime();
-    Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
+    Path tmp = dir.resolveSibling("." + dir.getFileName() + ".tmp");
     org.apache.commons.io.FileUtils.deleteQuietly(tmp.toFile());
-    gen.run();
+    gen.run(tmp);
+    Files.move(tmp, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     System.out.printf("generated %s in %.1f s%n", dir, (System.nanoTime() - t) / 1e9);
   }
 
