@@ -104,4 +104,22 @@ public final class Images {
     img.setRGB(0, 0, w, h, rgb, 0, w);
     return img;
   }
+
+  /** Image {@code index} of an [N, C, H, W] float batch with values in [0, 1] (clamped). */
+  public static BufferedImage fromUnitFloats(org.nd4j.linalg.api.ndarray.INDArray nchw, int index) {
+    long[] shape = nchw.shape();
+    int c = (int) shape[1];
+    int h = (int) shape[2];
+    int w = (int) shape[3];
+    float[] chw = nchw.get(org.nd4j.linalg.indexing.NDArrayIndex.point(index)).dup('c').data().asFloat();
+    byte[] hwc = new byte[h * w * c];
+    int hw = h * w;
+    for (int p = 0; p < hw; p++) {
+      for (int ch = 0; ch < c; ch++) {
+        float v = chw[ch * hw + p];
+        hwc[p * c + ch] = (byte) Math.max(0, Math.min(255, Math.round(v * 255f)));
+      }
+    }
+    return fromHwc(hwc, new ImageShape(h, w, c));
+  }
 }

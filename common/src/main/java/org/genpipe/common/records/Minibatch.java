@@ -1,7 +1,10 @@
 package org.genpipe.common.records;
 
+import java.util.ArrayList;
 import java.util.List;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A batch of records as ND4J arrays.
@@ -17,5 +20,67 @@ public record Minibatch(
 
   public int size() {
     return ids.size();
+  }
+
+  /** Assembles records of one shape into a batch, pixels scaled to {@code range}. */
+  public static Minibatch of(List<ImageRecord> batch, PixelRange range) {
+    if (batch.isEmpty()) {
+      throw new IllegalArgumentException("a minibatch needs at least one record");
+    }
+    int n = batch.size();
+    ImageRecord first = batch.get(0);
+    ImageShape shape = first.shape();
+    boolean hasLabels = first.label() != null;
+    boolean hasTexts = first.text() != null;
+    boolean hasMaps = first.labelMap() != null;
+    int per = shape.pixels();
+    float[] images = new float[n * per];
+    float[] maps = hasMaps ? new float[n * per] : null;
+    int[] labels = hasLabels ? new int[n] : null;
+    List<String> texts = hasTexts ? new ArrayList<>(n) : null;
+    List<String> ids = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      ImageRecord r = batch.get(i);
+      if (!r.shape().equals(shape)) {
+        throw new IllegalArgumentException(
+            "record " + r.id() + " has shape " + r.shape() + " but the batch has " + shape);
+      }
+      toChw(r.image(), images, i * per, shape, range);
+      if (hasMaps) {
+        toChw(r.labelMap(), maps, i * per, shape, range);
+      }
+      if (hasLabels) {
+        labels[i] = r.label();
+      }
+      if (hasTexts) {
+        texts.add(r.text());
+      }
+      ids.add(r.id());
+    }
+    long[] nchw = {n, shape.channels(), shape.height(), shape.width()};
+    return new Minibatch(
+        Nd4j.create(images, nchw, 'c'),
+        hasMaps ? Nd4j.create(maps, nchw, 'c') : null,
+        hasLabels ? Nd4j.createFromArray(labels).castTo(DataType.INT32) : null,
+        texts,
+        ids);
+  }
+
+  /** HWC uint8 to CHW float at {@code out[offset..]}. */
+  private static void toChw(byte[] hwc, float[] out, int offset, ImageShape shape, PixelRange range) {
+    int c = shape.channels();
+    int hw = shape.height() * shape.width();
+    if (c == 1) {
+      for (int p = 0; p < hw; p++) {
+        out[offset + p] = range.toFloat(hwc[p] & 0xFF);
+      }
+      return;
+    }
+    for (int p = 0; p < hw; p++) {
+      int src = p * c;
+      for (int ch = 0; ch < c; ch++) {
+        out[offset + ch * hw + p] = range.toFloat(hwc[src + ch] & 0xFF);
+      }
+    }
   }
 }

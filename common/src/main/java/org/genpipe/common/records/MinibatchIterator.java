@@ -5,8 +5,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Random;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Turns a stream of records (a Spark partition, or {@link ShardReader#read} over a file list) into
@@ -22,7 +20,6 @@ public final class MinibatchIterator implements Iterator<Minibatch> {
   private final int bufferSize;
   private final boolean shuffle;
   private final Random random;
-  private ImageShape shape;
 
   /**
    * @param batchSize records per batch
@@ -85,72 +82,12 @@ public final class MinibatchIterator implements Iterator<Minibatch> {
         batch.add(buffer.remove(0));
       }
     }
-    return toMinibatch(batch);
+    return Minibatch.of(batch, range);
   }
 
   private void fill() {
     while (buffer.size() < bufferSize && records.hasNext()) {
       buffer.add(records.next());
-    }
-  }
-
-  private Minibatch toMinibatch(List<ImageRecord> batch) {
-    int n = batch.size();
-    ImageRecord first = batch.get(0);
-    if (shape == null) {
-      shape = first.shape();
-    }
-    boolean hasLabels = first.label() != null;
-    boolean hasTexts = first.text() != null;
-    boolean hasMaps = first.labelMap() != null;
-    int per = shape.pixels();
-    float[] images = new float[n * per];
-    float[] maps = hasMaps ? new float[n * per] : null;
-    int[] labels = hasLabels ? new int[n] : null;
-    List<String> texts = hasTexts ? new ArrayList<>(n) : null;
-    List<String> ids = new ArrayList<>(n);
-    for (int i = 0; i < n; i++) {
-      ImageRecord r = batch.get(i);
-      if (!r.shape().equals(shape)) {
-        throw new IllegalArgumentException(
-            "record " + r.id() + " has shape " + r.shape() + " but the batch has " + shape);
-      }
-      toChw(r.image(), images, i * per);
-      if (hasMaps) {
-        toChw(r.labelMap(), maps, i * per);
-      }
-      if (hasLabels) {
-        labels[i] = r.label();
-      }
-      if (hasTexts) {
-        texts.add(r.text());
-      }
-      ids.add(r.id());
-    }
-    long[] nchw = {n, shape.channels(), shape.height(), shape.width()};
-    return new Minibatch(
-        Nd4j.create(images, nchw, 'c'),
-        hasMaps ? Nd4j.create(maps, nchw, 'c') : null,
-        hasLabels ? Nd4j.createFromArray(labels).castTo(DataType.INT32) : null,
-        texts,
-        ids);
-  }
-
-  /** HWC uint8 to CHW float at {@code out[offset..]}. */
-  private void toChw(byte[] hwc, float[] out, int offset) {
-    int c = shape.channels();
-    int hw = shape.height() * shape.width();
-    if (c == 1) {
-      for (int p = 0; p < hw; p++) {
-        out[offset + p] = range.toFloat(hwc[p] & 0xFF);
-      }
-      return;
-    }
-    for (int p = 0; p < hw; p++) {
-      int src = p * c;
-      for (int ch = 0; ch < c; ch++) {
-        out[offset + ch * hw + p] = range.toFloat(hwc[src + ch] & 0xFF);
-      }
     }
   }
 

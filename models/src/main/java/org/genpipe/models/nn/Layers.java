@@ -1,0 +1,260 @@
+package org.genpipe.models.nn;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.genpipe.models.ModelState;
+import org.nd4j.autodiff.samediff.SDIndex;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.layers.convolution.config.Conv2DConfig;
+import org.nd4j.linalg.api.ops.impl.layers.convolution.config.DeConv2DConfig;
+import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Builds network layers into a SameDiff graph (NCHW activations, PyTorch layer semantics) and
+ * records what the model must carry: the trainable parameters in creation order, and the batch-norm
+ * layers with their running statistics.
+ *
+ * <p>Parameters are created once per name: calling a layer again with the same name reuses its
+ * weights (e.g. a decoder applied to sampled and to given latents). Batch norm is written from mean
+ * and variance ops (ND4J's batchNorm op has no working backward in M2.1) and switches between batch
+ * statistics and running statistics through the scalar placeholder {@link #TRAIN}.
+ */
+public final class Layers {
+  /** Scalar placeholder: 1 while training (batch statistics), 0 for inference (running statistics). */
+  public static final String TRAIN = "train";
+
+  private static final double BN_EPS = 1e-5;
+  private static final double BN_MOMENTUM = 0.1;
+
+  private final SameDiff sd;
+  private final SplittableRandom init;
+  private final List<String> params = new ArrayList<>();
+  private final Map<String, BatchNorm> batchNorms = new LinkedHashMap<>();
+  private SDVariable train;
+
+  /** @param seed seed of the initial weights */
+  public Layers(SameDiff sd, long seed) {
+    this.sd = sd;
+    this.init = new SplittableRandom(seed);
+  }
+
+  public SameDiff sd() {
+    return sd;
+  }
+
+  /** Parameter names created since the last call, in creation order (one network's parameters). */
+  public List<String> takeParams() {
+    List<String> out = List.copyOf(params);
+    params.clear();
+    return out;
+  }
+
+  /** A trainable array initialised uniform(-bound, bound), or the existing one of that name. */
+  public SDVariable uniformParam(String name, double bound, long... shape) {
+    if (sd.hasVariable(name)) {
+      return sd.getVariable(name);
+    }
+    float[] v = Noise.uniform(init, (int) count(shape), -bound, bound);
+    params.add(name);
+    return sd.var(name, Nd4j.create(v, shape, 'c'));
+  }
+
+  /** A trainable array initialised N(0, std), or the existing one of that name. */
+  public SDVariable normalParam(String name, double std, long... shape) {
+    if (sd.hasVariable(name)) {
+      return sd.getVariable(name);
+    }
+    INDArray v = Noise.gaussian(init.nextLong(), shape).muli(std);
+    params.add(name);
+    return sd.var(name, v);
+  }
+
+  /** A trainable array filled with {@code value}. */
+  public SDVariable constantParam(String name, double value, long... shape) {
+    if (sd.hasVariable(name)) {
+      return sd.getVariable(name);
+    }
+    params.add(name);
+    return sd.var(name, Nd4j.valueArrayOf(shape, (float) value, DataType.FLOAT));
+  }
+
+  /** Conv2d like PyTorch's (padding p on every side), weights YXIO, default uniform init. */
+  public SDVariable conv2d(String name, SDVariable x, int in, int out, int k, int s, int p) {
+    double bound = 1.0 / Math.sqrt((double) in * k * k);
+    SDVariable w = uniformParam(name + "/W", bound, k, k, in, out);
+    SDVariable b = uniformParam(name + "/b", bound, out);
+    Conv2DConfig c =
+        Conv2DConfig.builder().kH(k).kW(k).sH(s).sW(s).pH(p).pW(p).paddingMode(PaddingMode.VALID).dataFormat("NCHW").build();
+    return sd.cnn().conv2d(x, w, b, c);
+  }
+
+  /**
+   * ConvTranspose2d like PyTorch's: the full transposed convolution, then {@code p} cropped at the
+   * start and {@code p - outputPadding} at the end of each spatial axis. Out size: (in-1)*s - 2p + k + op.
+   */
+  public SDVariable deconv2d(
+      String name, SDVariable x, int in, int out, int k, int s, int p, int outputPadding, long inSize) {
+    double bound = 1.0 / Math.sqrt((double) out * k * k);
+    SDVariable w = uniformParam(name + "/W", bound, k, k, out, in);
+    SDVariable b = uniformParam(name + "/b", bound, out);
+    DeConv2DConfig c =
+        DeConv2DConfig.builder().kH(k).kW(k).sH(s).sW(s).pH(0).pW(0).isSameMode(false).dataFormat("NCHW").build();
+    SDVariable full = sd.cnn().deconv2d(x, w, b, c);
+    if (p == 0 && outputPadding == 0) {
+      return full;
+    }
+    long fullSize = (inSize - 1) * s + k;
+    long end = fullSize - p + outputPadding;
+    if (end > fullSize) {
+      throw new IllegalArgumentException(name + ": output padding must be < padding here (crop only)");
+    }
+    return full.get(SDIndex.all(), SDIndex.all(), SDIndex.interval((long) p, end), SDIndex.interval((long) p, end));
+  }
+
+  /** Linear layer x [N, in] -> [N, out], uniform init like PyTorch's. */
+  public SDVariable dense(String name, SDVariable x, int in, int out) {
+    double bound = 1.0 / Math.sqrt(in);
+    SDVariable w = uniformParam(name + "/W", bound, in, out);
+    SDVariable b = uniformParam(name + "/b", bound, out);
+    return x.mmul(w).add(b);
+  }
+
+  /** The train/inference switch placeholder (created on first use). */
+  public SDVariable trainFlag() {
+    if (train == null) {
+      train = sd.placeHolder(TRAIN, DataType.FLOAT);
+    }
+    return train;
+  }
+
+  /**
+   * Batch norm over the channel axis of NCHW (or the feature axis of [N, F]) with learned scale and
+   * shift; batch statistics while training, running statistics (momentum 0.1, unbiased variance, as
+   * PyTorch) for inference.
+   *
+   * @param spatialSize H*W of an NCHW input, or 0 for an [N, F] input
+   */
+  public SDVariable batchNorm(String name, SDVariable x, int channels, long spatialSize) {
+    boolean spatial = spatialSize > 0;
+    SDVariable gamma = constantParam(name + "/gamma", 1.0, channels);
+    SDVariable beta = constantParam(name + "/beta", 0.0, channels);
+    long[] bshape = spatial ? new long[] {1, channels, 1, 1} : new long[] {1, channels};
+    int[] axes = spatial ? new int[] {0, 2, 3} : new int[] {0};
+    SDVariable t = trainFlag();
+    SDVariable mean = x.mean(axes);
+    SDVariable centred = x.sub(mean.reshape(bshape));
+    SDVariable var = centred.mul(centred).mean(axes);
+    BatchNorm bn = batchNorms.get(name);
+    if (bn == null) {
+      bn = new BatchNorm(name, channels, Math.max(1, spatialSize),
+          sd.placeHolder(name + "/runMean", DataType.FLOAT, channels),
+          sd.placeHolder(name + "/runVar", DataType.FLOAT, channels));
+      batchNorms.put(name, bn);
+      bn.batchMean = sd.identity(name + "/batchMean", mean).name();
+      bn.batchVar = sd.identity(name + "/batchVar", var).name();
+    }
+    SDVariable m = mean.mul(t).add(bn.runMean.mul(t.rsub(1.0)));
+    SDVariable v = var.mul(t).add(bn.runVar.mul(t.rsub(1.0)));
+    SDVariable norm = x.sub(m.reshape(bshape)).mul(sd.math().rsqrt(v.add(BN_EPS)).reshape(bshape));
+    return norm.mul(gamma.reshape(bshape)).add(beta.reshape(bshape));
+  }
+
+  /** Names of the batch statistics a training step must return to update the running statistics. */
+  public List<String> batchStatOutputs() {
+    List<String> out = new ArrayList<>();
+    for (BatchNorm bn : batchNorms.values()) {
+      out.add(bn.batchMean);
+      out.add(bn.batchVar);
+    }
+    return out;
+  }
+
+  /** Puts the train flag and every running statistic into the placeholder map. */
+  public void feed(Map<String, INDArray> placeholders, boolean training) {
+    if (train != null) {
+      placeholders.put(TRAIN, Nd4j.scalar(DataType.FLOAT, training ? 1f : 0f));
+    }
+    for (BatchNorm bn : batchNorms.values()) {
+      placeholders.put(bn.name + "/runMean", bn.runningMean);
+      placeholders.put(bn.name + "/runVar", bn.runningVar);
+    }
+  }
+
+  /** Updates running statistics from a training step's outputs (see {@link #batchStatOutputs()}). */
+  public void updateRunningStats(Map<String, INDArray> outputs, long batchSize) {
+    for (BatchNorm bn : batchNorms.values()) {
+      long n = batchSize * bn.spatialSize;
+      double unbias = n > 1 ? n / (double) (n - 1) : 1.0;
+      INDArray m = outputs.get(bn.batchMean);
+      INDArray v = outputs.get(bn.batchVar);
+      bn.runningMean.muli(1 - BN_MOMENTUM).addi(m.reshape(bn.channels).mul(BN_MOMENTUM));
+      bn.runningVar.muli(1 - BN_MOMENTUM).addi(v.reshape(bn.channels).mul(BN_MOMENTUM * unbias));
+    }
+  }
+
+  /** Writes all running statistics as {@code <prefix>/bn} (mean then variance per layer). */
+  public void exportTo(ModelState state, String prefix) {
+    float[] out = new float[batchNorms.values().stream().mapToInt(b -> 2 * b.channels).sum()];
+    int off = 0;
+    for (BatchNorm bn : batchNorms.values()) {
+      float[] m = bn.runningMean.data().asFloat();
+      float[] v = bn.runningVar.data().asFloat();
+      System.arraycopy(m, 0, out, off, bn.channels);
+      System.arraycopy(v, 0, out, off + bn.channels, bn.channels);
+      off += 2 * bn.channels;
+    }
+    state.put(prefix + "/bn", out);
+  }
+
+  public void importFrom(ModelState state, String prefix) {
+    int len = batchNorms.values().stream().mapToInt(b -> 2 * b.channels).sum();
+    float[] in = state.get(prefix + "/bn", len);
+    int off = 0;
+    for (BatchNorm bn : batchNorms.values()) {
+      float[] m = new float[bn.channels];
+      float[] v = new float[bn.channels];
+      System.arraycopy(in, off, m, 0, bn.channels);
+      System.arraycopy(in, off + bn.channels, v, 0, bn.channels);
+      bn.runningMean.assign(Nd4j.createFromArray(m));
+      bn.runningVar.assign(Nd4j.createFromArray(v));
+      off += 2 * bn.channels;
+    }
+  }
+
+  private static long count(long[] shape) {
+    long n = 1;
+    for (long s : shape) {
+      n *= s;
+    }
+    return n;
+  }
+
+  private static final class BatchNorm {
+    final String name;
+    final int channels;
+    final long spatialSize;
+    final SDVariable runMean;
+    final SDVariable runVar;
+    final INDArray runningMean;
+    final INDArray runningVar;
+    String batchMean;
+    String batchVar;
+
+    BatchNorm(String name, int channels, long spatialSize, SDVariable runMean, SDVariable runVar) {
+      this.name = name;
+      this.channels = channels;
+      this.spatialSize = spatialSize;
+      this.runMean = runMean;
+      this.runVar = runVar;
+      this.runningMean = Nd4j.zeros(DataType.FLOAT, channels);
+      this.runningVar = Nd4j.ones(DataType.FLOAT, channels);
+    }
+  }
+}
