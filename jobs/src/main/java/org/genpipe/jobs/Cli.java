@@ -6,6 +6,9 @@ import org.genpipe.jobs.bench.DataBenchmarkCommand;
 import org.genpipe.jobs.fetch.FetchCommand;
 import org.genpipe.jobs.inspect.InspectCommand;
 import org.genpipe.jobs.preprocess.PreprocessCommand;
+import org.genpipe.jobs.train.GenerateCommand;
+import org.genpipe.jobs.train.TrainCommand;
+import org.genpipe.jobs.train.TrainJob;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -23,6 +26,8 @@ import picocli.CommandLine.Command;
       FetchCommand.class,
       PreprocessCommand.class,
       InspectCommand.class,
+      TrainCommand.class,
+      GenerateCommand.class,
       DataBenchmarkCommand.class,
       CommandLine.HelpCommand.class
     })
@@ -42,6 +47,12 @@ public final class Cli implements Runnable {
           if (bad != null) {
             line.getErr().println("error: " + bad.getMessage());
             return 2;
+          }
+          for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof TrainJob.DivergedException) {
+              line.getErr().println("error: " + t.getMessage());
+              return 1;
+            }
           }
           throw e;
         });

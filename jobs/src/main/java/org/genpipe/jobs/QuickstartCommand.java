@@ -1,5 +1,7 @@
 package org.genpipe.jobs;
 
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
@@ -7,6 +9,8 @@ import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.inspect.InspectJob;
 import org.genpipe.jobs.preprocess.PreprocessJob;
 import org.genpipe.jobs.spark.SparkSessions;
+import org.genpipe.jobs.train.TrainCommand;
+import org.genpipe.jobs.train.TrainJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
@@ -15,14 +19,18 @@ import picocli.CommandLine.Mixin;
     mixinStandardHelpOptions = true,
     description = {
       "Run the pipeline end to end on the embedded data set (CAPTCHAs rendered from a seed; no download):",
-      "preprocess -> records + manifest -> inspect grid. Uses conf/quickstart.yaml when given with --config."
+      "preprocess -> records + manifest -> inspect grid -> train (parameter averaging, MLflow file store).",
+      "Each run trains into a new folder under train.output. Use conf/quickstart.yaml with --config."
     })
 public final class QuickstartCommand implements Callable<Integer> {
   @Mixin ConfigOptions options;
 
   @Override
   public Integer call() throws Exception {
-    PipelineConfig config = options.load(List.of());
+    PipelineConfig base = options.load(List.of());
+    String runFolder = base.requireTrain().output().replaceAll("/+$", "") + "/"
+        + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+    PipelineConfig config = options.load(List.of("train.output=" + runFolder));
     SparkSession spark = SparkSessions.getOrCreate(config.spark(), "genpipe quickstart");
     try {
       System.out.println("== preprocess: " + config.preprocess().dataset() + " -> " + config.preprocess().output());
@@ -35,8 +43,12 @@ public final class QuickstartCommand implements Callable<Integer> {
       System.out.println("== inspect");
       System.out.print(ins.summary());
       System.out.println("records:  " + pre.output());
-      System.out.println("manifest: " + pre.output() + "/manifest.json");
       System.out.println("grid:     " + ins.grid());
+      System.out.printf("== train: %s, %d workers x batch %d, averaging every %d steps%n",
+          config.requireModel().name(), config.train().workers(), config.train().batchSizePerWorker(),
+          config.train().averagingFrequency());
+      TrainJob.Result run = TrainJob.run(config, spark, false, true);
+      TrainCommand.print(run);
       return 0;
     } finally {
       spark.stop();

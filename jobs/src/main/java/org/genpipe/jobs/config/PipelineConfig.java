@@ -7,6 +7,9 @@ import java.util.List;
 import org.genpipe.common.config.ConfigException;
 import org.genpipe.common.config.ConfigLoader;
 import org.genpipe.common.data.PreprocessSettings;
+import org.genpipe.jobs.tracking.TrackingSettings;
+import org.genpipe.jobs.train.TrainSettings;
+import org.genpipe.models.ModelSettings;
 
 /**
  * The root of every config file in {@code conf/}: a seed, Spark settings, and one section per job.
@@ -15,8 +18,17 @@ import org.genpipe.common.data.PreprocessSettings;
  * @param seed seed of everything random in the run
  * @param spark Spark master and properties for local runs
  * @param preprocess the preprocess job's section
+ * @param model the model to train and its settings
+ * @param train the training job's section (data, parameter averaging, checkpoints)
+ * @param tracking where runs are logged (MLflow)
  */
-public record PipelineConfig(long seed, SparkSettings spark, PreprocessSettings preprocess) {
+public record PipelineConfig(
+    long seed,
+    SparkSettings spark,
+    PreprocessSettings preprocess,
+    ModelSettings model,
+    TrainSettings train,
+    TrackingSettings tracking) {
   public static final String DEFAULTS = "pipeline-defaults.yaml";
 
   public PipelineConfig {
@@ -33,6 +45,30 @@ public record PipelineConfig(long seed, SparkSettings spark, PreprocessSettings 
       throw new ConfigException("the config has no 'preprocess' section");
     }
     return preprocess;
+  }
+
+  /** Binds a resolved config written by a job (config.yaml, a checkpoint's config). */
+  public static PipelineConfig fromYaml(String yaml, String source) {
+    try {
+      return ConfigLoader.bind(new com.fasterxml.jackson.databind.ObjectMapper(
+          new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(yaml), PipelineConfig.class, source);
+    } catch (java.io.IOException e) {
+      throw new ConfigException(source + " is not valid YAML: " + e.getMessage(), e);
+    }
+  }
+
+  public ModelSettings requireModel() {
+    if (model == null) {
+      throw new ConfigException("the config has no 'model' section");
+    }
+    return model;
+  }
+
+  public TrainSettings requireTrain() {
+    if (train == null) {
+      throw new ConfigException("the config has no 'train' section");
+    }
+    return train;
   }
 
   public String toYaml() {

@@ -1,0 +1,49 @@
+package org.genpipe.jobs.tracking;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Where a run's parameters, metrics, tags and artifacts go: an MLflow file store ({@code ./mlruns})
+ * or an MLflow tracking server. Implementations may throw on I/O failure; {@link ResilientTracker}
+ * makes those failures harmless to training.
+ */
+public interface Tracker extends AutoCloseable {
+
+  /** One metric value at a step. */
+  record Metric(String key, double value, long step, long timestamp) {}
+
+  /** MLflow run statuses. */
+  enum Status {
+    RUNNING(1),
+    FINISHED(3),
+    FAILED(4),
+    KILLED(5);
+
+    public final int code;
+
+    Status(int code) {
+      this.code = code;
+    }
+  }
+
+  /** Creates (or finds) the experiment and starts a run in it; returns the run id. */
+  String startRun(String experiment, String runName, Map<String, String> tags) throws Exception;
+
+  void logParams(Map<String, String> params) throws Exception;
+
+  void logMetrics(List<Metric> metrics) throws Exception;
+
+  void setTags(Map<String, String> tags) throws Exception;
+
+  /** Stores {@code content} as the run's artifact at {@code path} (relative, '/'-separated). */
+  void logArtifact(String path, byte[] content) throws Exception;
+
+  void endRun(Status status) throws Exception;
+
+  /** Where a user finds the run (a folder or a URL). */
+  String location();
+
+  @Override
+  default void close() {}
+}

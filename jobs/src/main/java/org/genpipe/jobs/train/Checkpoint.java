@@ -1,0 +1,140 @@
+package org.genpipe.jobs.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.genpipe.common.io.BadInputException;
+import org.genpipe.common.io.Storage;
+import org.genpipe.common.provenance.Provenance;
+import org.genpipe.common.records.ImageShape;
+import org.genpipe.models.ModelState;
+
+/**
+ * A training checkpoint: the whole model state ({@code state.bin}) and, in {@code checkpoint.json},
+ * where training stands (step, round, examples), how noise is drawn (seed; every step's noise is
+ * derived from (seed, worker, step), so the seed and the step are the RNG state), the resolved
+ * config, provenance and the data manifest checksum, and the loss history for plots. Written to a
+ * staging folder and renamed, so a checkpoint folder is always complete.
+ *
+ * @param history per logged step: the step and its losses averaged over workers
+ */
+public record Checkpoint(
+    int formatVersion,
+    String model,
+    ImageShape imageShape,
+    long step,
+    long round,
+    long examples,
+    long seed,
+    String rngScheme,
+    String config,
+    String records,
+    String dataManifestSha256,
+    Provenance provenance,
+    List<HistoryPoint> history) {
+
+  public static final int FORMAT = 1;
+  public static final String DIR = "checkpoints";
+  public static final String INFO = "checkpoint.json";
+  public static final String STATE = "state.bin";
+  public static final String RNG_SCHEME = "splitmix64(seed, worker, step) per step; data order splitmix64(seed, worker, epoch)";
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  public record HistoryPoint(long step, Map<String, Double> losses) {}
+
+  public static Path folder(Path runDir, long step) {
+    return new Path(new Path(runDir, DIR), String.format("step-%08d", step));
+  }
+
+  /** Writes state and info atomically under {@code runDir/checkpoints/step-NNNNNNNN}. */
+  public Path write(Path runDir, ModelState state, Configuration conf) throws IOException {
+    Path target = folder(runDir, step);
+    Path staging = Storage.stagingDir(target);
+    FileSystem fs = Storage.fs(staging, conf);
+    try {
+      fs.mkdirs(staging);
+      try (var out = fs.create(new Path(staging, STATE), true)) {
+        out.write(state.toBytes());
+      }
+      try (var out = fs.create(new Path(staging, INFO), true)) {
+        out.write(JSON.writeValueAsBytes(this));
+      }
+      Storage.commit(staging, target, true, conf);
+    } finally {
+      Storage.deleteQuietly(staging, conf);
+    }
+    return target;
+  }
+
+  /** Reads a checkpoint folder; {@code state} is read with it. */
+  public static Loaded read(Path dir, Configuration conf) {
+    try {
+      String info = Storage.readString(new Path(dir, INFO), conf);
+      Checkpoint c = JSON.readValue(info, Checkpoint.class);
+      if (c.formatVersion() != FORMAT) {
+        throw new BadInputException(dir + ": checkpoint format " + c.formatVersion() + ", this pipeline reads " + FORMAT);
+      }
+      Path statePath = new Path(dir, STATE);
+      FileSystem fs = Storage.fs(statePath, conf);
+      byte[] bytes;
+      try (var in = fs.open(statePath)) {
+        bytes = in.readAllBytes();
+      }
+      return new Loaded(dir, c, ModelState.fromBytes(bytes, statePath.toString()));
+    } catch (BadInputException e) {
+      throw e;
+    } catch (IllegalArgumentException e) {
+      throw new BadInputException(e.getMessage(), e);
+    } catch (IOException e) {
+      throw new BadInputException(dir + " is not a readable checkpoint (" + INFO + " + " + STATE + "): " + e.getMessage(), e);
+    }
+  }
+
+  /** A checkpoint with its state. */
+  public record Loaded(Path dir, Checkpoint info, ModelState state) {}
+
+  /** Complete checkpoints of a run, oldest first. */
+  public static List<Path> list(Path runDir, Configuration conf) throws IOException {
+    Path dir = new Path(runDir, DIR);
+    FileSystem fs = Storage.fs(dir, conf);
+    List<Path> out = new ArrayList<>();
+    if (!fs.exists(dir)) {
+      return out;
+    }
+    for (FileStatus st : fs.listStatus(dir)) {
+      String name = st.getPath().getName();
+      if (st.isDirectory() && name.matches("step-\\d{8}") && fs.exists(new Path(st.getPath(), INFO))) {
+        out.add(st.getPath());
+      }
+    }
+    out.sort(Comparator.comparing(Path::getName));
+    return out;
+  }
+
+  /** The latest complete checkpoint of a run, or null. */
+  public static Path latest(Path runDir, Configuration conf) throws IOException {
+    List<Path> all = list(runDir, conf);
+    return all.isEmpty() ? null : all.get(all.size() - 1);
+  }
+
+  /** Deletes all but the newest {@code keep} checkpoints. */
+  public static void prune(Path runDir, int keep, Configuration conf) throws IOException {
+    List<Path> all = list(runDir, conf);
+    for (int i = 0; i < all.size() - keep; i++) {
+      Storage.deleteQuietly(all.get(i), conf);
+    }
+  }
+
+  static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+}

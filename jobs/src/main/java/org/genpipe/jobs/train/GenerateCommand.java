@@ -1,0 +1,101 @@
+package org.genpipe.jobs.train;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.apache.hadoop.conf.Configuration;
+import org.genpipe.common.image.ImageGrid;
+import org.genpipe.common.image.Images;
+import org.genpipe.common.io.BadInputException;
+import org.genpipe.common.io.Storage;
+import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.models.Condition;
+import org.genpipe.models.GenerativeModel;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(
+    name = "generate",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Sample images from a checkpoint (a checkpoints/step-N folder, or a run folder: its latest checkpoint)",
+      "into a grid PNG (--grid) and/or a folder of PNGs (--folder). The same --seed gives the same images."
+    })
+public final class GenerateCommand implements Callable<Integer> {
+  @Option(names = "--checkpoint", required = true, paramLabel = "DIR", description = "Checkpoint or run folder.")
+  String checkpoint;
+
+  @Option(names = {"-n", "--count"}, defaultValue = "64", description = "Images to generate (default ${DEFAULT-VALUE}).")
+  int count;
+
+  @Option(names = "--seed", defaultValue = "0", description = "Noise seed (default ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(names = "--class", paramLabel = "K", description = "Class index for conditional models.")
+  Integer classIndex;
+
+  @Option(names = "--grid", paramLabel = "PNG", description = "Write one grid PNG here.")
+  Path grid;
+
+  @Option(names = "--folder", paramLabel = "DIR", description = "Write one PNG per image into this folder.")
+  Path folder;
+
+  @Override
+  public Integer call() throws Exception {
+    if (grid == null && folder == null) {
+      throw new BadInputException("give --grid FILE.png and/or --folder DIR for the generated images");
+    }
+    if (count < 1) {
+      throw new BadInputException("--count must be >= 1, got " + count);
+    }
+    Configuration conf = new Configuration();
+    org.apache.hadoop.fs.Path dir = Storage.path(checkpoint);
+    if (!Storage.exists(new org.apache.hadoop.fs.Path(dir, Checkpoint.INFO), conf)) {
+      org.apache.hadoop.fs.Path latest = Checkpoint.latest(dir, conf);
+      if (latest == null) {
+        throw new BadInputException(checkpoint + " is neither a checkpoint folder (with " + Checkpoint.INFO
+            + ") nor a run folder with checkpoints/");
+      }
+      dir = latest;
+    }
+    Checkpoint.Loaded c = Checkpoint.read(dir, conf);
+    PipelineConfig config = PipelineConfig.fromYaml(c.info().config(), dir + "/" + Checkpoint.INFO);
+    try (GenerativeModel model =
+        config.requireModel().factory(c.info().imageShape(), c.info().seed(), dir.toString()).create()) {
+      model.loadState(c.state());
+      Condition condition = null;
+      if (classIndex != null) {
+        int[] labels = new int[count];
+        java.util.Arrays.fill(labels, classIndex);
+        condition = Condition.ofLabels(labels);
+      }
+      INDArray images = model.generate(count, seed, condition);
+      if (grid != null) {
+        ImageGrid g = new ImageGrid((int) Math.ceil(Math.sqrt(count)), 56);
+        for (int i = 0; i < count; i++) {
+          g.add(Images.fromUnitFloats(images, i), null);
+        }
+        writeAtomically(grid, Images.encodePng(g.render()));
+        System.out.println("grid:   " + grid);
+      }
+      if (folder != null) {
+        Files.createDirectories(folder);
+        for (int i = 0; i < count; i++) {
+          writeAtomically(folder.resolve(String.format("%05d.png", i)), Images.encodePng(Images.fromUnitFloats(images, i)));
+        }
+        System.out.println("folder: " + folder + " (" + count + " PNGs)");
+      }
+      System.out.println("from:   " + dir + " (" + c.info().model() + ", step " + c.info().step() + ")");
+    }
+    return 0;
+  }
+
+  private static void writeAtomically(Path target, byte[] bytes) throws java.io.IOException {
+    Path parent = target.toAbsolutePath().getParent();
+    Files.createDirectories(parent);
+    Path tmp = Files.createTempFile(parent, "." + target.getFileName(), ".tmp");
+    Files.write(tmp, bytes);
+    Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+}

@@ -1,0 +1,145 @@
+package org.genpipe.jobs.train;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.genpipe.models.ModelState;
+
+/**
+ * What the workers of one round send back, summed by {@code treeAggregate}: each worker's state
+ * weighted by the examples it saw (in double precision), the example count, and the losses of every
+ * local step (summed over workers). The driver divides: that is the parameter average.
+ */
+public final class RoundResult implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  private LinkedHashMap<String, double[]> weightedState;
+  private long examples;
+  private int workers;
+  private List<String> lossNames;
+  private double[][] lossSums;
+  private long maxComputeNanos;
+  private long badStep = -1;
+  private String badLoss;
+  private int badWorker = -1;
+
+  /** The empty result (the aggregation's zero value). */
+  public RoundResult() {}
+
+  /** One worker's contribution. */
+  public static RoundResult of(int worker, ModelState state, long examples, List<Map<String, Double>> losses,
+      long fromStep, long computeNanos) {
+    RoundResult r = new RoundResult();
+    r.weightedState = new LinkedHashMap<>();
+    for (Map.Entry<String, float[]> e : state.arrays().entrySet()) {
+      float[] v = e.getValue();
+      double[] w = new double[v.length];
+      for (int i = 0; i < v.length; i++) {
+        w[i] = (double) v[i] * examples;
+      }
+      r.weightedState.put(e.getKey(), w);
+    }
+    r.examples = examples;
+    r.workers = 1;
+    r.lossNames = losses.isEmpty() ? List.of() : new ArrayList<>(losses.get(0).keySet());
+    r.lossSums = new double[losses.size()][r.lossNames.size()];
+    for (int s = 0; s < losses.size(); s++) {
+      for (int l = 0; l < r.lossNames.size(); l++) {
+        double v = losses.get(s).get(r.lossNames.get(l));
+        r.lossSums[s][l] = v;
+        if (!Double.isFinite(v) && r.badStep < 0) {
+          r.badStep = fromStep + s;
+          r.badLoss = r.lossNames.get(l) + " = " + v;
+          r.badWorker = worker;
+        }
+      }
+    }
+    r.maxComputeNanos = computeNanos;
+    return r;
+  }
+
+  /** Sums two results (associative and commutative up to floating-point rounding). */
+  public static RoundResult merge(RoundResult a, RoundResult b) {
+    if (a.weightedState == null) {
+      return b;
+    }
+    if (b.weightedState == null) {
+      return a;
+    }
+    RoundResult r = new RoundResult();
+    r.weightedState = new LinkedHashMap<>();
+    for (Map.Entry<String, double[]> e : a.weightedState.entrySet()) {
+      double[] x = e.getValue();
+      double[] y = b.weightedState.get(e.getKey());
+      double[] s = new double[x.length];
+      for (int i = 0; i < x.length; i++) {
+        s[i] = x[i] + y[i];
+      }
+      r.weightedState.put(e.getKey(), s);
+    }
+    r.examples = a.examples + b.examples;
+    r.workers = a.workers + b.workers;
+    r.lossNames = a.lossNames;
+    int steps = Math.max(a.lossSums.length, b.lossSums.length);
+    r.lossSums = new double[steps][a.lossNames.size()];
+    for (double[][] src : new double[][][] {a.lossSums, b.lossSums}) {
+      for (int s = 0; s < src.length; s++) {
+        for (int l = 0; l < src[s].length; l++) {
+          r.lossSums[s][l] += src[s][l];
+        }
+      }
+    }
+    r.maxComputeNanos = Math.max(a.maxComputeNanos, b.maxComputeNanos);
+    RoundResult bad = a.badStep >= 0 && (b.badStep < 0 || a.badStep <= b.badStep) ? a : b;
+    r.badStep = bad.badStep;
+    r.badLoss = bad.badLoss;
+    r.badWorker = bad.badWorker;
+    return r;
+  }
+
+  /** The average of the workers' states, weighted by examples. */
+  public ModelState averagedState() {
+    ModelState s = new ModelState();
+    for (Map.Entry<String, double[]> e : weightedState.entrySet()) {
+      double[] w = e.getValue();
+      float[] v = new float[w.length];
+      for (int i = 0; i < w.length; i++) {
+        v[i] = (float) (w[i] / examples);
+      }
+      s.put(e.getKey(), v);
+    }
+    return s;
+  }
+
+  /** Losses of local step {@code i} of the round, averaged over workers. */
+  public Map<String, Double> meanLosses(int i) {
+    Map<String, Double> m = new LinkedHashMap<>();
+    for (int l = 0; l < lossNames.size(); l++) {
+      m.put(lossNames.get(l), lossSums[i][l] / workers);
+    }
+    return m;
+  }
+
+  public int steps() {
+    return lossSums.length;
+  }
+
+  public long examples() {
+    return examples;
+  }
+
+  public int workers() {
+    return workers;
+  }
+
+  public long maxComputeNanos() {
+    return maxComputeNanos;
+  }
+
+  /** "loss 'kl = NaN' at step 1234 on worker 1", or null when every loss was finite. */
+  public String nonFinite() {
+    return badStep < 0 ? null : "loss " + badLoss + " at step " + badStep + " on worker " + badWorker;
+  }
+}

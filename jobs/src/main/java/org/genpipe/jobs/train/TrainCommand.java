@@ -1,0 +1,58 @@
+package org.genpipe.jobs.train;
+
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.SparkSession;
+import org.genpipe.jobs.ConfigOptions;
+import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.spark.SparkSessions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(
+    name = "train",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Train the configured model (model.*) on preprocessed records (train.records) by parameter averaging",
+      "on Spark: train.workers replicas, train.batchSizePerWorker examples per step each, averaged every",
+      "train.averagingFrequency steps. Writes checkpoints, sample grids and a loss plot to train.output and",
+      "logs the run to MLflow (tracking.uri: ./mlruns file store or an http(s) server).",
+      "Example: pipeline train --config conf/beta-vae-fashion-mnist.yaml --set train.steps=2000"
+    })
+public final class TrainCommand implements Callable<Integer> {
+  @Mixin ConfigOptions options;
+
+  @Option(names = "--resume", description = "Continue the run in train.output from its latest checkpoint.")
+  boolean resume;
+
+  @Override
+  public Integer call() {
+    PipelineConfig config = options.load(List.of());
+    config.requireTrain();
+    SparkSession spark = SparkSessions.getOrCreate(config.spark(), "genpipe train");
+    try {
+      TrainJob.Result r = TrainJob.run(config, spark, resume, true);
+      print(r);
+      return 0;
+    } finally {
+      spark.stop();
+    }
+  }
+
+  /** The run summary every training entry point prints. */
+  public static void print(TrainJob.Result r) {
+    System.out.printf("trained %,d steps (%,d examples) in %.1f s; compute %.1f s, averaging overhead %.1f%%%n",
+        r.steps(), r.examples(), r.seconds(), r.computeSeconds(),
+        r.seconds() > 0 ? 100 * Math.max(0, 1 - r.computeSeconds() / r.seconds()) : 0);
+    System.out.println("run folder:  " + r.output());
+    System.out.println("checkpoint:  " + r.checkpoint());
+    System.out.println("pictures:    " + String.join(", ", r.pictures()));
+    System.out.println("MLflow run:  " + r.trackingLocation()
+        + (r.trackingLocation().startsWith("http") ? "" : "  (view: mlflow ui --backend-store-uri "
+            + r.trackingLocation().replaceAll("/[^/]+/[^/]+$", "") + ")"));
+    if (r.notLogged() != null) {
+      System.out.println("warning: " + r.notLogged());
+    }
+  }
+}

@@ -1,0 +1,380 @@
+package org.genpipe.jobs.train;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+import org.genpipe.common.config.ConfigLoader;
+import org.genpipe.common.image.ImageGrid;
+import org.genpipe.common.image.Images;
+import org.genpipe.common.image.LinePlot;
+import org.genpipe.common.io.BadInputException;
+import org.genpipe.common.io.HadoopConf;
+import org.genpipe.common.io.Storage;
+import org.genpipe.common.provenance.Provenance;
+import org.genpipe.common.records.ImageRecord;
+import org.genpipe.common.records.Manifest;
+import org.genpipe.common.records.Minibatch;
+import org.genpipe.common.records.RecordSchema;
+import org.genpipe.common.records.ShardReader;
+import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.tracking.ResilientTracker;
+import org.genpipe.jobs.tracking.Tracker;
+import org.genpipe.jobs.tracking.TrackingSettings;
+import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.ModelFactory;
+import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.Noise;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The training job: any {@link GenerativeModel} trained by parameter averaging on Spark, with
+ * checkpoints, resume, fixed-noise sample grids, a loss plot and MLflow tracking.
+ *
+ * <p>Run folder ({@code train.output}): {@code checkpoints/step-N/}, {@code samples/step-N.png},
+ * {@code loss.png}, the model's report pictures, {@code config.yaml}.
+ */
+public final class TrainJob {
+  private static final Logger LOG = LoggerFactory.getLogger(TrainJob.class);
+  private static final long FIXED_NOISE_SALT = 0x46495845444e4fL;
+  private static final int REPORT_SAMPLE = 1000;
+
+  /** What a finished run leaves. */
+  public record Result(
+      Path output, long steps, long examples, ModelState state, Path checkpoint, String trackingLocation,
+      String runId, double seconds, double computeSeconds, String notLogged, List<String> pictures) {}
+
+  /** Thrown when a loss or the averaged state turns NaN or infinite. */
+  public static final class DivergedException extends RuntimeException {
+    public DivergedException(String message) {
+      super(message);
+    }
+  }
+
+  private TrainJob() {}
+
+  public static Result run(PipelineConfig config, SparkSession spark, boolean resume, boolean showProgress) {
+    return run(config, spark, resume, showProgress, null);
+  }
+
+  /**
+   * @param factoryOverride a model factory to use instead of the config's model (tests' small models)
+   */
+  public static Result run(
+      PipelineConfig config, SparkSession spark, boolean resume, boolean showProgress, ModelFactory factoryOverride) {
+    TrainSettings ts = config.requireTrain();
+    Configuration conf = spark.sparkContext().hadoopConfiguration();
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    Path recordsDir = Storage.path(ts.records());
+    Path runDir = Storage.path(ts.output());
+    Manifest manifest;
+    String manifestSha;
+    try {
+      manifest = Manifest.read(recordsDir, conf);
+      manifestSha = Storage.sha256(new Path(recordsDir, RecordSchema.MANIFEST), conf);
+    } catch (IOException e) {
+      throw Storage.unreachable(recordsDir, e);
+    }
+    ModelFactory factory = factoryOverride != null ? factoryOverride
+        : config.requireModel().factory(manifest.imageShape(), config.seed(), recordsDir.toString());
+    DataPlan plan = DataPlan.of(manifest, recordsDir, ts.split(), ts.workers(), ts.batchSizePerWorker());
+    long totalSteps = ts.steps() > 0 ? ts.steps() : ts.epochs() * plan.batchesPerEpoch(ts.batchSizePerWorker());
+    String configYaml = config.toYaml();
+
+    GenerativeModel driverModel = factory.create();
+    ModelState state = driverModel.state();
+    long step = 0;
+    long round = 0;
+    long examples = 0;
+    List<Checkpoint.HistoryPoint> history = new ArrayList<>();
+    Path resumedFrom = null;
+    try {
+      if (resume) {
+        resumedFrom = Checkpoint.latest(runDir, conf);
+        if (resumedFrom == null) {
+          throw new BadInputException("--resume: " + runDir + " has no complete checkpoint under " + Checkpoint.DIR + "/");
+        }
+        Checkpoint.Loaded c = Checkpoint.read(resumedFrom, conf);
+        checkResumable(c, driverModel, config, resumedFrom);
+        state = c.state();
+        driverModel.loadState(state);
+        step = c.info().step();
+        round = c.info().round();
+        examples = c.info().examples();
+        history.addAll(c.info().history());
+        LOG.info("resuming from {} at step {}", resumedFrom, step);
+      } else if (Checkpoint.latest(runDir, conf) != null) {
+        throw new BadInputException(runDir + " already holds checkpoints of a run; pass --resume to continue it"
+            + " or choose another train.output");
+      }
+      Storage.writeAtomically(new Path(runDir, "config.yaml"), configYaml, conf);
+    } catch (IOException e) {
+      throw Storage.unreachable(runDir, e);
+    }
+    if (step >= totalSteps) {
+      throw new BadInputException("nothing to do: the run is at step " + step + " of " + totalSteps
+          + " (raise train.steps or train.epochs to continue it)");
+    }
+
+    TrackingSettings trackingSettings = config.tracking();
+    ResilientTracker tracker = new ResilientTracker(trackingSettings.open(), trackingSettings.attempts(),
+        trackingSettings.backoffMillis());
+    String experiment = trackingSettings.experiment().isBlank()
+        ? driverModel.name() + "-" + manifest.dataset() : trackingSettings.experiment();
+    String runName = trackingSettings.runName().isBlank()
+        ? driverModel.name() + "-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))
+        : trackingSettings.runName();
+    Map<String, String> tags = new LinkedHashMap<>();
+    tags.put("mlflow.source.git.commit", Provenance.buildCommit());
+    tags.put("genpipe.version", Provenance.version());
+    tags.put("genpipe.model", driverModel.name());
+    tags.put("genpipe.data.manifest_sha256", manifestSha);
+    tags.put("genpipe.data.records", recordsDir.toString());
+    tags.put("spark.app_id", spark.sparkContext().applicationId());
+    tags.put("spark.master", spark.sparkContext().master());
+    tags.put("averaging.workers", String.valueOf(ts.workers()));
+    tags.put("averaging.batch_size_per_worker", String.valueOf(ts.batchSizePerWorker()));
+    tags.put("averaging.frequency", String.valueOf(ts.averagingFrequency()));
+    if (resumedFrom != null) {
+      tags.put("genpipe.resumed_from", resumedFrom.toString());
+    }
+    tracker.startRun(experiment, runName, tags);
+    tracker.logParams(params(config));
+    tracker.logArtifact("config.yaml", Checkpoint.utf8(configYaml));
+
+    RoundJob job = new RoundJob(UUID.randomUUID().toString(), factory, plan, new HadoopConf(conf), config.seed(),
+        ts.batchSizePerWorker(), ts.shuffle());
+    long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
+    long started = System.nanoTime();
+    long computeNanos = 0;
+    Path lastCheckpoint = resumedFrom;
+    List<String> pictures = new ArrayList<>();
+    ProgressBar bar = showProgress ? progressBar(totalSteps, step) : null;
+    Tracker.Status status = Tracker.Status.FAILED;
+    try {
+      while (step < totalSteps) {
+        int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
+        long roundStart = System.nanoTime();
+        RoundResult r = ParameterAveraging.round(jsc, job, new RoundJob.Input(state, step, n), ts.workers());
+        double roundSeconds = (System.nanoTime() - roundStart) / 1e9;
+        String bad = r.nonFinite();
+        ModelState averaged = r.averagedState();
+        if (bad == null && averaged.firstNonFinite() != null) {
+          bad = "parameter array '" + averaged.firstNonFinite() + "' became non-finite after averaging at step "
+              + (step + n - 1);
+        }
+        if (bad != null) {
+          throw new DivergedException("training diverged: " + bad + "; the last good checkpoint is "
+              + (lastCheckpoint == null ? "none (no checkpoint was written yet)" : lastCheckpoint.toString()));
+        }
+        state = averaged;
+        computeNanos += r.maxComputeNanos();
+        List<Tracker.Metric> metrics = new ArrayList<>();
+        long now = System.currentTimeMillis();
+        Map<String, Double> last = null;
+        for (int i = 0; i < r.steps(); i++) {
+          last = r.meanLosses(i);
+          history.add(new Checkpoint.HistoryPoint(step + i, last));
+          for (Map.Entry<String, Double> e : last.entrySet()) {
+            metrics.add(new Tracker.Metric(e.getKey(), e.getValue(), step + i, now));
+          }
+        }
+        double imagesPerSecond = r.examples() / roundSeconds;
+        metrics.add(new Tracker.Metric("images_per_second", imagesPerSecond, step + n - 1, now));
+        metrics.add(new Tracker.Metric("round_seconds", roundSeconds, step + n - 1, now));
+        tracker.logMetrics(metrics);
+        long before = step;
+        step += n;
+        round++;
+        examples += r.examples();
+        if (bar != null) {
+          bar.stepTo(step);
+          bar.setExtraMessage(describe(last, imagesPerSecond));
+        }
+        if (ts.sampleEvery() > 0 && step / ts.sampleEvery() > before / ts.sampleEvery() && step < totalSteps) {
+          driverModel.loadState(state);
+          pictures.add(writeSamples(driverModel, fixedNoise, runDir, step, conf, tracker));
+        }
+        if (round % ts.checkpointEvery() == 0 || step >= totalSteps) {
+          Checkpoint c = new Checkpoint(Checkpoint.FORMAT, driverModel.name(), driverModel.imageShape(), step, round, examples, config.seed(),
+              Checkpoint.RNG_SCHEME, configYaml, recordsDir.toString(), manifestSha,
+              Provenance.capture(spark.version(), config.seed(), ConfigLoader.toTree(config)), history);
+          lastCheckpoint = c.write(runDir, state, conf);
+          Checkpoint.prune(runDir, ts.keepCheckpoints(), conf);
+        }
+      }
+      if (bar != null) {
+        bar.close();
+        bar = null;
+      }
+      double seconds = (System.nanoTime() - started) / 1e9;
+      double compute = computeNanos / 1e9;
+      driverModel.loadState(state);
+      pictures.add(writeSamples(driverModel, fixedNoise, runDir, step, conf, tracker));
+      pictures.addAll(writeReports(driverModel, manifest, recordsDir, ts, config.seed(), runDir, conf, tracker));
+      pictures.add(writeLossPlot(history, driverModel.name(), runDir, conf, tracker));
+      for (String f : List.of(Checkpoint.STATE, Checkpoint.INFO)) {
+        tracker.logArtifact("model/" + f, readBytes(new Path(lastCheckpoint, f), conf));
+      }
+      tracker.logMetrics(List.of(
+          new Tracker.Metric("train_seconds", seconds, step, System.currentTimeMillis()),
+          new Tracker.Metric("averaging_overhead", seconds > 0 ? Math.max(0, 1 - compute / seconds) : 0, step,
+              System.currentTimeMillis())));
+      status = Tracker.Status.FINISHED;
+      tracker.endRun(status);
+      String notLogged = tracker.finish(60, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
+      return new Result(runDir, step, examples, state, lastCheckpoint, tracker.location(), tracker.runId(),
+          seconds, compute, notLogged, pictures);
+    } catch (IOException e) {
+      throw Storage.unreachable(runDir, e);
+    } finally {
+      if (bar != null) {
+        bar.close();
+      }
+      if (status != Tracker.Status.FINISHED) {
+        tracker.endRun(Tracker.Status.FAILED);
+        String notLogged = tracker.finish(10, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
+        if (notLogged != null) {
+          LOG.warn(notLogged);
+        }
+      }
+      tracker.close();
+      driverModel.close();
+    }
+  }
+
+  private static String localDir(Path runDir) {
+    return runDir.toUri().getScheme() == null || "file".equals(runDir.toUri().getScheme())
+        ? runDir.toUri().getPath() : System.getProperty("java.io.tmpdir");
+  }
+
+  private static void checkResumable(Checkpoint.Loaded c, GenerativeModel model, PipelineConfig config, Path dir) {
+    if (!c.info().model().equals(model.name())) {
+      throw new BadInputException(dir + " is a checkpoint of model " + c.info().model() + ", the config trains "
+          + model.name());
+    }
+    if (c.info().seed() != config.seed()) {
+      throw new BadInputException(dir + " was trained with seed " + c.info().seed() + ", the config has seed "
+          + config.seed() + "; resuming with another seed would not continue the same run");
+    }
+    try {
+      model.loadState(c.state());
+    } catch (IllegalArgumentException e) {
+      throw new BadInputException(dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Config values as flat MLflow params (model.*, train.*, seed). */
+  static Map<String, String> params(PipelineConfig config) {
+    Map<String, String> out = new LinkedHashMap<>();
+    out.put("seed", String.valueOf(config.seed()));
+    flatten("model", ConfigLoader.toTree(config.model()), out);
+    flatten("train", ConfigLoader.toTree(config.train()), out);
+    return out;
+  }
+
+  private static void flatten(String prefix, com.fasterxml.jackson.databind.JsonNode node, Map<String, String> out) {
+    if (node == null || node.isNull()) {
+      return;
+    }
+    if (node.isObject()) {
+      Iterator<Map.Entry<String, com.fasterxml.jackson.databind.JsonNode>> it = node.fields();
+      while (it.hasNext()) {
+        Map.Entry<String, com.fasterxml.jackson.databind.JsonNode> e = it.next();
+        flatten(prefix + "." + e.getKey(), e.getValue(), out);
+      }
+    } else {
+      out.put(prefix, node.asText());
+    }
+  }
+
+  private static ProgressBar progressBar(long total, long start) {
+    ProgressBar bar = new ProgressBarBuilder()
+        .setTaskName("train")
+        .setInitialMax(total)
+        .setUnit(" steps", 1)
+        .setStyle(ProgressBarStyle.ASCII)
+        .showSpeed()
+        .setUpdateIntervalMillis(1000)
+        .continuousUpdate()
+        .build();
+    bar.stepTo(start);
+    return bar;
+  }
+
+  private static String describe(Map<String, Double> losses, double imagesPerSecond) {
+    StringBuilder sb = new StringBuilder();
+    if (losses != null) {
+      losses.forEach((k, v) -> sb.append(k).append(' ').append(String.format("%.3f", v)).append("  "));
+    }
+    return sb.append(String.format("%,.0f img/s", imagesPerSecond)).toString();
+  }
+
+  private static String writeSamples(GenerativeModel model, long noiseSeed, Path runDir, long step,
+      Configuration conf, ResilientTracker tracker) throws IOException {
+    INDArray images = model.generate(64, noiseSeed, null);
+    ImageGrid grid = new ImageGrid(8, 56);
+    for (int i = 0; i < images.size(0); i++) {
+      grid.add(Images.fromUnitFloats(images, i), null);
+    }
+    String name = String.format("samples/step-%08d.png", step);
+    writePicture(grid.render(), name, runDir, conf, tracker);
+    return name;
+  }
+
+  private static List<String> writeReports(GenerativeModel model, Manifest manifest, Path recordsDir,
+      TrainSettings ts, long seed, Path runDir, Configuration conf, ResilientTracker tracker) throws IOException {
+    String split = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
+    List<ImageRecord> sample = new ArrayList<>();
+    Iterator<ImageRecord> it = ShardReader.read(manifest.shardPaths(recordsDir, split), conf);
+    while (it.hasNext() && sample.size() < REPORT_SAMPLE) {
+      sample.add(it.next());
+    }
+    Minibatch batch = Minibatch.of(sample, model.pixelRange());
+    List<String> names = new ArrayList<>();
+    for (Map.Entry<String, BufferedImage> e : model.reports(batch, manifest.classes(), seed).entrySet()) {
+      writePicture(e.getValue(), e.getKey(), runDir, conf, tracker);
+      names.add(e.getKey());
+    }
+    return names;
+  }
+
+  private static String writeLossPlot(List<Checkpoint.HistoryPoint> history, String model, Path runDir,
+      Configuration conf, ResilientTracker tracker) throws IOException {
+    Map<String, List<double[]>> series = new LinkedHashMap<>();
+    for (Checkpoint.HistoryPoint p : history) {
+      p.losses().forEach((k, v) -> series.computeIfAbsent(k, x -> new ArrayList<>()).add(new double[] {p.step(), v}));
+    }
+    writePicture(LinePlot.render(model + " losses (mean over workers)", "step", series), "loss.png", runDir, conf,
+        tracker);
+    return "loss.png";
+  }
+
+  private static void writePicture(BufferedImage image, String name, Path runDir, Configuration conf,
+      ResilientTracker tracker) throws IOException {
+    byte[] png = Images.encodePng(image);
+    Storage.writeAtomically(new Path(runDir, name), png, conf);
+    tracker.logArtifact(name, png);
+  }
+
+  private static byte[] readBytes(Path p, Configuration conf) throws IOException {
+    try (var in = Storage.fs(p, conf).open(p)) {
+      return in.readAllBytes();
+    }
+  }
+}

@@ -1,0 +1,59 @@
+package org.genpipe.jobs.train;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.Noise;
+
+/**
+ * One model replica with its slice of the data: the unit of work on an executor, and (with one
+ * worker holding all the data) the single-machine training loop. Both paths run {@link #run}.
+ */
+public final class Worker {
+  private static final long STEP_SALT = 0x5354455053414c54L;
+
+  private final int index;
+  private final GenerativeModel model;
+  private final WorkerData data;
+  private final int batchSize;
+  private final long seed;
+
+  public Worker(int index, GenerativeModel model, WorkerData data, int batchSize, long seed) {
+    this.index = index;
+    this.model = model;
+    this.data = data;
+    this.batchSize = batchSize;
+    this.seed = seed;
+  }
+
+  public GenerativeModel model() {
+    return model;
+  }
+
+  /** The seed of all noise that worker {@code worker} draws at {@code step}. */
+  public static long stepSeed(long seed, int worker, long step) {
+    return Noise.mix(seed ^ STEP_SALT, worker, step);
+  }
+
+  /**
+   * Starts from {@code state}, runs local steps [fromStep, fromStep + steps) and returns this
+   * worker's contribution. Stops early at the first non-finite loss.
+   */
+  public synchronized RoundResult run(ModelState state, long fromStep, int steps) {
+    long start = System.nanoTime();
+    model.loadState(state);
+    List<Map<String, Double>> losses = new ArrayList<>(steps);
+    long examples = 0;
+    for (long s = fromStep; s < fromStep + steps; s++) {
+      Map<String, Double> l = model.trainStep(data.batch(s, batchSize, model.pixelRange()), s, stepSeed(seed, index, s));
+      losses.add(l);
+      examples += batchSize;
+      if (l.values().stream().anyMatch(v -> !Double.isFinite(v))) {
+        break;
+      }
+    }
+    return RoundResult.of(index, model.state(), examples, losses, fromStep, System.nanoTime() - start);
+  }
+}
