@@ -19,6 +19,8 @@ public final class LinePlot {
     XYChart chart = new XYChartBuilder().width(900).height(500).title(title).xAxisTitle(xLabel).yAxisTitle("value").build();
     chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
     chart.getStyler().setChartBackgroundColor(Color.WHITE);
+    chart.getStyler().setXAxisTickMarkSpacingHint(120);
+    chart.getStyler().setXAxisDecimalPattern("#,###");
     for (Map.Entry<String, List<double[]>> e : series.entrySet()) {
       if (e.getValue().isEmpty()) {
         continue;

@@ -320,9 +320,10 @@ public final class TrainJob {
   private static String describe(Map<String, Double> losses, double imagesPerSecond) {
     StringBuilder sb = new StringBuilder();
     if (losses != null) {
-      losses.forEach((k, v) -> sb.append(k).append(' ').append(String.format("%.3f", v)).append("  "));
+      losses.forEach((k, v) -> sb.append(k.length() > 4 ? k.substring(0, 4) : k).append(' ')
+          .append(String.format("%.4g", v)).append(' '));
     }
-    return sb.append(String.format("%,.0f img/s", imagesPerSecond)).toString();
+    return sb.append(String.format("| %,.0f img/s", imagesPerSecond)).toString();
   }
 
   private static String writeSamples(GenerativeModel model, long noiseSeed, Path runDir, long step,

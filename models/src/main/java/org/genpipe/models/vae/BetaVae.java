@@ -16,6 +16,7 @@ import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.Graphs;
 import org.genpipe.models.nn.Layers;
 import org.genpipe.models.nn.Net;
 import org.genpipe.models.nn.Noise;
@@ -83,6 +84,7 @@ public final class BetaVae implements GenerativeModel {
         settings.divergence().perExample(mu, logVar).mean(0));
     SDVariable loss = sd.identity("loss", rec.add(div.mul(settings.beta())));
     sd.setLossVariables(loss);
+    Graphs.buildGradients(sd);
 
     net = new Net(NET, sd, layers.takeParams(), settings.optimizer().updater());
     trainOutputs.add("loss");

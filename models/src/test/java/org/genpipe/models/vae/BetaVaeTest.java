@@ -14,31 +14,13 @@ import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.OptimizerSettings;
+import org.genpipe.models.testing.Blobs;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 class BetaVaeTest {
   static final BetaVaeSettings SETTINGS =
       new BetaVaeSettings(8, 1.0, Divergence.KL, OptimizerSettings.adam(1e-3, 0.9, 0.999));
-
-  /** Blobs: a bright square whose position depends on the class, 28x28 grey. */
-  static Minibatch blobs(int n, long seed) {
-    java.util.Random r = new java.util.Random(seed);
-    List<ImageRecord> records = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
-      int label = r.nextInt(4);
-      byte[] img = new byte[28 * 28];
-      int top = 4 + (label / 2) * 12;
-      int left = 4 + (label % 2) * 12;
-      for (int y = top; y < top + 8; y++) {
-        for (int x = left; x < left + 8; x++) {
-          img[y * 28 + x] = (byte) (200 + r.nextInt(55));
-        }
-      }
-      records.add(new ImageRecord("r" + i, "train", label, null, 28, 28, 1, img, null));
-    }
-    return Minibatch.of(records, PixelRange.ZERO_ONE);
-  }
 
   @Test
   void layerShapesFollowTheArchitecture() {
@@ -48,7 +30,7 @@ class BetaVaeTest {
         (9 * 8 + 8) + (72 * 16 + 16) + 32 + (144 * 32 + 32) + (288 * 128 + 128) + 2 * (128 * 8 + 8)
             + (8 * 128 + 128) + (128 * 288 + 288) + (9 * 16 * 32 + 16) + 32 + (9 * 8 * 16 + 8) + (9 * 8 + 1);
     assertThat(vae.parameterCount()).isEqualTo(expected);
-    Map<String, INDArray> out = vae.encode(blobs(5, 1).images());
+    Map<String, INDArray> out = vae.encode(Blobs.of(5, 1).images());
     assertThat(out.get("mu").shape()).containsExactly(5, 8);
     assertThat(out.get("recon").shape()).containsExactly(5, 1, 28, 28);
     assertThat(vae.generate(3, 7, null).shape()).containsExactly(3, 1, 28, 28);
@@ -56,7 +38,7 @@ class BetaVaeTest {
 
   @Test
   void trainingLowersTheLossAndIsDeterministic() {
-    Minibatch batch = blobs(32, 2);
+    Minibatch batch = Blobs.of(32, 2);
     BetaVae a = new BetaVae(SETTINGS, 3);
     BetaVae b = new BetaVae(SETTINGS, 3);
     double first = 0;
@@ -77,7 +59,7 @@ class BetaVaeTest {
   @Test
   void stateRoundTripsThroughBytesAndCarriesOptimizerAndBatchNormState() {
     BetaVae a = new BetaVae(SETTINGS, 4);
-    Minibatch batch = blobs(16, 5);
+    Minibatch batch = Blobs.of(16, 5);
     for (int step = 0; step < 3; step++) {
       a.trainStep(batch, step, step);
     }
@@ -106,7 +88,7 @@ class BetaVaeTest {
   @Test
   void reportsDrawReconstructionsSamplesAndLatentMap() {
     BetaVae vae = new BetaVae(SETTINGS, 1);
-    Map<String, BufferedImage> r = vae.reports(blobs(40, 3), List.of("a", "b", "c", "d"), 5);
+    Map<String, BufferedImage> r = vae.reports(Blobs.of(40, 3), List.of("a", "b", "c", "d"), 5);
     assertThat(r.keySet()).containsExactly("reconstructions.png", "samples.png", "latent-map.png");
     assertThat(r.get("samples.png").getWidth()).isGreaterThan(10 * 56);
   }
@@ -121,7 +103,7 @@ class BetaVaeTest {
   @Test
   void csDivergenceTrainsToo() {
     BetaVae vae = new BetaVae(new BetaVaeSettings(4, 4.0, Divergence.CS, SETTINGS.optimizer()), 1);
-    Map<String, Double> l = vae.trainStep(blobs(8, 1), 0, 1);
+    Map<String, Double> l = vae.trainStep(Blobs.of(8, 1), 0, 1);
     assertThat(l.keySet()).containsExactly("loss", "reconstruction", "cs_divergence");
     assertThat(l.get("loss")).isCloseTo(l.get("reconstruction") + 4.0 * l.get("cs_divergence"),
         org.assertj.core.api.Assertions.within(1e-2));

@@ -1,0 +1,78 @@
+package org.genpipe.models.nn;
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.nd4j.autodiff.samediff.SameDiff;
+
+/** Helpers around SameDiff graphs. */
+public final class Graphs {
+  private static final String NOISE = "Added differentiated op";
+
+  private Graphs() {}
+
+  /**
+   * Builds the gradient graph now (instead of on the first step). SameDiff 1.0.0-M2.1 prints one
+   * "Added differentiated op" line per op to System.out while doing so (about 60 lines for the
+   * beta-VAE, per replica); those lines, and only those, are dropped from System.out.
+   */
+  public static void buildGradients(SameDiff sd) {
+    quietSameDiff();
+    sd.createGradFunction();
+  }
+
+  private static synchronized void quietSameDiff() {
+    if (System.out instanceof LineFilter) {
+      return;
+    }
+    System.setOut(new LineFilter(System.out));
+  }
+
+  /** System.out without SameDiff's per-op gradient lines (line-buffered, thread-safe). */
+  private static final class LineFilter extends PrintStream {
+    private final PrintStream target;
+    private final StringBuilder line = new StringBuilder();
+
+    LineFilter(PrintStream target) {
+      super(OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8);
+      this.target = target;
+    }
+
+    @Override
+    public synchronized void write(int b) {
+      write(new byte[] {(byte) b}, 0, 1);
+    }
+
+    @Override
+    public synchronized void write(byte[] buf, int off, int len) {
+      String s = new String(buf, off, len, StandardCharsets.UTF_8);
+      int start = 0;
+      for (int i = 0; i < s.length(); i++) {
+        if (s.charAt(i) == '\n') {
+          line.append(s, start, i + 1);
+          emit();
+          start = i + 1;
+        }
+      }
+      line.append(s, start, s.length());
+      // progress bars redraw with '\r' and no newline: pass partial lines through at once
+      if (line.length() > 0 && !NOISE.startsWith(line.substring(0, Math.min(line.length(), NOISE.length())))) {
+        emit();
+      }
+    }
+
+    private void emit() {
+      String l = line.toString();
+      line.setLength(0);
+      if (!l.startsWith(NOISE)) {
+        target.print(l);
+        target.flush();
+      }
+    }
+
+    @Override
+    public synchronized void flush() {
+      target.flush();
+    }
+  }
+}
