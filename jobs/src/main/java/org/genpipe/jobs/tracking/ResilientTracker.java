@@ -135,7 +135,7 @@ public final class ResilientTracker implements AutoCloseable {
    * Waits up to {@code waitSeconds} for queued calls, then writes what was not sent as JSON lines to
    * {@code spool} (when anything was not sent) and returns a one-line report, or null if all was sent.
    */
-  public synchronized String finish(long waitSeconds, Path spool) {
+  public String finish(long waitSeconds, Path spool) {
     sender.shutdown();
     boolean drained;
     try {
@@ -145,6 +145,12 @@ public final class ResilientTracker implements AutoCloseable {
       drained = false;
     }
     List<Runnable> pending = drained ? List.of() : sender.shutdownNow();
+    synchronized (this) {
+      return report(pending, spool);
+    }
+  }
+
+  private String report(List<Runnable> pending, Path spool) {
     if (unsent.isEmpty() && pending.isEmpty()) {
       return null;
     }

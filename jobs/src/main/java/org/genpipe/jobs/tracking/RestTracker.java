@@ -46,8 +46,27 @@ public final class RestTracker implements Tracker {
     return client;
   }
 
+  /**
+   * Fails fast when the server cannot be reached (the MLflow client itself retries for minutes):
+   * MLflow servers answer {@code GET /health} with "OK".
+   */
+  private void checkReachable() throws IOException, InterruptedException {
+    HttpRequest get = HttpRequest.newBuilder(URI.create(uri + "/health")).timeout(Duration.ofSeconds(10)).GET().build();
+    HttpResponse<String> resp;
+    try {
+      resp = http.send(get, HttpResponse.BodyHandlers.ofString());
+    } catch (IOException e) {
+      throw new IOException("MLflow server " + uri + " cannot be reached: " + e, e);
+    }
+    if (resp.statusCode() != 200) {
+      throw new IOException("MLflow server " + uri + " answered GET /health with HTTP " + resp.statusCode());
+    }
+  }
+
   @Override
-  public String startRun(String experiment, String runName, Map<String, String> tags) {
+  public String startRun(String experiment, String runName, Map<String, String> tags)
+      throws IOException, InterruptedException {
+    checkReachable();
     experimentId = client().getExperimentByName(experiment)
         .map(Service.Experiment::getExperimentId)
         .orElseGet(() -> client().createExperiment(experiment));

@@ -58,6 +58,11 @@ public final class WorkerData {
 
   /** The batch of local step {@code step} (drop-last batching, reshuffled each epoch). */
   public Minibatch batch(long step, int batchSize, PixelRange range) {
+    return Minibatch.of(batchRecords(step, batchSize), range);
+  }
+
+  /** The records of local step {@code step}'s batch. */
+  public List<ImageRecord> batchRecords(long step, int batchSize) {
     long perEpoch = records.size() / batchSize;
     long epoch = step / perEpoch;
     int k = (int) (step % perEpoch);
@@ -66,7 +71,7 @@ public final class WorkerData {
     for (int i = 0; i < batchSize; i++) {
       batch.add(records.get(order[k * batchSize + i]));
     }
-    return Minibatch.of(batch, range);
+    return batch;
   }
 
   private int[] order(long epoch) {

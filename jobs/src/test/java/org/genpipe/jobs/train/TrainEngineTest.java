@@ -1,0 +1,246 @@
+package org.genpipe.jobs.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.SparkSession;
+import org.genpipe.common.io.BadInputException;
+import org.genpipe.common.io.Storage;
+import org.genpipe.common.records.ImageRecord;
+import org.genpipe.common.records.ImageShape;
+import org.genpipe.common.records.Manifest;
+import org.genpipe.common.records.Minibatch;
+import org.genpipe.common.records.PixelRange;
+import org.genpipe.jobs.SparkTestSession;
+import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.preprocess.PreprocessJob;
+import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.ModelFactory;
+import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.OptimizerSettings;
+import org.genpipe.models.testing.TinyAutoencoder;
+import org.genpipe.models.testing.TinyGan;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The parameter-averaging engine on Spark local[2] against the single-machine loop. */
+class TrainEngineTest {
+  static final ImageShape SHAPE = new ImageShape(28, 28, 1);
+  static SparkSession spark;
+  @TempDir static Path dir;
+  static Path records;
+
+  @BeforeAll
+  static void start() {
+    spark = SparkTestSession.start(Map.of());
+    records = dir.resolve("records");
+    PipelineConfig pre = PipelineConfig.load(null, List.of(
+        "preprocess.dataset=captcha-render", "preprocess.output=" + records, "preprocess.shardSize=100",
+        "preprocess.captcha.alphabet=0123456789", "preprocess.captcha.minLength=1", "preprocess.captcha.maxLength=1",
+        "preprocess.captcha.height=28", "preprocess.captcha.width=28", "preprocess.captcha.count=400",
+        "preprocess.captcha.renderWidth=32", "preprocess.captcha.renderHeight=32"));
+    PreprocessJob.run(pre, spark, false);
+  }
+
+  @AfterAll
+  static void stop() {
+    spark.stop();
+  }
+
+  static PipelineConfig config(String run, String... more) {
+    List<String> o = new ArrayList<>(List.of(
+        "model.betaVae.latentSize=4", "train.records=" + records, "train.output=" + dir.resolve(run),
+        "train.batchSizePerWorker=16", "train.averagingFrequency=5", "train.sampleEvery=0",
+        "train.checkpointEvery=1", "tracking.uri=" + dir.resolve("mlruns")));
+    o.addAll(List.of(more));
+    return PipelineConfig.load(null, o);
+  }
+
+  static Configuration conf() {
+    return spark.sparkContext().hadoopConfiguration();
+  }
+
+  static WorkerData data(PipelineConfig c, int workers, int worker) throws Exception {
+    Manifest m = Manifest.read(Storage.path(records.toString()), conf());
+    DataPlan plan = DataPlan.of(m, Storage.path(records.toString()), "train", workers, c.train().batchSizePerWorker());
+    return WorkerData.load(worker, plan.workers().get(worker), conf(), c.seed(), c.train().shuffle());
+  }
+
+  @Test
+  void oneWorkerOnSparkGivesTheParametersOfTheSingleMachineLoop() throws Exception {
+    PipelineConfig c = config("one", "train.workers=1", "train.steps=15");
+    TrainJob.Result r = TrainJob.run(c, spark, false, false);
+
+    ModelFactory f = c.model().factory(SHAPE, c.seed(), "test");
+    GenerativeModel model = f.create();
+    Worker single = new Worker(0, model, data(c, 1, 0), 16, c.seed());
+    ModelState local = single.run(model.state(), 0, 15).averagedState();
+    assertThat(r.steps()).isEqualTo(15);
+    assertThat(r.examples()).isEqualTo(15 * 16);
+    assertThat(r.state().maxAbsDiff(local)).isLessThanOrEqualTo(1e-6);
+  }
+
+  @Test
+  void workersAveragingEveryStepWithSgdEqualOneMachineWithTheCombinedBatch() throws Exception {
+    int workers = 2;
+    ModelFactory f = new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.sgd(0.5), 7);
+    PipelineConfig c = config("sgd", "train.workers=" + workers, "train.averagingFrequency=1", "train.steps=6",
+        "train.shuffle=false", "train.batchSizePerWorker=8");
+    TrainJob.Result r = TrainJob.run(c, spark, false, false, f);
+
+    GenerativeModel big = f.create();
+    WorkerData w0 = data(c, workers, 0);
+    WorkerData w1 = data(c, workers, 1);
+    for (int k = 0; k < 6; k++) {
+      List<ImageRecord> batch = new ArrayList<>(w0.batchRecords(k, 8));
+      batch.addAll(w1.batchRecords(k, 8));
+      big.trainStep(Minibatch.of(batch, PixelRange.ZERO_ONE), k, 0);
+    }
+    assertThat(r.state().maxAbsDiff(big.state())).isLessThanOrEqualTo(1e-6);
+    // and it really moved: not the initial state
+    assertThat(r.state().maxAbsDiff(f.create().state())).isGreaterThan(1e-4);
+  }
+
+  @Test
+  void resumeContinuesExactlyAsAStraightRun() throws Exception {
+    TrainJob.Result straight = TrainJob.run(config("straight", "train.steps=20"), spark, false, false);
+    TrainJob.Result first = TrainJob.run(config("resumed", "train.steps=10"), spark, false, false);
+    assertThat(first.steps()).isEqualTo(10);
+    TrainJob.Result second = TrainJob.run(config("resumed", "train.steps=20"), spark, true, false);
+    assertThat(second.steps()).isEqualTo(20);
+    assertThat(second.examples()).isEqualTo(straight.examples()).isEqualTo(20L * 16 * 2);
+    assertThat(second.state().maxAbsDiff(straight.state())).isZero();
+    // the checkpoint holds the whole run's loss history
+    Checkpoint.Loaded last = Checkpoint.read(second.checkpoint(), conf());
+    assertThat(last.info().history()).hasSize(20);
+    assertThat(last.info().step()).isEqualTo(20);
+    assertThat(last.info().dataManifestSha256()).hasSize(64);
+    assertThat(last.info().provenance().gitCommit()).isNotBlank();
+  }
+
+  @Test
+  void resumeAndRestartAreCheckedAgainstWhatIsInTheRunFolder() {
+    assertThatThrownBy(() -> TrainJob.run(config("nothing", "train.steps=5"), spark, true, false))
+        .isInstanceOf(BadInputException.class).hasMessageContaining("no complete checkpoint");
+    TrainJob.run(config("twice", "train.steps=5"), spark, false, false);
+    assertThatThrownBy(() -> TrainJob.run(config("twice", "train.steps=10"), spark, false, false))
+        .isInstanceOf(BadInputException.class).hasMessageContaining("--resume");
+    assertThatThrownBy(() -> TrainJob.run(config("twice", "train.steps=10", "seed=7"), spark, true, false))
+        .isInstanceOf(BadInputException.class).hasMessageContaining("seed");
+  }
+
+  @Test
+  void aNonFiniteLossStopsTheRunNamingLossAndStepAndKeepsTheLastGoodCheckpoint() throws Exception {
+    ModelFactory f = new NanAt.Factory(new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.sgd(0.1), 1), 7);
+    PipelineConfig c = config("nan", "train.steps=20", "train.averagingFrequency=2");
+    assertThatThrownBy(() -> TrainJob.run(c, spark, false, false, f))
+        .isInstanceOf(TrainJob.DivergedException.class)
+        .hasMessageContaining("loss loss = NaN at step 7")
+        .hasMessageContaining("step-00000006");
+    List<org.apache.hadoop.fs.Path> kept = Checkpoint.list(Storage.path(dir.resolve("nan").toString()), conf());
+    assertThat(kept.get(kept.size() - 1).getName()).isEqualTo("step-00000006");
+  }
+
+  @Test
+  void aTwoNetworkGanTrainsThroughTheSameEngine() {
+    ModelFactory f = new TinyGan.Factory(SHAPE, 3);
+    TrainJob.Result r = TrainJob.run(config("gan", "train.steps=10"), spark, false, false, f);
+    assertThat(r.state().arrays().keySet()).containsExactly("G/params", "G/updater", "D/params", "D/updater", "G/ema");
+    assertThat(r.state().maxAbsDiff(f.create().state())).isGreaterThan(0);
+    assertThat(r.state().firstNonFinite()).isNull();
+  }
+
+  @Test
+  void runFolderHasSamplesReportsLossPlotAndTheMlflowRun() throws Exception {
+    TrainJob.Result r = TrainJob.run(config("outputs", "train.steps=10", "train.sampleEvery=5"), spark, false, false);
+    Path run = dir.resolve("outputs");
+    for (String f : List.of("samples/step-00000005.png", "samples/step-00000010.png", "reconstructions.png",
+        "samples.png", "latent-map.png", "loss.png", "config.yaml")) {
+      assertThat(run.resolve(f)).as(f).isRegularFile();
+    }
+    Path mlrun = Path.of(r.trackingLocation());
+    assertThat(Files.readString(mlrun.resolve("meta.yaml"))).contains("status: 3");
+    List<String> loss = Files.readAllLines(mlrun.resolve("metrics/loss"));
+    assertThat(loss).hasSize(10);
+    assertThat(loss.get(9)).matches("\\d{13} [0-9.eE+-]+ 9");
+    assertThat(Files.readString(mlrun.resolve("params/train.averagingFrequency"))).isEqualTo("5");
+    assertThat(Files.readString(mlrun.resolve("tags/averaging.workers"))).isEqualTo("2");
+    assertThat(Files.readString(mlrun.resolve("tags/spark.app_id"))).isEqualTo(spark.sparkContext().applicationId());
+    assertThat(mlrun.resolve("artifacts/model/state.bin")).isRegularFile();
+    assertThat(mlrun.resolve("artifacts/loss.png")).isRegularFile();
+  }
+
+  /** Wraps a model and reports a NaN loss at one step: a divergence at a known place. */
+  static final class NanAt implements GenerativeModel {
+    record Factory(ModelFactory inner, long step) implements ModelFactory {
+      @Override
+      public GenerativeModel create() {
+        return new NanAt(inner.create(), step);
+      }
+    }
+
+    private final GenerativeModel inner;
+    private final long nanStep;
+
+    NanAt(GenerativeModel inner, long nanStep) {
+      this.inner = inner;
+      this.nanStep = nanStep;
+    }
+
+    @Override
+    public Map<String, Double> trainStep(Minibatch batch, long step, long seed) {
+      Map<String, Double> l = new LinkedHashMap<>(inner.trainStep(batch, step, seed));
+      if (step == nanStep) {
+        l.put("loss", Double.NaN);
+      }
+      return l;
+    }
+
+    @Override
+    public String name() {
+      return inner.name();
+    }
+
+    @Override
+    public ImageShape imageShape() {
+      return inner.imageShape();
+    }
+
+    @Override
+    public PixelRange pixelRange() {
+      return inner.pixelRange();
+    }
+
+    @Override
+    public ModelState state() {
+      return inner.state();
+    }
+
+    @Override
+    public void loadState(ModelState state) {
+      inner.loadState(state);
+    }
+
+    @Override
+    public org.nd4j.linalg.api.ndarray.INDArray generate(int n, long seed, org.genpipe.models.Condition c) {
+      return inner.generate(n, seed, c);
+    }
+
+    @Override
+    public Map<String, java.awt.image.BufferedImage> reports(Minibatch s, List<String> names, long seed) {
+      return inner.reports(s, names, seed);
+    }
+
+    @Override
+    public void close() {}
+  }
+}
