@@ -1,0 +1,54 @@
+# Reference timing for `pipeline bench-train`: the beta-VAE of MISSION.md in PyTorch (CPU),
+# trained with the same loss, optimizer and batch size. Prints one JSON line.
+import json, sys, time
+import torch
+from torch import nn
+
+threads, batch, latent, warmup, steps = (int(a) for a in sys.argv[1:6])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+
+class VAE(nn.Module):
+    def __init__(self, latent):
+        super().__init__()
+        self.enc = nn.Sequential(
+            nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(), nn.BatchNorm2d(16),
+            nn.Conv2d(16, 32, 3, 2, 0), nn.ReLU(),
+            nn.Flatten(), nn.Linear(288, 128), nn.ReLU())
+        self.mu = nn.Linear(128, latent)
+        self.logvar = nn.Linear(128, latent)
+        self.dec = nn.Sequential(
+            nn.Linear(latent, 128), nn.ReLU(), nn.Linear(128, 288), nn.ReLU(),
+            nn.Unflatten(1, (32, 3, 3)),
+            nn.ConvTranspose2d(32, 16, 3, 2), nn.ReLU(), nn.BatchNorm2d(16),
+            nn.ConvTranspose2d(16, 8, 3, 2, 1, 1), nn.ReLU(),
+            nn.ConvTranspose2d(8, 1, 3, 2, 1, 1))
+
+    def forward(self, x):
+        h = self.enc(x)
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return self.dec(z), mu, logvar
+
+model = VAE(latent)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+x = torch.rand(batch, 1, 28, 28)
+bce = nn.BCEWithLogitsLoss(reduction="sum")
+
+def step():
+    logits, mu, logvar = model(x)
+    rec = bce(logits, x) / batch
+    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
+    loss = rec + kl
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+for _ in range(warmup):
+    step()
+t = time.perf_counter()
+for _ in range(steps):
+    step()
+ms = (time.perf_counter() - t) * 1000 / steps
+print(json.dumps({"torch": torch.__version__, "threads": threads, "ms_per_step": ms}))

@@ -1,0 +1,172 @@
+package org.genpipe.jobs.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.scheduler.SparkListenerTaskStart;
+import org.apache.spark.sql.SparkSession;
+import org.genpipe.common.io.Storage;
+import org.genpipe.common.records.Manifest;
+import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.config.SparkSettings;
+import org.genpipe.jobs.preprocess.PreprocessJob;
+import org.genpipe.jobs.spark.SparkSessions;
+import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.ModelFactory;
+import org.genpipe.models.ModelState;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Real multi-process Spark: {@code local-cluster[2,1,1536]} starts a master, a worker and two
+ * executor JVMs. One executor JVM is killed (SIGKILL) in the middle of a round; Spark retries that
+ * round's task, and the run must end with exactly the examples and parameters of an undisturbed run.
+ */
+class MultiProcessTrainTest {
+  @TempDir Path dir;
+
+  @Test
+  void twoExecutorJvmsTrainAndAKilledExecutorCostsOnlyARetryOfItsRound() throws Exception {
+    Path sparkHome = Path.of(System.getenv().getOrDefault("SPARK_HOME", "target/spark-home"));
+    Files.createDirectories(sparkHome.resolve("jars"));
+    Files.writeString(sparkHome.resolve("RELEASE"), "Spark 3.5 (generated for tests: classes come from extraClassPath)\n");
+    Map<String, String> conf = new HashMap<>();
+    conf.put("spark.ui.enabled", "false");
+    conf.put("spark.executor.extraClassPath", System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
+    conf.put("spark.executor.extraJavaOptions", String.join(" ", jvmFlags()));
+    conf.put("spark.task.maxFailures", "4");
+    SparkSession spark = SparkSessions.getOrCreate(new SparkSettings("local-cluster[2,1,1536]", conf), "genpipe-multiprocess-test");
+    try {
+      Path records = dir.resolve("records");
+      List<String> o = new ArrayList<>(List.of(
+          "preprocess.dataset=captcha-render", "preprocess.output=" + records, "preprocess.shardSize=200",
+          "preprocess.captcha.alphabet=0123456789", "preprocess.captcha.minLength=1", "preprocess.captcha.maxLength=1",
+          "preprocess.captcha.height=28", "preprocess.captcha.width=28", "preprocess.captcha.count=600",
+          "preprocess.captcha.renderWidth=32", "preprocess.captcha.renderHeight=32",
+          "model.betaVae.latentSize=4", "train.records=" + records, "train.output=" + dir.resolve("run"),
+          "train.workers=2", "train.batchSizePerWorker=32", "train.averagingFrequency=15", "train.steps=90",
+          "train.sampleEvery=0", "train.checkpointEvery=100", "tracking.uri=" + dir.resolve("mlruns")));
+      PipelineConfig config = PipelineConfig.load(null, o);
+      PreprocessJob.run(config, spark, false);
+
+      KillOneExecutor killer = new KillOneExecutor(3);
+      spark.sparkContext().addSparkListener(killer);
+      TrainJob.Result r = TrainJob.run(config, spark, false, false);
+      spark.sparkContext().removeSparkListener(killer);
+
+      assertThat(killer.killedPid.get()).as("an executor JVM was killed").isPositive();
+      assertThat(killer.failedTasks.get()).as("the killed round's task failed and was retried").isGreaterThanOrEqualTo(1);
+      assertThat(r.steps()).isEqualTo(90);
+      assertThat(r.examples()).as("no example counted twice").isEqualTo(90L * 32 * 2);
+
+      Checkpoint.Loaded c = Checkpoint.read(r.checkpoint(), spark.sparkContext().hadoopConfiguration());
+      var history = c.info().history();
+      assertThat(history).hasSize(90);
+      assertThat(history.get(89).losses().get("loss")).isLessThan(history.get(0).losses().get("loss") * 0.8);
+
+      // the same rounds without Spark: two in-process workers averaged after every round
+      ModelState reference = averagedWithoutSpark(config, records, spark);
+      assertThat(r.state().maxAbsDiff(reference)).as("parameters equal an undisturbed run").isLessThanOrEqualTo(1e-6);
+    } finally {
+      spark.stop();
+    }
+  }
+
+  private static ModelState averagedWithoutSpark(PipelineConfig c, Path records, SparkSession spark) throws Exception {
+    var conf = spark.sparkContext().hadoopConfiguration();
+    Manifest m = Manifest.read(Storage.path(records.toString()), conf);
+    DataPlan plan = DataPlan.of(m, Storage.path(records.toString()), "train", 2, 32);
+    ModelFactory f = c.model().factory(m.imageShape(), c.seed(), "test");
+    List<Worker> workers = new ArrayList<>();
+    for (int w = 0; w < 2; w++) {
+      GenerativeModel model = f.create();
+      workers.add(new Worker(w, model, WorkerData.load(w, plan.workers().get(w), conf, c.seed(), true), 32, c.seed()));
+    }
+    ModelState state = f.create().state();
+    for (long step = 0; step < 90; step += 15) {
+      RoundResult sum = new RoundResult();
+      for (Worker w : workers) {
+        sum = RoundResult.merge(sum, w.run(state, step, 15));
+      }
+      state = sum.averagedState();
+    }
+    return state;
+  }
+
+  private static List<String> jvmFlags() {
+    List<String> flags = new ArrayList<>();
+    for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+      if (a.startsWith("--add-opens") || a.startsWith("-Djdk.reflect")) {
+        flags.add(a);
+      }
+    }
+    return flags;
+  }
+
+  /** Kills the executor JVM running the first task of the n-th training round, shortly after it starts. */
+  static final class KillOneExecutor extends SparkListener {
+    final int round;
+    final AtomicBoolean done = new AtomicBoolean();
+    final AtomicLong killedPid = new AtomicLong();
+    final AtomicLong failedTasks = new AtomicLong();
+    private final Map<Integer, Boolean> stagesSeen = new java.util.concurrent.ConcurrentHashMap<>();
+
+    KillOneExecutor(int round) {
+      this.round = round;
+    }
+
+    @Override
+    public void onTaskStart(SparkListenerTaskStart start) {
+      stagesSeen.put(start.stageId(), true);
+      // each round is one job of one stage with 2 tasks (plus the aggregation's)
+      if (stagesSeen.size() < round || done.getAndSet(true)) {
+        return;
+      }
+      String executorId = start.taskInfo().executorId();
+      new Thread(() -> {
+        try {
+          Thread.sleep(50);
+        } catch (InterruptedException ignored) {
+          return;
+        }
+        Optional<ProcessHandle> exec = ProcessHandle.current().descendants()
+            .filter(p -> commandLine(p).matches(".*CoarseGrainedExecutorBackend.*--executor-id " + executorId + "( .*|$)"))
+            .findFirst();
+        if (exec.isEmpty()) {
+          ProcessHandle.current().descendants().forEach(p -> System.err.println("descendant " + p.pid() + ": "
+              + commandLine(p).replaceAll("-cp \\S+", "-cp ...")));
+        }
+        exec.ifPresent(p -> {
+          killedPid.set(p.pid());
+          p.destroyForcibly();
+        });
+      }).start();
+    }
+
+    /** The process's command line, from /proc (ProcessHandle.Info drops long argument lists). */
+    static String commandLine(ProcessHandle p) {
+      try {
+        return new String(Files.readAllBytes(Path.of("/proc/" + p.pid() + "/cmdline"))).replace('\0', ' ').trim();
+      } catch (java.io.IOException e) {
+        return p.info().commandLine().orElse("");
+      }
+    }
+
+    @Override
+    public void onTaskEnd(SparkListenerTaskEnd end) {
+      if (!end.taskInfo().successful()) {
+        failedTasks.incrementAndGet();
+      }
+    }
+  }
+}
