@@ -57,7 +57,14 @@ public final class TrainJob {
   /** What a finished run leaves. */
   public record Result(
       Path output, long steps, long examples, ModelState state, Path checkpoint, String trackingLocation,
-      String runId, double seconds, double computeSeconds, String notLogged, List<String> pictures) {}
+      String runId, double seconds, double computeSeconds, String notLogged, List<String> pictures,
+      double steadySeconds, double steadyComputeSeconds) {
+
+    /** Share of wall time not spent computing, after the first round (graph builds, data loading). */
+    public double steadyOverhead() {
+      return steadySeconds > 0 ? Math.max(0, 1 - steadyComputeSeconds / steadySeconds) : 0;
+    }
+  }
 
   /** Thrown when a loss or the averaged state turns NaN or infinite. */
   public static final class DivergedException extends RuntimeException {
@@ -162,6 +169,9 @@ public final class TrainJob {
     long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
     long started = System.nanoTime();
     long computeNanos = 0;
+    long steadyWallNanos = 0;
+    long steadyComputeNanos = 0;
+    boolean firstRound = true;
     Path lastCheckpoint = resumedFrom;
     List<String> pictures = new ArrayList<>();
     ProgressBar bar = showProgress ? progressBar(totalSteps, step) : null;
@@ -171,7 +181,8 @@ public final class TrainJob {
         int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
         long roundStart = System.nanoTime();
         RoundResult r = ParameterAveraging.round(jsc, job, new RoundJob.Input(state, step, n), ts.workers());
-        double roundSeconds = (System.nanoTime() - roundStart) / 1e9;
+        long roundNanos = System.nanoTime() - roundStart;
+        double roundSeconds = roundNanos / 1e9;
         String bad = r.nonFinite();
         ModelState averaged = r.averagedState();
         if (bad == null && averaged.firstNonFinite() != null) {
@@ -184,6 +195,11 @@ public final class TrainJob {
         }
         state = averaged;
         computeNanos += r.maxComputeNanos();
+        if (!firstRound) {
+          steadyWallNanos += roundNanos;
+          steadyComputeNanos += r.maxComputeNanos();
+        }
+        firstRound = false;
         List<Tracker.Metric> metrics = new ArrayList<>();
         long now = System.currentTimeMillis();
         Map<String, Double> last = null;
@@ -239,7 +255,7 @@ public final class TrainJob {
       tracker.endRun(status);
       String notLogged = tracker.finish(60, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
       return new Result(runDir, step, examples, state, lastCheckpoint, tracker.location(), tracker.runId(),
-          seconds, compute, notLogged, pictures);
+          seconds, compute, notLogged, pictures, steadyWallNanos / 1e9, steadyComputeNanos / 1e9);
     } catch (IOException e) {
       throw Storage.unreachable(runDir, e);
     } finally {
