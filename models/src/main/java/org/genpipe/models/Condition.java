@@ -13,9 +13,4 @@ public record Condition(int[] labels, List<String> texts) {
   public static Condition ofLabels(int... labels) {
     return new Condition(labels, null);
   }
-
-  /** How many images the condition asks for. */
-  public int size() {
-    return labels != null ? labels.length : texts != null ? texts.size() : 0;
-  }
 }

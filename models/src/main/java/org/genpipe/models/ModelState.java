@@ -7,7 +7,6 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -130,12 +129,6 @@ public final class ModelState implements Serializable {
     } catch (IOException e) {
       throw new IllegalArgumentException(source + " is truncated or corrupt: " + e.getMessage(), e);
     }
-  }
-
-  public ModelState copy() {
-    ModelState c = new ModelState();
-    arrays.forEach((k, v) -> c.put(k, Arrays.copyOf(v, v.length)));
-    return c;
   }
 
   @Override

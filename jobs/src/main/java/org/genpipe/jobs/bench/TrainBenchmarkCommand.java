@@ -135,11 +135,10 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
         PreprocessJob.run(config, spark, true);
       }
       TrainJob.Result r = TrainJob.run(config, spark, false, true);
-      double overhead = 1 - r.computeSeconds() / r.seconds();
       System.out.printf("parameter averaging, 2 workers (local[2]) x batch %d, averagingFrequency %d, %d steps:%n",
           batch, frequency, r.steps());
       System.out.printf("  all rounds: wall %.1f s, compute %.1f s (slowest worker per round), overhead %.1f%%%n",
-          r.seconds(), r.computeSeconds(), 100 * overhead);
+          r.seconds(), r.computeSeconds(), 100 * r.overhead());
       System.out.printf("  after the first round (graph build + data load excluded): wall %.1f s, compute %.1f s,"
           + " overhead %.1f%% (target < 10%%)%n", r.steadySeconds(), r.steadyComputeSeconds(), 100 * r.steadyOverhead());
       System.out.printf("  throughput %,.0f images/s over both workers%n", r.examples() / r.seconds());

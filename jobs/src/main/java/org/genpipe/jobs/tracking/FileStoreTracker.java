@@ -39,6 +39,7 @@ public final class FileStoreTracker implements Tracker {
   private String runId;
   private String experimentId;
   private long startTime;
+  private String runName;
 
   public FileStoreTracker(Path root) {
     this.root = root.toAbsolutePath().normalize();
@@ -59,6 +60,7 @@ public final class FileStoreTracker implements Tracker {
     Files.createDirectories(runDir.resolve("params"));
     Files.createDirectories(runDir.resolve("tags"));
     startTime = System.currentTimeMillis();
+    this.runName = runName;
     writeRunMeta(runName, Status.RUNNING, null);
     Map<String, String> all = new LinkedHashMap<>(tags);
     all.put("mlflow.runName", runName);
@@ -128,8 +130,6 @@ public final class FileStoreTracker implements Tracker {
     writeAtomically(runDir.resolve("meta.yaml"), meta);
   }
 
-  private String runName;
-
   @Override
   public void logParams(Map<String, String> params) throws IOException {
     for (Map.Entry<String, String> e : params.entrySet()) {
@@ -156,9 +156,6 @@ public final class FileStoreTracker implements Tracker {
     for (Map.Entry<String, String> e : tags.entrySet()) {
       writeAtomically(keyPath("tags", e.getKey()), e.getValue());
     }
-    if (tags.containsKey("mlflow.runName")) {
-      runName = tags.get("mlflow.runName");
-    }
   }
 
   @Override
@@ -175,7 +172,7 @@ public final class FileStoreTracker implements Tracker {
 
   @Override
   public void endRun(Status status) throws IOException {
-    writeRunMeta(runName == null ? runId : runName, status, System.currentTimeMillis());
+    writeRunMeta(runName, status, System.currentTimeMillis());
   }
 
   @Override

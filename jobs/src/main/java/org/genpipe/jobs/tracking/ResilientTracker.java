@@ -41,7 +41,6 @@ public final class ResilientTracker implements AutoCloseable {
   private final List<Map<String, Object>> unsent = new ArrayList<>();
   private volatile boolean runStarted;
   private volatile boolean warned;
-  private volatile String runId;
 
   /**
    * @param attempts tries per call before it is kept as unsent
@@ -57,13 +56,9 @@ public final class ResilientTracker implements AutoCloseable {
     return tracker.location();
   }
 
-  public String runId() {
-    return runId;
-  }
-
   public void startRun(String experiment, String runName, Map<String, String> tags) {
     submit("start run", Map.of("experiment", experiment, "runName", runName, "tags", tags), t -> {
-      runId = t.startRun(experiment, runName, tags);
+      t.startRun(experiment, runName, tags);
       runStarted = true;
     }, false);
   }

@@ -2,6 +2,7 @@ package org.genpipe.jobs.tracking;
 
 import static org.genpipe.common.config.ConfigException.check;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import java.io.Serializable;
 import java.nio.file.Path;
 
@@ -24,6 +25,7 @@ public record TrackingSettings(String uri, String experiment, String runName, in
     check(backoffMillis >= 0, "backoffMillis", "must be >= 0, got " + backoffMillis);
   }
 
+  @JsonIgnore // derived from uri: not a config key (the resolved config must bind back)
   public boolean isServer() {
     return uri.startsWith("http://") || uri.startsWith("https://");
   }

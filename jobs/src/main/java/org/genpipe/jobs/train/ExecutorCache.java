@@ -18,13 +18,4 @@ public final class ExecutorCache {
     WORKERS.keySet().removeIf(k -> !k.startsWith(runKey + "/"));
     return WORKERS.computeIfAbsent(runKey + "/" + worker, k -> create.get());
   }
-
-  /** Workers currently held in this JVM (for tests and logs). */
-  public static int size() {
-    return WORKERS.size();
-  }
-
-  public static void clear() {
-    WORKERS.clear();
-  }
 }

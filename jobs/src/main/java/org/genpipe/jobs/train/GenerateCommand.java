@@ -1,6 +1,5 @@
 package org.genpipe.jobs.train;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.apache.hadoop.conf.Configuration;
@@ -76,26 +75,18 @@ public final class GenerateCommand implements Callable<Integer> {
         for (int i = 0; i < count; i++) {
           g.add(Images.fromUnitFloats(images, i), null);
         }
-        writeAtomically(grid, Images.encodePng(g.render()));
+        Storage.writeAtomically(Storage.path(grid.toString()), Images.encodePng(g.render()), conf);
         System.out.println("grid:   " + grid);
       }
       if (folder != null) {
-        Files.createDirectories(folder);
         for (int i = 0; i < count; i++) {
-          writeAtomically(folder.resolve(String.format("%05d.png", i)), Images.encodePng(Images.fromUnitFloats(images, i)));
+          Storage.writeAtomically(Storage.path(folder.resolve(String.format("%05d.png", i)).toString()),
+              Images.encodePng(Images.fromUnitFloats(images, i)), conf);
         }
         System.out.println("folder: " + folder + " (" + count + " PNGs)");
       }
       System.out.println("from:   " + dir + " (" + c.info().model() + ", step " + c.info().step() + ")");
     }
     return 0;
-  }
-
-  private static void writeAtomically(Path target, byte[] bytes) throws java.io.IOException {
-    Path parent = target.toAbsolutePath().getParent();
-    Files.createDirectories(parent);
-    Path tmp = Files.createTempFile(parent, "." + target.getFileName(), ".tmp");
-    Files.write(tmp, bytes);
-    Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
   }
 }

@@ -44,7 +44,7 @@ public final class TrainCommand implements Callable<Integer> {
   public static void print(TrainJob.Result r) {
     System.out.printf("trained %,d steps (%,d examples) in %.1f s; compute %.1f s, averaging overhead %.1f%%%n",
         r.steps(), r.examples(), r.seconds(), r.computeSeconds(),
-        r.seconds() > 0 ? 100 * Math.max(0, 1 - r.computeSeconds() / r.seconds()) : 0);
+        100 * r.overhead());
     System.out.println("run folder:  " + r.output());
     System.out.println("checkpoint:  " + r.checkpoint());
     System.out.println("pictures:    " + String.join(", ", r.pictures()));

@@ -57,12 +57,21 @@ public final class TrainJob {
   /** What a finished run leaves. */
   public record Result(
       Path output, long steps, long examples, ModelState state, Path checkpoint, String trackingLocation,
-      String runId, double seconds, double computeSeconds, String notLogged, List<String> pictures,
+      double seconds, double computeSeconds, String notLogged, List<String> pictures,
       double steadySeconds, double steadyComputeSeconds) {
 
-    /** Share of wall time not spent computing, after the first round (graph builds, data loading). */
+    /** Share of the rounds' wall time not spent computing (slowest worker per round). */
+    public double overhead() {
+      return overhead(seconds, computeSeconds);
+    }
+
+    /** The same after the first round (which also builds the graphs and reads the data slices). */
     public double steadyOverhead() {
-      return steadySeconds > 0 ? Math.max(0, 1 - steadyComputeSeconds / steadySeconds) : 0;
+      return overhead(steadySeconds, steadyComputeSeconds);
+    }
+
+    static double overhead(double wall, double compute) {
+      return wall > 0 ? Math.max(0, 1 - compute / wall) : 0;
     }
   }
 
@@ -249,12 +258,12 @@ public final class TrainJob {
       }
       tracker.logMetrics(List.of(
           new Tracker.Metric("train_seconds", seconds, step, System.currentTimeMillis()),
-          new Tracker.Metric("averaging_overhead", seconds > 0 ? Math.max(0, 1 - compute / seconds) : 0, step,
+          new Tracker.Metric("averaging_overhead", Result.overhead(seconds, compute), step,
               System.currentTimeMillis())));
       status = Tracker.Status.FINISHED;
       tracker.endRun(status);
       String notLogged = tracker.finish(60, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
-      return new Result(runDir, step, examples, state, lastCheckpoint, tracker.location(), tracker.runId(),
+      return new Result(runDir, step, examples, state, lastCheckpoint, tracker.location(),
           seconds, compute, notLogged, pictures, steadyWallNanos / 1e9, steadyComputeNanos / 1e9);
     } catch (IOException e) {
       throw Storage.unreachable(runDir, e);

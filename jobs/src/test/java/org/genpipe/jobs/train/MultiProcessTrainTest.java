@@ -48,11 +48,8 @@ class MultiProcessTrainTest {
     SparkSession spark = SparkSessions.getOrCreate(new SparkSettings("local-cluster[2,1,1536]", conf), "genpipe-multiprocess-test");
     try {
       Path records = dir.resolve("records");
-      List<String> o = new ArrayList<>(List.of(
-          "preprocess.dataset=captcha-render", "preprocess.output=" + records, "preprocess.shardSize=200",
-          "preprocess.captcha.alphabet=0123456789", "preprocess.captcha.minLength=1", "preprocess.captcha.maxLength=1",
-          "preprocess.captcha.height=28", "preprocess.captcha.width=28", "preprocess.captcha.count=600",
-          "preprocess.captcha.renderWidth=32", "preprocess.captcha.renderHeight=32",
+      List<String> o = new ArrayList<>(DigitRecords.preprocess(records, 600, 200));
+      o.addAll(List.of(
           "model.betaVae.latentSize=4", "train.records=" + records, "train.output=" + dir.resolve("run"),
           "train.workers=2", "train.batchSizePerWorker=32", "train.averagingFrequency=15", "train.steps=90",
           "train.sampleEvery=0", "train.checkpointEvery=100", "tracking.uri=" + dir.resolve("mlruns")));

@@ -43,11 +43,7 @@ class TrainEngineTest {
   static void start() {
     spark = SparkTestSession.start(Map.of());
     records = dir.resolve("records");
-    PipelineConfig pre = PipelineConfig.load(null, List.of(
-        "preprocess.dataset=captcha-render", "preprocess.output=" + records, "preprocess.shardSize=100",
-        "preprocess.captcha.alphabet=0123456789", "preprocess.captcha.minLength=1", "preprocess.captcha.maxLength=1",
-        "preprocess.captcha.height=28", "preprocess.captcha.width=28", "preprocess.captcha.count=400",
-        "preprocess.captcha.renderWidth=32", "preprocess.captcha.renderHeight=32"));
+    PipelineConfig pre = PipelineConfig.load(null, DigitRecords.preprocess(records, 400, 100));
     PreprocessJob.run(pre, spark, false);
   }
 
@@ -177,6 +173,19 @@ class TrainEngineTest {
     assertThat(Files.readString(mlrun.resolve("tags/spark.app_id"))).isEqualTo(spark.sparkContext().applicationId());
     assertThat(mlrun.resolve("artifacts/model/state.bin")).isRegularFile();
     assertThat(mlrun.resolve("artifacts/loss.png")).isRegularFile();
+
+    // generate from the run folder (its latest checkpoint): same seed, same images
+    Path a = dir.resolve("gen/a.png");
+    Path b = dir.resolve("gen/b.png");
+    assertThat(org.genpipe.jobs.Cli.execute("generate", "--checkpoint", run.toString(), "-n", "9", "--seed", "3",
+        "--grid", a.toString(), "--folder", dir.resolve("gen/each").toString())).isZero();
+    assertThat(org.genpipe.jobs.Cli.execute("generate", "--checkpoint", run.toString(), "-n", "9", "--seed", "3",
+        "--grid", b.toString())).isZero();
+    assertThat(Files.readAllBytes(a)).isEqualTo(Files.readAllBytes(b));
+    assertThat(javax.imageio.ImageIO.read(a.toFile()).getWidth()).isGreaterThan(3 * 28);
+    assertThat(dir.resolve("gen/each/00008.png")).isRegularFile();
+    assertThat(org.genpipe.jobs.Cli.execute("generate", "--checkpoint", dir.resolve("nowhere").toString(),
+        "--grid", a.toString())).isEqualTo(2);
   }
 
   /** Wraps a model and reports a NaN loss at one step: a divergence at a known place. */

@@ -79,7 +79,8 @@ public final class Net {
         throw new IllegalStateException("no gradient for parameter " + p + " of network " + name);
       }
       INDArray w = sd.getArrForVarName(p);
-      INDArray flat = g.dup('c').reshape(1, g.length());
+      // gradients are fresh arrays owned by this step: update them in place (a copy only if strided)
+      INDArray flat = (g.isView() || g.ordering() != 'c' ? g.dup('c') : g).reshape(1, g.length());
       updaters.get(i).applyUpdater(flat, (int) step, 0);
       w.subi(flat.reshape(w.shape()));
     }

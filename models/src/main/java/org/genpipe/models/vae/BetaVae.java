@@ -134,10 +134,6 @@ public final class BetaVae implements GenerativeModel {
     return PixelRange.ZERO_ONE;
   }
 
-  public SameDiff graph() {
-    return sd;
-  }
-
   public long parameterCount() {
     return net.paramCount();
   }
