@@ -22,14 +22,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * layers with their running statistics.
  *
  * <p>Parameters are created once per name: calling a layer again with the same name reuses its
- * weights (e.g. a decoder applied to sampled and to given latents). Batch norm is written from mean
- * and variance ops (ND4J's batchNorm op has no working backward in M2.1) and switches between batch
- * statistics and running statistics through the scalar placeholder {@link #TRAIN}.
+ * weights (e.g. the training graph and the inference graph of one network). Batch norm is written
+ * from mean and variance ops (ND4J's batchNorm op has no working backward in M2.1).
  */
 public final class Layers {
-  /** Scalar placeholder: 1 while training (batch statistics), 0 for inference (running statistics). */
-  public static final String TRAIN = "train";
-
   private static final double BN_EPS = 1e-5;
   private static final double BN_MOMENTUM = 0.1;
 
@@ -37,7 +33,6 @@ public final class Layers {
   private final SplittableRandom init;
   private final List<String> params = new ArrayList<>();
   private final Map<String, BatchNorm> batchNorms = new LinkedHashMap<>();
-  private SDVariable train;
 
   /** @param seed seed of the initial weights */
   public Layers(SameDiff sd, long seed) {
@@ -123,47 +118,51 @@ public final class Layers {
     double bound = 1.0 / Math.sqrt(in);
     SDVariable w = uniformParam(name + "/W", bound, in, out);
     SDVariable b = uniformParam(name + "/b", bound, out);
+    // not sd.nn().linear (xw_plus_b): with it a model restored from its state does not continue
+    // exactly as the original (seen in M2.1 with the GAN test, TinyGanTest)
     return x.mmul(w).add(b);
-  }
-
-  /** The train/inference switch placeholder (created on first use). */
-  public SDVariable trainFlag() {
-    if (train == null) {
-      train = sd.placeHolder(TRAIN, DataType.FLOAT);
-    }
-    return train;
   }
 
   /**
    * Batch norm over the channel axis of NCHW (or the feature axis of [N, F]) with learned scale and
-   * shift; batch statistics while training, running statistics (momentum 0.1, unbiased variance, as
-   * PyTorch) for inference.
+   * shift, as PyTorch's: the training graph normalises with the batch statistics (biased variance)
+   * and returns them so that {@link #updateRunningStats} can keep running statistics (momentum 0.1,
+   * unbiased variance); the inference graph ({@code training = false}) normalises with the running
+   * statistics, fed as placeholders by {@link #feedRunningStats}. Call it once per graph with the
+   * same name: the scale and shift are shared.
+   *
+   * <p>Written as the centred input times one per-channel scale plus the shift (three broadcast
+   * ops, forward and backward) rather than normalise-then-scale (four): broadcast backward is the
+   * expensive part.
    *
    * @param spatialSize H*W of an NCHW input, or 0 for an [N, F] input
    */
-  public SDVariable batchNorm(String name, SDVariable x, int channels, long spatialSize) {
+  public SDVariable batchNorm(String name, SDVariable x, int channels, long spatialSize, boolean training) {
     boolean spatial = spatialSize > 0;
     SDVariable gamma = constantParam(name + "/gamma", 1.0, channels);
     SDVariable beta = constantParam(name + "/beta", 0.0, channels);
     long[] bshape = spatial ? new long[] {1, channels, 1, 1} : new long[] {1, channels};
     int[] axes = spatial ? new int[] {0, 2, 3} : new int[] {0};
-    SDVariable t = trainFlag();
-    SDVariable mean = x.mean(axes);
-    SDVariable centred = x.sub(mean.reshape(bshape));
-    SDVariable var = centred.mul(centred).mean(axes);
-    BatchNorm bn = batchNorms.get(name);
-    if (bn == null) {
-      bn = new BatchNorm(name, channels, Math.max(1, spatialSize),
-          sd.placeHolder(name + "/runMean", DataType.FLOAT, channels),
-          sd.placeHolder(name + "/runVar", DataType.FLOAT, channels));
-      batchNorms.put(name, bn);
-      bn.batchMean = sd.identity(name + "/batchMean", mean).name();
-      bn.batchVar = sd.identity(name + "/batchVar", var).name();
+    BatchNorm bn = batchNorms.computeIfAbsent(name, n -> new BatchNorm(channels, Math.max(1, spatialSize)));
+    if (training) {
+      if (bn.batchMean != null) {
+        throw new IllegalStateException("batch norm " + name + " is already in the training graph");
+      }
+      SDVariable mean = x.mean(name + "/batchMean", axes);
+      SDVariable centred = x.sub(mean.reshape(bshape));
+      SDVariable var = centred.mul(centred).mean(name + "/batchVar", axes);
+      bn.batchMean = mean.name();
+      bn.batchVar = var.name();
+      SDVariable scale = gamma.mul(sd.math().rsqrt(var.add(BN_EPS)));
+      return centred.mul(scale.reshape(bshape)).add(beta.reshape(bshape));
     }
-    SDVariable m = mean.mul(t).add(bn.runMean.mul(t.rsub(1.0)));
-    SDVariable v = var.mul(t).add(bn.runVar.mul(t.rsub(1.0)));
-    SDVariable norm = x.sub(m.reshape(bshape)).mul(sd.math().rsqrt(v.add(BN_EPS)).reshape(bshape));
-    return norm.mul(gamma.reshape(bshape)).add(beta.reshape(bshape));
+    if (bn.runMean == null) {
+      bn.runMean = sd.placeHolder(name + "/runMean", DataType.FLOAT, channels);
+      bn.runVar = sd.placeHolder(name + "/runVar", DataType.FLOAT, channels);
+    }
+    SDVariable scale = gamma.mul(sd.math().rsqrt(bn.runVar.add(BN_EPS)));
+    SDVariable shift = beta.sub(bn.runMean.mul(scale));
+    return x.mul(scale.reshape(bshape)).add(shift.reshape(bshape));
   }
 
   /** Names of the batch statistics a training step must return to update the running statistics. */
@@ -176,14 +175,13 @@ public final class Layers {
     return out;
   }
 
-  /** Puts the train flag and every running statistic into the placeholder map. */
-  public void feed(Map<String, INDArray> placeholders, boolean training) {
-    if (train != null) {
-      placeholders.put(TRAIN, Nd4j.scalar(DataType.FLOAT, training ? 1f : 0f));
-    }
+  /** Puts the running statistics of the inference graph into the placeholder map. */
+  public void feedRunningStats(Map<String, INDArray> placeholders) {
     for (BatchNorm bn : batchNorms.values()) {
-      placeholders.put(bn.name + "/runMean", bn.runningMean);
-      placeholders.put(bn.name + "/runVar", bn.runningVar);
+      if (bn.runMean != null) {
+        placeholders.put(bn.runMean.name(), bn.runningMean);
+        placeholders.put(bn.runVar.name(), bn.runningVar);
+      }
     }
   }
 
@@ -237,22 +235,18 @@ public final class Layers {
   }
 
   private static final class BatchNorm {
-    final String name;
     final int channels;
     final long spatialSize;
-    final SDVariable runMean;
-    final SDVariable runVar;
     final INDArray runningMean;
     final INDArray runningVar;
+    SDVariable runMean;
+    SDVariable runVar;
     String batchMean;
     String batchVar;
 
-    BatchNorm(String name, int channels, long spatialSize, SDVariable runMean, SDVariable runVar) {
-      this.name = name;
+    BatchNorm(int channels, long spatialSize) {
       this.channels = channels;
       this.spatialSize = spatialSize;
-      this.runMean = runMean;
-      this.runVar = runVar;
       this.runningMean = Nd4j.zeros(DataType.FLOAT, channels);
       this.runningVar = Nd4j.ones(DataType.FLOAT, channels);
     }

@@ -16,15 +16,19 @@ import org.nd4j.linalg.learning.config.IUpdater;
  * One trainable network: a set of parameters of a SameDiff graph (in creation order) with its own
  * optimizer and optimizer state. A GAN has two, each updated from its own loss.
  *
- * <p>The optimizer state is one flat array; each parameter's updater works on a view of it, so the
- * state moves in and out of {@link ModelState} without copying per parameter.
+ * <p>The gradients are gathered into one flat array and the optimizer state is one flat array, so
+ * that a step is one optimizer call over the whole network instead of one per parameter, and the
+ * state moves in and out of {@link ModelState} without copying per parameter. The parameters stay
+ * the graph's own arrays and are updated in place.
  */
 public final class Net {
   private final String name;
   private final SameDiff sd;
   private final List<String> params;
+  private final List<INDArray> gradViews = new ArrayList<>();
+  private final INDArray flatGrads;
   private final INDArray updaterState;
-  private final List<GradientUpdater<?>> updaters = new ArrayList<>();
+  private final GradientUpdater<?> updater;
   private final long paramCount;
 
   public Net(String name, SameDiff sd, List<String> params, IUpdater updater) {
@@ -35,23 +39,21 @@ public final class Net {
     this.sd = sd;
     this.params = List.copyOf(params);
     long count = 0;
-    long stateSize = 0;
     for (String p : this.params) {
-      long n = sd.getArrForVarName(p).length();
-      count += n;
-      stateSize += updater.stateSize(n);
+      count += sd.getArrForVarName(p).length();
     }
-    this.paramCount = count;
-    this.updaterState = stateSize == 0 ? null : Nd4j.zeros(DataType.FLOAT, 1, stateSize);
+    paramCount = count;
+    flatGrads = Nd4j.create(DataType.FLOAT, 1, count);
     long offset = 0;
     for (String p : this.params) {
-      long n = sd.getArrForVarName(p).length();
-      long s = updater.stateSize(n);
-      INDArray view =
-          s == 0 ? null : updaterState.get(NDArrayIndex.point(0), NDArrayIndex.interval(offset, offset + s)).reshape(1, s);
-      updaters.add(updater.instantiate(view, true));
-      offset += s;
+      INDArray w = sd.getArrForVarName(p);
+      long n = w.length();
+      gradViews.add(flatGrads.get(NDArrayIndex.point(0), NDArrayIndex.interval(offset, offset + n)).reshape('c', w.shape()));
+      offset += n;
     }
+    long stateSize = updater.stateSize(count);
+    this.updaterState = stateSize == 0 ? null : Nd4j.zeros(DataType.FLOAT, 1, stateSize);
+    this.updater = updater.instantiate(updaterState, true);
   }
 
   public String name() {
@@ -73,16 +75,15 @@ public final class Net {
   /** Applies one optimizer step from {@code grads} (by parameter name) at iteration {@code step}. */
   public void apply(Map<String, INDArray> grads, long step) {
     for (int i = 0; i < params.size(); i++) {
-      String p = params.get(i);
-      INDArray g = grads.get(p);
+      INDArray g = grads.get(params.get(i));
       if (g == null) {
-        throw new IllegalStateException("no gradient for parameter " + p + " of network " + name);
+        throw new IllegalStateException("no gradient for parameter " + params.get(i) + " of network " + name);
       }
-      INDArray w = sd.getArrForVarName(p);
-      // gradients are fresh arrays owned by this step: update them in place (a copy only if strided)
-      INDArray flat = (g.isView() || g.ordering() != 'c' ? g.dup('c') : g).reshape(1, g.length());
-      updaters.get(i).applyUpdater(flat, (int) step, 0);
-      w.subi(flat.reshape(w.shape()));
+      gradViews.get(i).assign(g);
+    }
+    updater.applyUpdater(flatGrads, (int) step, 0);
+    for (int i = 0; i < params.size(); i++) {
+      sd.getArrForVarName(params.get(i)).subi(gradViews.get(i));
     }
   }
 
@@ -96,7 +97,7 @@ public final class Net {
       off += v.length;
     }
     state.put(name + "/params", flat);
-    state.put(name + "/updater", updaterState == null ? new float[0] : updaterState.dup().data().asFloat());
+    state.put(name + "/updater", updaterState == null ? new float[0] : updaterState.data().asFloat());
   }
 
   /** Reads what {@link #exportTo} wrote, checking lengths. */

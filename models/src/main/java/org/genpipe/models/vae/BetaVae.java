@@ -26,7 +26,6 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The beta-VAE of MISSION.md for 28x28 grey images (Fashion-MNIST):
@@ -61,30 +60,26 @@ public final class BetaVae implements GenerativeModel {
     SDVariable eps = sd.placeHolder("eps", DataType.FLOAT, -1, latent);
     SDVariable zIn = sd.placeHolder("z", DataType.FLOAT, -1, latent);
 
-    SDVariable h = sd.nn().relu(layers.conv2d("enc1", x, 1, 8, 3, 2, 1), 0);
-    h = sd.nn().relu(layers.conv2d("enc2", h, 8, 16, 3, 2, 1), 0);
-    h = layers.batchNorm("enc2bn", h, 16, 7 * 7);
-    h = sd.nn().relu(layers.conv2d("enc3", h, 16, 32, 3, 2, 0), 0);
-    h = h.reshape(-1, 288);
-    h = sd.nn().relu(layers.dense("enc4", h, 288, 128), 0);
-    SDVariable mu = sd.identity("mu", layers.dense("mu", h, 128, latent));
-    SDVariable logVar = sd.identity("logVar", layers.dense("logVar", h, 128, latent));
+    // training graph: batch statistics in batch norm, sampled z, the loss
+    SDVariable[] posterior = encode(x, latent, true);
+    SDVariable mu = posterior[0];
+    SDVariable logVar = posterior[1];
     SDVariable z = mu.add(sd.math().exp(logVar.mul(0.5)).mul(eps));
-
-    SDVariable logits = decode(z, latent);
-    sd.nn().sigmoid("recon", logits);
-    sd.nn().sigmoid("generated", decode(zIn, latent));
-
-    // BCE with logits, stable for large |logits|: relu(l) - l*x + log(1 + exp(-|l|))
+    SDVariable logits = decode(z, latent, true);
+    // Bernoulli log-likelihood: BCE with logits (stable form), summed over pixels, mean over the batch
     SDVariable bce = sd.nn().relu(logits, 0)
         .sub(logits.mul(x))
         .add(sd.math().log(sd.math().exp(sd.math().abs(logits).neg()).add(1.0)));
-    SDVariable rec = sd.identity("reconstruction", bce.sum(1, 2, 3).mean(0));
-    SDVariable div = sd.identity(settings.divergence().metric(),
-        settings.divergence().perExample(mu, logVar).mean(0));
-    SDVariable loss = sd.identity("loss", rec.add(div.mul(settings.beta())));
-    sd.setLossVariables(loss);
+    SDVariable rec = bce.sum(1, 2, 3).mean("reconstruction", 0);
+    SDVariable div = settings.divergence().perExample(mu, logVar).mean(settings.divergence().metric(), 0);
+    sd.setLossVariables(rec.add("loss", div.mul(settings.beta())));
     Graphs.buildGradients(sd);
+
+    // inference graph: running statistics; posterior means and their reconstructions; samples
+    SDVariable[] inferred = encode(x, latent, false);
+    sd.identity("mu", inferred[0]);
+    sd.nn().sigmoid("recon", decode(inferred[0], latent, false));
+    sd.nn().sigmoid("generated", decode(zIn, latent, false));
 
     net = new Net(NET, sd, layers.takeParams(), settings.optimizer().updater());
     trainOutputs.add("loss");
@@ -93,12 +88,24 @@ public final class BetaVae implements GenerativeModel {
     trainOutputs.addAll(layers.batchStatOutputs());
   }
 
-  private SDVariable decode(SDVariable z, int latent) {
+  /** Posterior mean and log variance. */
+  private SDVariable[] encode(SDVariable x, int latent, boolean training) {
+    SDVariable h = sd.nn().relu(layers.conv2d("enc1", x, 1, 8, 3, 2, 1), 0);
+    h = sd.nn().relu(layers.conv2d("enc2", h, 8, 16, 3, 2, 1), 0);
+    h = layers.batchNorm("enc2bn", h, 16, 7 * 7, training);
+    h = sd.nn().relu(layers.conv2d("enc3", h, 16, 32, 3, 2, 0), 0);
+    h = h.reshape(-1, 288);
+    h = sd.nn().relu(layers.dense("enc4", h, 288, 128), 0);
+    return new SDVariable[] {layers.dense("mu", h, 128, latent), layers.dense("logVar", h, 128, latent)};
+  }
+
+  /** Decoder logits. */
+  private SDVariable decode(SDVariable z, int latent, boolean training) {
     SDVariable h = sd.nn().relu(layers.dense("dec1", z, latent, 128), 0);
     h = sd.nn().relu(layers.dense("dec2", h, 128, 288), 0);
     h = h.reshape(-1, 32, 3, 3);
     h = sd.nn().relu(layers.deconv2d("dec3", h, 32, 16, 3, 2, 0, 0, 3), 0);
-    h = layers.batchNorm("dec3bn", h, 16, 7 * 7);
+    h = layers.batchNorm("dec3bn", h, 16, 7 * 7, training);
     h = sd.nn().relu(layers.deconv2d("dec4", h, 16, 8, 3, 2, 1, 1, 7), 0);
     return layers.deconv2d("dec5", h, 8, 1, 3, 2, 1, 1, 14);
   }
@@ -144,7 +151,6 @@ public final class BetaVae implements GenerativeModel {
     Map<String, INDArray> ph = new LinkedHashMap<>();
     ph.put("x", batch.images());
     ph.put("eps", Noise.gaussian(seed, n, settings.latentSize()));
-    layers.feed(ph, true);
     OutAndGrad r = sd.calculateGradientsAndOutputs(ph, trainOutputs, net.params());
     net.apply(r.getGradients(), step);
     layers.updateRunningStats(r.getOutputs(), n);
@@ -178,7 +184,7 @@ public final class BetaVae implements GenerativeModel {
   public INDArray decodeLatents(INDArray z) {
     Map<String, INDArray> ph = new LinkedHashMap<>();
     ph.put("z", z);
-    layers.feed(ph, false);
+    layers.feedRunningStats(ph);
     return sd.output(ph, "generated").get("generated");
   }
 
@@ -186,8 +192,7 @@ public final class BetaVae implements GenerativeModel {
   public Map<String, INDArray> encode(INDArray images) {
     Map<String, INDArray> ph = new LinkedHashMap<>();
     ph.put("x", images);
-    ph.put("eps", Nd4j.zeros(DataType.FLOAT, images.size(0), settings.latentSize()));
-    layers.feed(ph, false);
+    layers.feedRunningStats(ph);
     return sd.output(ph, "mu", "recon");
   }
 
