@@ -132,37 +132,38 @@ public final class Layers {
    * same name: the scale and shift are shared.
    *
    * <p>Written as the centred input times one per-channel scale plus the shift (three broadcast
-   * ops, forward and backward) rather than normalise-then-scale (four): broadcast backward is the
-   * expensive part.
+   * ops rather than normalise-then-scale's four), with {@link FastGrad}'s broadcast ops: ND4J's
+   * broadcast backward kernels are the expensive part. Scale and shift are stored as [1, C, 1, 1]
+   * (or [1, C]).
    *
    * @param spatialSize H*W of an NCHW input, or 0 for an [N, F] input
    */
   public SDVariable batchNorm(String name, SDVariable x, int channels, long spatialSize, boolean training) {
     boolean spatial = spatialSize > 0;
-    SDVariable gamma = constantParam(name + "/gamma", 1.0, channels);
-    SDVariable beta = constantParam(name + "/beta", 0.0, channels);
     long[] bshape = spatial ? new long[] {1, channels, 1, 1} : new long[] {1, channels};
     int[] axes = spatial ? new int[] {0, 2, 3} : new int[] {0};
-    BatchNorm bn = batchNorms.computeIfAbsent(name, n -> new BatchNorm(channels, Math.max(1, spatialSize)));
+    SDVariable gamma = constantParam(name + "/gamma", 1.0, bshape);
+    SDVariable beta = constantParam(name + "/beta", 0.0, bshape);
+    BatchNorm bn = batchNorms.computeIfAbsent(name, n -> new BatchNorm(channels, Math.max(1, spatialSize), bshape));
     if (training) {
       if (bn.batchMean != null) {
         throw new IllegalStateException("batch norm " + name + " is already in the training graph");
       }
-      SDVariable mean = x.mean(name + "/batchMean", axes);
-      SDVariable centred = x.sub(mean.reshape(bshape));
-      SDVariable var = centred.mul(centred).mean(name + "/batchVar", axes);
+      SDVariable mean = x.mean(name + "/batchMean", true, axes);
+      SDVariable centred = FastGrad.channelAdd(sd, x, mean.neg(), axes);
+      SDVariable var = centred.mul(centred).mean(name + "/batchVar", true, axes);
       bn.batchMean = mean.name();
       bn.batchVar = var.name();
       SDVariable scale = gamma.mul(sd.math().rsqrt(var.add(BN_EPS)));
-      return centred.mul(scale.reshape(bshape)).add(beta.reshape(bshape));
+      return FastGrad.channelAdd(sd, FastGrad.channelMul(sd, centred, scale, axes), beta, axes);
     }
     if (bn.runMean == null) {
-      bn.runMean = sd.placeHolder(name + "/runMean", DataType.FLOAT, channels);
-      bn.runVar = sd.placeHolder(name + "/runVar", DataType.FLOAT, channels);
+      bn.runMean = sd.placeHolder(name + "/runMean", DataType.FLOAT, bshape);
+      bn.runVar = sd.placeHolder(name + "/runVar", DataType.FLOAT, bshape);
     }
     SDVariable scale = gamma.mul(sd.math().rsqrt(bn.runVar.add(BN_EPS)));
     SDVariable shift = beta.sub(bn.runMean.mul(scale));
-    return x.mul(scale.reshape(bshape)).add(shift.reshape(bshape));
+    return x.mul(scale).add(shift);
   }
 
   /** Names of the batch statistics a training step must return to update the running statistics. */
@@ -179,8 +180,8 @@ public final class Layers {
   public void feedRunningStats(Map<String, INDArray> placeholders) {
     for (BatchNorm bn : batchNorms.values()) {
       if (bn.runMean != null) {
-        placeholders.put(bn.runMean.name(), bn.runningMean);
-        placeholders.put(bn.runVar.name(), bn.runningVar);
+        placeholders.put(bn.runMean.name(), bn.runningMean.reshape(bn.shape));
+        placeholders.put(bn.runVar.name(), bn.runningVar.reshape(bn.shape));
       }
     }
   }
@@ -237,6 +238,7 @@ public final class Layers {
   private static final class BatchNorm {
     final int channels;
     final long spatialSize;
+    final long[] shape;
     final INDArray runningMean;
     final INDArray runningVar;
     SDVariable runMean;
@@ -244,9 +246,10 @@ public final class Layers {
     String batchMean;
     String batchVar;
 
-    BatchNorm(int channels, long spatialSize) {
+    BatchNorm(int channels, long spatialSize, long[] shape) {
       this.channels = channels;
       this.spatialSize = spatialSize;
+      this.shape = shape;
       this.runningMean = Nd4j.zeros(DataType.FLOAT, channels);
       this.runningVar = Nd4j.ones(DataType.FLOAT, channels);
     }

@@ -16,6 +16,7 @@ import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.FastGrad;
 import org.genpipe.models.nn.Graphs;
 import org.genpipe.models.nn.Layers;
 import org.genpipe.models.nn.Net;
@@ -67,7 +68,7 @@ public final class BetaVae implements GenerativeModel {
     SDVariable z = mu.add(sd.math().exp(logVar.mul(0.5)).mul(eps));
     SDVariable logits = decode(z, latent, true);
     // Bernoulli log-likelihood: BCE with logits (stable form), summed over pixels, mean over the batch
-    SDVariable bce = sd.nn().relu(logits, 0)
+    SDVariable bce = FastGrad.relu(sd, logits)
         .sub(logits.mul(x))
         .add(sd.math().log(sd.math().exp(sd.math().abs(logits).neg()).add(1.0)));
     SDVariable rec = bce.sum(1, 2, 3).mean("reconstruction", 0);
@@ -90,23 +91,23 @@ public final class BetaVae implements GenerativeModel {
 
   /** Posterior mean and log variance. */
   private SDVariable[] encode(SDVariable x, int latent, boolean training) {
-    SDVariable h = sd.nn().relu(layers.conv2d("enc1", x, 1, 8, 3, 2, 1), 0);
-    h = sd.nn().relu(layers.conv2d("enc2", h, 8, 16, 3, 2, 1), 0);
+    SDVariable h = FastGrad.relu(sd, layers.conv2d("enc1", x, 1, 8, 3, 2, 1));
+    h = FastGrad.relu(sd, layers.conv2d("enc2", h, 8, 16, 3, 2, 1));
     h = layers.batchNorm("enc2bn", h, 16, 7 * 7, training);
-    h = sd.nn().relu(layers.conv2d("enc3", h, 16, 32, 3, 2, 0), 0);
+    h = FastGrad.relu(sd, layers.conv2d("enc3", h, 16, 32, 3, 2, 0));
     h = h.reshape(-1, 288);
-    h = sd.nn().relu(layers.dense("enc4", h, 288, 128), 0);
+    h = FastGrad.relu(sd, layers.dense("enc4", h, 288, 128));
     return new SDVariable[] {layers.dense("mu", h, 128, latent), layers.dense("logVar", h, 128, latent)};
   }
 
   /** Decoder logits. */
   private SDVariable decode(SDVariable z, int latent, boolean training) {
-    SDVariable h = sd.nn().relu(layers.dense("dec1", z, latent, 128), 0);
-    h = sd.nn().relu(layers.dense("dec2", h, 128, 288), 0);
+    SDVariable h = FastGrad.relu(sd, layers.dense("dec1", z, latent, 128));
+    h = FastGrad.relu(sd, layers.dense("dec2", h, 128, 288));
     h = h.reshape(-1, 32, 3, 3);
-    h = sd.nn().relu(layers.deconv2d("dec3", h, 32, 16, 3, 2, 0, 0, 3), 0);
+    h = FastGrad.relu(sd, layers.deconv2d("dec3", h, 32, 16, 3, 2, 0, 0, 3));
     h = layers.batchNorm("dec3bn", h, 16, 7 * 7, training);
-    h = sd.nn().relu(layers.deconv2d("dec4", h, 16, 8, 3, 2, 1, 1, 7), 0);
+    h = FastGrad.relu(sd, layers.deconv2d("dec4", h, 16, 8, 3, 2, 1, 1, 7));
     return layers.deconv2d("dec5", h, 8, 1, 3, 2, 1, 1, 14);
   }
 

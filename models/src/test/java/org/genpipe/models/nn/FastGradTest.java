@@ -1,0 +1,67 @@
+package org.genpipe.models.nn;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiFunction;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.junit.jupiter.api.Test;
+
+/** FastGrad's ops against ND4J's own: same outputs, same gradients, on NCHW and [N, F] inputs. */
+class FastGradTest {
+  private static final int[] NCHW_AXES = {0, 2, 3};
+
+  @Test
+  void reluMatchesNd4jIncludingZeroInputs() {
+    INDArray x = Noise.gaussian(1, 4, 3, 5, 5);
+    x.putScalar(0, 0f);
+    x.putScalar(1, 0f);
+    compare(x, null, (sd, v) -> sd.nn().relu(v[0], 0), (sd, v) -> FastGrad.relu(sd, v[0]));
+  }
+
+  @Test
+  void channelMulAndAddMatchBroadcastOps() {
+    INDArray x = Noise.gaussian(2, 4, 3, 5, 5);
+    INDArray s = Noise.gaussian(3, 1, 3, 1, 1);
+    compare(x, s, (sd, v) -> v[0].mul(v[1]), (sd, v) -> FastGrad.channelMul(sd, v[0], v[1], NCHW_AXES));
+    compare(x, s, (sd, v) -> v[0].add(v[1]), (sd, v) -> FastGrad.channelAdd(sd, v[0], v[1], NCHW_AXES));
+    INDArray f = Noise.gaussian(4, 6, 7);
+    INDArray t = Noise.gaussian(5, 1, 7);
+    compare(f, t, (sd, v) -> v[0].mul(v[1]), (sd, v) -> FastGrad.channelMul(sd, v[0], v[1], 0));
+    compare(f, t, (sd, v) -> v[0].add(v[1]), (sd, v) -> FastGrad.channelAdd(sd, v[0], v[1], 0));
+  }
+
+  /** Output and gradients of sum(op(x, s) * w) for a fixed random w, by both ops. */
+  private static void compare(INDArray x, INDArray s, BiFunction<SameDiff, SDVariable[], SDVariable> reference,
+      BiFunction<SameDiff, SDVariable[], SDVariable> fast) {
+    OutAndGrad a = run(x, s, reference);
+    OutAndGrad b = run(x, s, fast);
+    assertThat(maxAbsDiff(a.getOutputs().get("y"), b.getOutputs().get("y"))).isLessThan(1e-6);
+    assertThat(maxAbsDiff(a.getGradients().get("x"), b.getGradients().get("x"))).isLessThan(1e-5);
+    if (s != null) {
+      assertThat(maxAbsDiff(a.getGradients().get("s"), b.getGradients().get("s"))).isLessThan(1e-4);
+    }
+  }
+
+  private static OutAndGrad run(INDArray x, INDArray s, BiFunction<SameDiff, SDVariable[], SDVariable> op) {
+    SameDiff sd = SameDiff.create();
+    SDVariable vx = sd.var("x", x.dup());
+    SDVariable vs = s == null ? null : sd.var("s", s.dup());
+    SDVariable y = sd.identity("y", op.apply(sd, new SDVariable[] {vx, vs}));
+    SDVariable w = sd.constant(Noise.gaussian(9, x.shape()));
+    sd.setLossVariables(y.mul(w).sum());
+    Graphs.buildGradients(sd);
+    List<String> wrt = s == null ? List.of("x") : List.of("x", "s");
+    return sd.calculateGradientsAndOutputs(Map.of(), List.of("y"), wrt);
+  }
+
+  private static double maxAbsDiff(INDArray a, INDArray b) {
+    assertThat(a.shape()).isEqualTo(b.shape());
+    return a.castTo(DataType.DOUBLE).sub(b.castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
+  }
+}
