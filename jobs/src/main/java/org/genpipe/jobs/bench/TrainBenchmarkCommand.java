@@ -102,8 +102,15 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
       Files.write(script, in.readAllBytes());
     }
     try {
-      Process p = new ProcessBuilder(python, script.toString(), String.valueOf(torchThreads), String.valueOf(batch), "16",
+      Process p;
+      try {
+        p = new ProcessBuilder(python, script.toString(), String.valueOf(torchThreads), String.valueOf(batch), "16",
           String.valueOf(Math.min(warmup, 100)), String.valueOf(steps)).redirectErrorStream(true).start();
+      } catch (java.io.IOException e) {
+        System.out.println("  PyTorch reference not available: cannot run " + python + " (" + e.getMessage()
+            + ")  [apt-get install python3-torch]");
+        return null;
+      }
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
       if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0 || !out.contains("ms_per_step")) {
         System.out.println("  PyTorch reference not available (" + python + "): "

@@ -9,12 +9,16 @@ import org.genpipe.models.ModelState;
 
 /**
  * What the workers of one round send back, summed by {@code treeAggregate}: each worker's state
- * weighted by the examples it saw (in double precision), the example count, and the losses of every
- * local step (summed over workers). The driver divides: that is the parameter average.
+ * weighted by the examples it saw (summed in double precision), the example count, and the losses of
+ * every local step (summed over workers). The driver divides: that is the parameter average.
+ *
+ * <p>A single worker's contribution travels as its float state and example count (half the bytes);
+ * it becomes double weighted sums when it meets another contribution. The result is the same.
  */
 public final class RoundResult implements Serializable {
   private static final long serialVersionUID = 1L;
 
+  private LinkedHashMap<String, float[]> single;
   private LinkedHashMap<String, double[]> weightedState;
   private long examples;
   private int workers;
@@ -32,15 +36,7 @@ public final class RoundResult implements Serializable {
   public static RoundResult of(int worker, ModelState state, long examples, List<Map<String, Double>> losses,
       long fromStep, long computeNanos) {
     RoundResult r = new RoundResult();
-    r.weightedState = new LinkedHashMap<>();
-    for (Map.Entry<String, float[]> e : state.arrays().entrySet()) {
-      float[] v = e.getValue();
-      double[] w = new double[v.length];
-      for (int i = 0; i < v.length; i++) {
-        w[i] = (double) v[i] * examples;
-      }
-      r.weightedState.put(e.getKey(), w);
-    }
+    r.single = new LinkedHashMap<>(state.arrays());
     r.examples = examples;
     r.workers = 1;
     r.lossNames = losses.isEmpty() ? List.of() : new ArrayList<>(losses.get(0).keySet());
@@ -62,22 +58,28 @@ public final class RoundResult implements Serializable {
 
   /** Sums two results (associative and commutative up to floating-point rounding). */
   public static RoundResult merge(RoundResult a, RoundResult b) {
-    if (a.weightedState == null) {
+    if (a.isEmpty()) {
       return b;
     }
-    if (b.weightedState == null) {
+    if (b.isEmpty()) {
       return a;
     }
     RoundResult r = new RoundResult();
-    r.weightedState = new LinkedHashMap<>();
-    for (Map.Entry<String, double[]> e : a.weightedState.entrySet()) {
+    r.weightedState = a.weighted();
+    for (Map.Entry<String, double[]> e : r.weightedState.entrySet()) {
       double[] x = e.getValue();
-      double[] y = b.weightedState.get(e.getKey());
-      double[] s = new double[x.length];
-      for (int i = 0; i < x.length; i++) {
-        s[i] = x[i] + y[i];
+      if (b.single != null) {
+        float[] v = b.single.get(e.getKey());
+        double n = b.examples;
+        for (int i = 0; i < x.length; i++) {
+          x[i] += v[i] * n;
+        }
+      } else {
+        double[] y = b.weightedState.get(e.getKey());
+        for (int i = 0; i < x.length; i++) {
+          x[i] += y[i];
+        }
       }
-      r.weightedState.put(e.getKey(), s);
     }
     r.examples = a.examples + b.examples;
     r.workers = a.workers + b.workers;
@@ -99,9 +101,35 @@ public final class RoundResult implements Serializable {
     return r;
   }
 
+  private boolean isEmpty() {
+    return single == null && weightedState == null;
+  }
+
+  /** The state times the examples in double: a fresh copy for a single contribution, else the sums (owned). */
+  private LinkedHashMap<String, double[]> weighted() {
+    if (weightedState != null) {
+      return weightedState;
+    }
+    LinkedHashMap<String, double[]> out = new LinkedHashMap<>();
+    for (Map.Entry<String, float[]> e : single.entrySet()) {
+      float[] v = e.getValue();
+      double[] w = new double[v.length];
+      for (int i = 0; i < v.length; i++) {
+        w[i] = (double) v[i] * examples;
+      }
+      out.put(e.getKey(), w);
+    }
+    return out;
+  }
+
   /** The average of the workers' states, weighted by examples. */
   public ModelState averagedState() {
     ModelState s = new ModelState();
+    if (single != null) {
+      // one worker: its own state (v * n / n is exact in double)
+      single.forEach(s::put);
+      return s;
+    }
     for (Map.Entry<String, double[]> e : weightedState.entrySet()) {
       double[] w = e.getValue();
       float[] v = new float[w.length];

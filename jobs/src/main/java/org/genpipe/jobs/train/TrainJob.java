@@ -16,6 +16,7 @@ import me.tongfei.progressbar.ProgressBarStyle;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.common.config.ConfigLoader;
 import org.genpipe.common.image.ImageGrid;
@@ -175,6 +176,8 @@ public final class TrainJob {
 
     RoundJob job = new RoundJob(UUID.randomUUID().toString(), factory, plan, new HadoopConf(conf), config.seed(),
         ts.batchSizePerWorker(), ts.shuffle());
+    // the run's constants travel once per executor, not with every round's tasks
+    Broadcast<RoundJob> jobOnce = jsc.broadcast(job);
     long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
     long started = System.nanoTime();
     long computeNanos = 0;
@@ -189,7 +192,7 @@ public final class TrainJob {
       while (step < totalSteps) {
         int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
         long roundStart = System.nanoTime();
-        RoundResult r = ParameterAveraging.round(jsc, job, new RoundJob.Input(state, step, n), ts.workers());
+        RoundResult r = ParameterAveraging.round(jsc, jobOnce, new RoundJob.Input(state, step, n), ts.workers());
         long roundNanos = System.nanoTime() - roundStart;
         double roundSeconds = roundNanos / 1e9;
         String bad = r.nonFinite();
@@ -280,6 +283,7 @@ public final class TrainJob {
       }
       tracker.close();
       driverModel.close();
+      jobOnce.destroy();
     }
   }
 
