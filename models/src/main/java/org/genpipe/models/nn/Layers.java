@@ -98,19 +98,21 @@ public final class Layers {
       String name, SDVariable x, int in, int out, int k, int s, int p, int outputPadding, long inSize) {
     double bound = 1.0 / Math.sqrt((double) out * k * k);
     SDVariable w = uniformParam(name + "/W", bound, k, k, out, in);
-    SDVariable b = uniformParam(name + "/b", bound, out);
+    SDVariable b = uniformParam(name + "/b", bound, 1, out, 1, 1);
     DeConv2DConfig c =
         DeConv2DConfig.builder().kH(k).kW(k).sH(s).sW(s).pH(0).pW(0).isSameMode(false).dataFormat("NCHW").build();
-    SDVariable full = sd.cnn().deconv2d(x, w, b, c);
-    if (p == 0 && outputPadding == 0) {
-      return full;
+    SDVariable y = sd.cnn().deconv2d(x, w, c);
+    if (p != 0 || outputPadding != 0) {
+      long fullSize = (inSize - 1) * s + k;
+      long end = fullSize - p + outputPadding;
+      if (end > fullSize) {
+        throw new IllegalArgumentException(name + ": output padding must be < padding here (crop only)");
+      }
+      y = y.get(SDIndex.all(), SDIndex.all(), SDIndex.interval((long) p, end), SDIndex.interval((long) p, end));
     }
-    long fullSize = (inSize - 1) * s + k;
-    long end = fullSize - p + outputPadding;
-    if (end > fullSize) {
-      throw new IllegalArgumentException(name + ": output padding must be < padding here (crop only)");
-    }
-    return full.get(SDIndex.all(), SDIndex.all(), SDIndex.interval((long) p, end), SDIndex.interval((long) p, end));
+    // the bias is added here, not by deconv2d: its bias add is 2-5x the cost of the whole
+    // transposed convolution in ND4J M2.1 (e.g. 8->1 channels, 14->28: 2.2 ms with, 0.43 ms without)
+    return FastGrad.channelAdd(sd, y, b, 0, 2, 3);
   }
 
   /** Linear layer x [N, in] -> [N, out], uniform init like PyTorch's. */
