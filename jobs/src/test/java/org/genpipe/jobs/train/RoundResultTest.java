@@ -38,4 +38,14 @@ class RoundResultTest {
     assertThat(all.meanLosses(0).get("loss")).isEqualTo(7.0 / 3);
     assertThat(all.maxComputeNanos()).isEqualTo(2_000L);
   }
+
+  @Test
+  void treeLevelsFollowSparksRule() {
+    // n = 2..5 at depth 2: one level (a plain reduce); from 6 on, treeAggregate adds a level
+    assertThat(ParameterAveraging.hasTreeLevels(2, 2)).isFalse();
+    assertThat(ParameterAveraging.hasTreeLevels(5, 2)).isFalse();
+    assertThat(ParameterAveraging.hasTreeLevels(6, 2)).isTrue();
+    assertThat(ParameterAveraging.hasTreeLevels(64, 2)).isTrue();
+    assertThat(ParameterAveraging.hasTreeLevels(64, 1)).isFalse();
+  }
 }

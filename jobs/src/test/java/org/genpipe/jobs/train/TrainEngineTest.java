@@ -30,6 +30,8 @@ import org.genpipe.models.testing.TinyGan;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The parameter-averaging engine on Spark local[2] against the single-machine loop. */
@@ -85,20 +87,25 @@ class TrainEngineTest {
     assertThat(r.state().maxAbsDiff(local)).isLessThanOrEqualTo(1e-6);
   }
 
-  @Test
-  void workersAveragingEveryStepWithSgdEqualOneMachineWithTheCombinedBatch() throws Exception {
-    int workers = 2;
+  /** 2 workers: one reduce level; 6: Spark's treeAggregate with an intermediate level. */
+  @ParameterizedTest
+  @ValueSource(ints = {2, 6})
+  void workersAveragingEveryStepWithSgdEqualOneMachineWithTheCombinedBatch(int workers) throws Exception {
     ModelFactory f = new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.sgd(0.5), 7);
-    PipelineConfig c = config("sgd", "train.workers=" + workers, "train.averagingFrequency=1", "train.steps=6",
+    PipelineConfig c = config("sgd" + workers, "train.workers=" + workers, "train.averagingFrequency=1", "train.steps=6",
         "train.shuffle=false", "train.batchSizePerWorker=8");
     TrainJob.Result r = TrainJob.run(c, spark, false, false, f);
 
     GenerativeModel big = f.create();
-    WorkerData w0 = data(c, workers, 0);
-    WorkerData w1 = data(c, workers, 1);
+    List<WorkerData> slices = new ArrayList<>();
+    for (int w = 0; w < workers; w++) {
+      slices.add(data(c, workers, w));
+    }
     for (int k = 0; k < 6; k++) {
-      List<ImageRecord> batch = new ArrayList<>(w0.batchRecords(k, 8));
-      batch.addAll(w1.batchRecords(k, 8));
+      List<ImageRecord> batch = new ArrayList<>();
+      for (WorkerData d : slices) {
+        batch.addAll(d.batchRecords(k, 8));
+      }
       big.trainStep(Minibatch.of(batch, PixelRange.ZERO_ONE), k, 0);
     }
     assertThat(r.state().maxAbsDiff(big.state())).isLessThanOrEqualTo(1e-6);
