@@ -5,6 +5,10 @@ import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.nio.BufferUnderflowException;
+import java.nio.ByteBuffer;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
 import java.util.Collections;
@@ -21,7 +25,8 @@ public final class ModelState implements Serializable {
   private static final int MAGIC = 0x47504d53; // "GPMS"
   private static final int VERSION = 1;
 
-  private final LinkedHashMap<String, float[]> arrays = new LinkedHashMap<>();
+  // not final: readObject sets it (serialised as the GPMS bytes, see writeObject)
+  private transient LinkedHashMap<String, float[]> arrays = new LinkedHashMap<>();
 
   public ModelState put(String name, float[] values) {
     arrays.put(name, values);
@@ -81,23 +86,31 @@ public final class ModelState implements Serializable {
     return null;
   }
 
+  /** The GPMS format: magic, version, count, then per array its name (UTF), length and big-endian floats. */
   public byte[] toBytes() {
     try {
-      ByteArrayOutputStream bytes = new ByteArrayOutputStream((int) Math.min(Integer.MAX_VALUE - 64, totalValues() * 4 + 1024));
-      DataOutputStream out = new DataOutputStream(bytes);
-      out.writeInt(MAGIC);
-      out.writeInt(VERSION);
-      out.writeInt(arrays.size());
-      for (Map.Entry<String, float[]> e : arrays.entrySet()) {
-        out.writeUTF(e.getKey());
-        float[] a = e.getValue();
-        out.writeInt(a.length);
-        for (float v : a) {
-          out.writeFloat(v);
-        }
+      ByteArrayOutputStream head = new ByteArrayOutputStream();
+      DataOutputStream out = new DataOutputStream(head);
+      for (String name : arrays.keySet()) {
+        out.writeUTF(name);
       }
       out.flush();
-      return bytes.toByteArray();
+      long size = 12L + head.size() + 4L * arrays.size() + 4L * totalValues();
+      if (size > Integer.MAX_VALUE - 64) {
+        throw new IllegalStateException("model state of " + size + " bytes is too large for one array");
+      }
+      ByteBuffer buf = ByteBuffer.allocate((int) size); // big-endian, as DataOutputStream
+      buf.putInt(MAGIC).putInt(VERSION).putInt(arrays.size());
+      for (Map.Entry<String, float[]> e : arrays.entrySet()) {
+        ByteArrayOutputStream name = new ByteArrayOutputStream();
+        new DataOutputStream(name).writeUTF(e.getKey());
+        buf.put(name.toByteArray());
+        float[] a = e.getValue();
+        buf.putInt(a.length);
+        buf.asFloatBuffer().put(a);
+        buf.position(buf.position() + 4 * a.length);
+      }
+      return buf.array();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -105,30 +118,49 @@ public final class ModelState implements Serializable {
 
   /** Parses {@link #toBytes()}; {@code source} names the file in errors. */
   public static ModelState fromBytes(byte[] data, String source) {
-    try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
-      if (data.length < 12 || in.readInt() != MAGIC) {
+    try {
+      ByteBuffer buf = ByteBuffer.wrap(data);
+      if (data.length < 12 || buf.getInt() != MAGIC) {
         throw new IllegalArgumentException(source + " is not a model state file (bad magic number)");
       }
-      int version = in.readInt();
+      int version = buf.getInt();
       if (version != VERSION) {
         throw new IllegalArgumentException(
             source + " has model state format version " + version + ", expected " + VERSION);
       }
-      int n = in.readInt();
+      int n = buf.getInt();
       ModelState s = new ModelState();
       for (int i = 0; i < n; i++) {
-        String name = in.readUTF();
-        int len = in.readInt();
-        float[] a = new float[len];
-        for (int j = 0; j < len; j++) {
-          a[j] = in.readFloat();
+        int at = buf.position();
+        int utf = (buf.get() & 0xff) << 8 | (buf.get() & 0xff);
+        String key = new DataInputStream(new ByteArrayInputStream(data, at, 2 + utf)).readUTF();
+        buf.position(at + 2 + utf);
+        int len = buf.getInt();
+        if (len < 0 || 4L * len > buf.remaining()) {
+          throw new IllegalArgumentException(source + " is truncated or corrupt: array '" + key + "' of " + len
+              + " values, " + buf.remaining() + " bytes left");
         }
-        s.put(name, a);
+        float[] a = new float[len];
+        buf.asFloatBuffer().get(a);
+        buf.position(buf.position() + 4 * len);
+        s.put(key, a);
       }
       return s;
-    } catch (IOException e) {
-      throw new IllegalArgumentException(source + " is truncated or corrupt: " + e.getMessage(), e);
+    } catch (IOException | BufferUnderflowException e) {
+      throw new IllegalArgumentException(source + " is truncated or corrupt: " + e, e);
     }
+  }
+
+  private void writeObject(ObjectOutputStream out) throws IOException {
+    byte[] b = toBytes();
+    out.writeInt(b.length);
+    out.write(b);
+  }
+
+  private void readObject(ObjectInputStream in) throws IOException {
+    byte[] b = new byte[in.readInt()];
+    in.readFully(b);
+    arrays = fromBytes(b, "serialised model state").arrays;
   }
 
   @Override

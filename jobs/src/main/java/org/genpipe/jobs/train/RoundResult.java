@@ -18,7 +18,7 @@ import org.genpipe.models.ModelState;
 public final class RoundResult implements Serializable {
   private static final long serialVersionUID = 1L;
 
-  private LinkedHashMap<String, float[]> single;
+  private ModelState single;
   private LinkedHashMap<String, double[]> weightedState;
   private long examples;
   private int workers;
@@ -36,7 +36,7 @@ public final class RoundResult implements Serializable {
   public static RoundResult of(int worker, ModelState state, long examples, List<Map<String, Double>> losses,
       long fromStep, long computeNanos) {
     RoundResult r = new RoundResult();
-    r.single = new LinkedHashMap<>(state.arrays());
+    r.single = state;
     r.examples = examples;
     r.workers = 1;
     r.lossNames = losses.isEmpty() ? List.of() : new ArrayList<>(losses.get(0).keySet());
@@ -69,7 +69,7 @@ public final class RoundResult implements Serializable {
     for (Map.Entry<String, double[]> e : r.weightedState.entrySet()) {
       double[] x = e.getValue();
       if (b.single != null) {
-        float[] v = b.single.get(e.getKey());
+        float[] v = b.single.get(e.getKey(), x.length);
         double n = b.examples;
         for (int i = 0; i < x.length; i++) {
           x[i] += v[i] * n;
@@ -111,7 +111,7 @@ public final class RoundResult implements Serializable {
       return weightedState;
     }
     LinkedHashMap<String, double[]> out = new LinkedHashMap<>();
-    for (Map.Entry<String, float[]> e : single.entrySet()) {
+    for (Map.Entry<String, float[]> e : single.arrays().entrySet()) {
       float[] v = e.getValue();
       double[] w = new double[v.length];
       for (int i = 0; i < v.length; i++) {
@@ -124,12 +124,10 @@ public final class RoundResult implements Serializable {
 
   /** The average of the workers' states, weighted by examples. */
   public ModelState averagedState() {
-    ModelState s = new ModelState();
     if (single != null) {
-      // one worker: its own state (v * n / n is exact in double)
-      single.forEach(s::put);
-      return s;
+      return single; // one worker: its own state (v * n / n is exact in double)
     }
+    ModelState s = new ModelState();
     for (Map.Entry<String, double[]> e : weightedState.entrySet()) {
       double[] w = e.getValue();
       float[] v = new float[w.length];
