@@ -172,8 +172,10 @@ public final class Layers {
   public List<String> batchStatOutputs() {
     List<String> out = new ArrayList<>();
     for (BatchNorm bn : batchNorms.values()) {
-      out.add(bn.batchMean);
-      out.add(bn.batchVar);
+      if (bn.batchMean != null) {
+        out.add(bn.batchMean);
+        out.add(bn.batchVar);
+      }
     }
     return out;
   }
@@ -191,6 +193,9 @@ public final class Layers {
   /** Updates running statistics from a training step's outputs (see {@link #batchStatOutputs()}). */
   public void updateRunningStats(Map<String, INDArray> outputs, long batchSize) {
     for (BatchNorm bn : batchNorms.values()) {
+      if (bn.batchMean == null) {
+        continue; // in the inference graph only
+      }
       long n = batchSize * bn.spatialSize;
       double unbias = n > 1 ? n / (double) (n - 1) : 1.0;
       INDArray m = outputs.get(bn.batchMean);
