@@ -1,0 +1,192 @@
+package org.genpipe.jobs.evaluate;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** Closed forms for the Frechet distance and KID, and the statistics' independence of partitioning. */
+class EvaluationMathTest {
+  private static double[][] randomSpd(int d, SplittableRandom r) {
+    double[][] a = new double[d][d];
+    for (int i = 0; i < d; i++) {
+      for (int j = 0; j < d; j++) {
+        a[i][j] = r.nextDouble(-1, 1);
+      }
+    }
+    double[][] s = new double[d][d];
+    for (int i = 0; i < d; i++) {
+      for (int j = 0; j < d; j++) {
+        for (int k = 0; k < d; k++) {
+          s[i][j] += a[i][k] * a[j][k];
+        }
+      }
+      s[i][i] += 0.1;
+    }
+    return s;
+  }
+
+  private static double[] randomVector(int d, SplittableRandom r) {
+    double[] v = new double[d];
+    for (int i = 0; i < d; i++) {
+      v[i] = r.nextDouble(-2, 2);
+    }
+    return v;
+  }
+
+  @Test
+  void equalCovariancesLeaveTheSquaredMeanDifference() {
+    SplittableRandom r = new SplittableRandom(1);
+    double[][] s = randomSpd(12, r);
+    double[] a = randomVector(12, r);
+    double[] b = randomVector(12, r);
+    double expected = 0;
+    for (int i = 0; i < 12; i++) {
+      expected += (a[i] - b[i]) * (a[i] - b[i]);
+    }
+    assertThat(FrechetDistance.of(a, s, b, s).distance()).isCloseTo(expected, within(1e-9 * expected));
+  }
+
+  @Test
+  void diagonalCovariancesHaveTheSumOfSquaredRootDifferences() {
+    double[] va = {1, 4, 9, 0.25};
+    double[] vb = {4, 1, 9, 2.25};
+    double[][] sa = new double[4][4];
+    double[][] sb = new double[4][4];
+    for (int i = 0; i < 4; i++) {
+      sa[i][i] = va[i];
+      sb[i][i] = vb[i];
+    }
+    double[] mu = {0, 1, 2, 3};
+    double[] nu = {1, 1, 2, 1};
+    // (1-2)^2 + (2-1)^2 + 0 + (0.5-1.5)^2 = 3; mean term 1 + 4 = 5
+    assertThat(FrechetDistance.of(mu, sa, nu, sb).distance()).isCloseTo(8.0, within(1e-12));
+  }
+
+  /** For 2x2 matrices tr(M^1/2) = sqrt(tr M + 2 sqrt(det M)), M = S1 S2 (not symmetric in general). */
+  @Test
+  void twoByTwoMatchesTheClosedFormOfTheTraceOfTheRoot() {
+    SplittableRandom r = new SplittableRandom(7);
+    for (int t = 0; t < 20; t++) {
+      double[][] s1 = randomSpd(2, r);
+      double[][] s2 = randomSpd(2, r);
+      double[][] m = new double[2][2];
+      for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++) {
+          m[i][j] = s1[i][0] * s2[0][j] + s1[i][1] * s2[1][j];
+        }
+      }
+      double trM = m[0][0] + m[1][1];
+      double detM = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+      double expected = s1[0][0] + s1[1][1] + s2[0][0] + s2[1][1] - 2 * Math.sqrt(trM + 2 * Math.sqrt(detM));
+      double[] zero = {0, 0};
+      FrechetDistance.Result got = FrechetDistance.of(zero, s1, zero, s2);
+      assertThat(got.distance()).isCloseTo(expected, within(1e-9 * Math.max(1, Math.abs(expected))));
+      assertThat(got.distance()).isGreaterThanOrEqualTo(-1e-12);
+    }
+  }
+
+  @Test
+  void rankDeficientCovariancesAreClampedAndReported() {
+    double[][] s = {{1, 1, 0}, {1, 1, 0}, {0, 0, 0}}; // eigenvalues 2, 0, 0: rounding may go below 0
+    FrechetDistance.Result got = FrechetDistance.of(new double[3], s, new double[3], s);
+    assertThat(got.distance()).isCloseTo(0.0, within(1e-9));
+    assertThat(got.mostNegative()).isLessThanOrEqualTo(0.0).isGreaterThan(-1e-9);
+    assertThatThrownBy(() -> FrechetDistance.of(new double[3], s, new double[2], s))
+        .hasMessageContaining("mu2 has dimension 2, expected 3");
+  }
+
+  @Test
+  void statisticsDoNotDependOnHowSamplesAreSplit() {
+    SplittableRandom r = new SplittableRandom(3);
+    int n = 300;
+    int d = 6;
+    double[][] x = new double[n][d];
+    for (double[] row : x) {
+      for (int j = 0; j < d; j++) {
+        row[j] = r.nextDouble() * (j + 1) + j;
+      }
+    }
+    FeatureStats whole = new FeatureStats(d).add(Nd4j.createFromArray(x));
+    FeatureStats parts = new FeatureStats(d);
+    FeatureStats reversed = new FeatureStats(d);
+    int[] cuts = {0, 17, 100, 101, 250, n};
+    for (int c = 0; c + 1 < cuts.length; c++) {
+      parts = FeatureStats.merge(parts, new FeatureStats(d).add(Nd4j.createFromArray(slice(x, cuts[c], cuts[c + 1]))));
+      int hi = n - cuts[c];
+      int lo = n - cuts[c + 1];
+      reversed = FeatureStats.merge(new FeatureStats(d).add(Nd4j.createFromArray(slice(x, lo, hi))), reversed);
+    }
+    // two-pass reference
+    double[] mean = new double[d];
+    for (double[] row : x) {
+      for (int j = 0; j < d; j++) {
+        mean[j] += row[j] / n;
+      }
+    }
+    double[][] cov = new double[d][d];
+    for (double[] row : x) {
+      for (int i = 0; i < d; i++) {
+        for (int j = 0; j < d; j++) {
+          cov[i][j] += (row[i] - mean[i]) * (row[j] - mean[j]) / (n - 1);
+        }
+      }
+    }
+    for (FeatureStats s : new FeatureStats[] {whole, parts, reversed}) {
+      assertThat(s.count()).isEqualTo(n);
+      for (int i = 0; i < d; i++) {
+        assertThat(s.mean()[i]).isCloseTo(mean[i], within(1e-12));
+        for (int j = 0; j < d; j++) {
+          assertThat(s.covariance()[i][j]).isCloseTo(cov[i][j], within(1e-9));
+        }
+      }
+    }
+    assertThat(parts.covariance()[2][3]).isCloseTo(reversed.covariance()[2][3], within(1e-12));
+    assertThatThrownBy(() -> new FeatureStats(d).add(Nd4j.createFromArray(slice(x, 0, 1))).covariance())
+        .hasMessageContaining("at least 2 samples");
+  }
+
+  @Test
+  void kidOfTinySetsMatchesTheFormulaByHand() {
+    double[][] x = {{1, 0}, {0, 1}};
+    double[][] y = {{1, 1}, {0, 0}};
+    // k = (x.y / 2 + 1)^3: k(x0,x1) = 1; k(y0,y1) = 1; k(x0,y0) = 1.5^3, k(x0,y1) = 1, k(x1,y0) = 1.5^3, k(x1,y1) = 1
+    double expected = (2 * 1.0 + 2 * 1.0) / 2 - 2 * (2 * 3.375 + 2) / 4;
+    assertThat(KernelInceptionDistance.mmd2(x, y, 2)).isCloseTo(expected, within(1e-12));
+    KernelInceptionDistance.Result r = KernelInceptionDistance.of(x, y, 3, 2, 5);
+    assertThat(r.mean()).isCloseTo(expected, within(1e-12)); // every subset is the whole set
+    assertThat(r.std()).isCloseTo(0.0, within(1e-12));
+  }
+
+  @Test
+  void kidOfTwoDrawsOfOneDistributionIsNearZeroAndOfShiftedOnesIsNot() {
+    SplittableRandom r = new SplittableRandom(11);
+    double[][] a = gaussian(400, 8, 0, r);
+    double[][] b = gaussian(400, 8, 0, r);
+    double[][] c = gaussian(400, 8, 1, r);
+    KernelInceptionDistance.Result same = KernelInceptionDistance.of(a, b, 20, 100, 1);
+    KernelInceptionDistance.Result shifted = KernelInceptionDistance.of(a, c, 20, 100, 1);
+    assertThat(Math.abs(same.mean())).isLessThan(3 * same.std() + 1e-3);
+    assertThat(shifted.mean()).isGreaterThan(10 * Math.abs(same.mean()) + 3 * shifted.std());
+    assertThat(KernelInceptionDistance.of(a, b, 20, 100, 1)).isEqualTo(same); // seeded
+  }
+
+  private static double[][] gaussian(int n, int d, double shift, SplittableRandom r) {
+    double[][] x = new double[n][d];
+    for (double[] row : x) {
+      for (int j = 0; j < d; j++) {
+        double u = r.nextDouble();
+        double v = r.nextDouble();
+        row[j] = shift + Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * v);
+      }
+    }
+    return x;
+  }
+
+  private static double[][] slice(double[][] x, int from, int to) {
+    return java.util.Arrays.copyOfRange(x, from, to);
+  }
+}
