@@ -11,7 +11,9 @@ import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -89,23 +91,22 @@ public final class ModelState implements Serializable {
   /** The GPMS format: magic, version, count, then per array its name (UTF), length and big-endian floats. */
   public byte[] toBytes() {
     try {
-      ByteArrayOutputStream head = new ByteArrayOutputStream();
-      DataOutputStream out = new DataOutputStream(head);
-      for (String name : arrays.keySet()) {
-        out.writeUTF(name);
+      List<byte[]> names = new ArrayList<>(arrays.size());
+      long size = 12;
+      for (Map.Entry<String, float[]> e : arrays.entrySet()) {
+        ByteArrayOutputStream name = new ByteArrayOutputStream();
+        new DataOutputStream(name).writeUTF(e.getKey());
+        names.add(name.toByteArray());
+        size += name.size() + 4L + 4L * e.getValue().length;
       }
-      out.flush();
-      long size = 12L + head.size() + 4L * arrays.size() + 4L * totalValues();
       if (size > Integer.MAX_VALUE - 64) {
         throw new IllegalStateException("model state of " + size + " bytes is too large for one array");
       }
       ByteBuffer buf = ByteBuffer.allocate((int) size); // big-endian, as DataOutputStream
       buf.putInt(MAGIC).putInt(VERSION).putInt(arrays.size());
-      for (Map.Entry<String, float[]> e : arrays.entrySet()) {
-        ByteArrayOutputStream name = new ByteArrayOutputStream();
-        new DataOutputStream(name).writeUTF(e.getKey());
-        buf.put(name.toByteArray());
-        float[] a = e.getValue();
+      int i = 0;
+      for (float[] a : arrays.values()) {
+        buf.put(names.get(i++));
         buf.putInt(a.length);
         buf.asFloatBuffer().put(a);
         buf.position(buf.position() + 4 * a.length);

@@ -3,7 +3,6 @@ package org.genpipe.jobs.evaluate;
 import java.io.Serializable;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Sufficient statistics of a set of feature vectors in float64: the count, the sum and the sum of

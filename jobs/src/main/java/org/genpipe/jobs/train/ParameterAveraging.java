@@ -9,7 +9,7 @@ import org.apache.spark.broadcast.Broadcast;
 /**
  * One round of parameter averaging on Spark: the driver's state goes out as a broadcast, each of the
  * {@code workers} partitions runs its local steps on its cached replica, and the weighted states
- * come back summed by {@code treeAggregate}. A task that fails (e.g. its executor dies) is retried
+ * come back summed by {@code treeAggregate} (one {@code reduce} where its tree would have one level). A task that fails (e.g. its executor dies) is retried
  * by Spark from the same broadcast state and the same data, so it contributes exactly once.
  *
  * <p>Per-round costs are kept off the critical path: the run's constants ({@link RoundJob}) are a

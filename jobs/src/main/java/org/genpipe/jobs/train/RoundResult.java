@@ -56,7 +56,11 @@ public final class RoundResult implements Serializable {
     return r;
   }
 
-  /** Sums two results (associative and commutative up to floating-point rounding). */
+  /**
+   * Sums two results (associative and commutative up to floating-point rounding). Reuses
+   * {@code a}'s double sums when it has them, as Spark's aggregations allow: neither argument is
+   * used again.
+   */
   public static RoundResult merge(RoundResult a, RoundResult b) {
     if (a.isEmpty()) {
       return b;

@@ -1,21 +1,17 @@
 package org.genpipe.models.nn;
 
-import java.lang.reflect.Field;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.functions.DifferentialFunction;
-import org.nd4j.imports.converters.DifferentialFunctionClassHolder;
 import org.nd4j.imports.converters.ImportClassMapping;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ops.CustomOpDescriptor;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.AddOp;
-import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.MulOp;
+import org.nd4j.linalg.api.ops.impl.transforms.BaseDynamicTransformOp;
 import org.nd4j.linalg.util.HashUtil;
 
 /**
@@ -29,17 +25,17 @@ import org.nd4j.linalg.util.HashUtil;
  *
  * <p>Same functions, same gradients (ReLU's derivative at 0 is 0, as ND4J's and PyTorch's): only
  * the kernels differ. SameDiff builds its gradient graph from a copy of the graph made by
- * serialising each op and creating it again from its registered class, so these classes are
- * registered with ND4J's op registry under names of their own that run the native op of the
- * class they extend (as ND4J's own aliases, e.g. mergesum for mergeadd, do).
+ * serialising each op and creating it again from its registered class, so these classes have
+ * names of their own, registered in ND4J's name-to-op table, and run the native op of the class
+ * they extend (its hash and descriptor).
  */
 public final class FastGrad {
   private static final String AXES = "axes";
 
   static {
-    register(Relu.NAME, "relu", Relu.class);
-    register(ChannelMul.NAME, "multiply", ChannelMul.class);
-    register(ChannelAdd.NAME, "add", ChannelAdd.class);
+    register(new Relu(), "relu");
+    register(new ChannelMul(), "multiply");
+    register(new ChannelAdd(), "add");
   }
 
   private FastGrad() {}
@@ -113,91 +109,103 @@ public final class FastGrad {
     }
   }
 
-  /** Broadcast multiply with the gradients g * s and sum(g * x) over the broadcast axes. */
-  public static final class ChannelMul extends MulOp {
-    static final String NAME = "genpipe_channel_mul";
+  /**
+   * A broadcast op of x [N, C, ...] and s [1, C, 1, ...] that runs ND4J's native {@link #nativeName}
+   * op under its own name, carrying the broadcast axes through serialisation.
+   */
+  abstract static class ChannelOp extends BaseDynamicTransformOp {
     private int[] axes;
 
-    public ChannelMul() {}
+    ChannelOp() {}
 
-    ChannelMul(SameDiff sd, SDVariable x, SDVariable s, int[] axes) {
-      super(sd, x, s);
+    ChannelOp(SameDiff sd, SDVariable x, SDVariable s, int[] axes) {
+      super(sd, new SDVariable[] {x, s}, false);
       this.axes = axes.clone();
     }
 
-    @Override
-    public String opName() {
-      return NAME;
+    abstract String nativeName();
+
+    int[] axes() {
+      return axes;
     }
 
     @Override
     public long opHash() {
-      return HashUtil.getLongHash("multiply");
+      return HashUtil.getLongHash(nativeName());
     }
 
     @Override
     public CustomOpDescriptor getDescriptor() {
-      return nativeDescriptor("multiply");
+      return nativeDescriptor(nativeName());
     }
 
     @Override
     public Map<String, Object> propertiesForFunction() {
-      return axesProperty(axes);
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put(AXES, axes);
+      return m;
     }
 
     @Override
     public void setPropertiesForFunction(Map<String, Object> properties) {
-      axes = readAxes(properties, NAME);
+      Object a = properties.get(AXES);
+      if (a instanceof int[] ints) {
+        axes = ints.clone();
+      } else if (a instanceof long[] longs) {
+        axes = java.util.Arrays.stream(longs).mapToInt(Math::toIntExact).toArray();
+      } else {
+        throw new IllegalStateException(opName() + ": no broadcast axes in the serialised op (" + properties + ")");
+      }
+    }
+  }
+
+  /** Broadcast multiply with the gradients g * s and sum(g * x) over the broadcast axes. */
+  public static final class ChannelMul extends ChannelOp {
+    public ChannelMul() {}
+
+    ChannelMul(SameDiff sd, SDVariable x, SDVariable s, int[] axes) {
+      super(sd, x, s, axes);
+    }
+
+    @Override
+    public String opName() {
+      return "genpipe_channel_mul";
+    }
+
+    @Override
+    String nativeName() {
+      return "multiply";
     }
 
     @Override
     public List<SDVariable> doDiff(List<SDVariable> grads) {
       SDVariable g = grads.get(0);
-      return List.of(g.mul(arg(1)), g.mul(arg(0)).sum(true, axes));
+      return List.of(g.mul(arg(1)), g.mul(arg(0)).sum(true, axes()));
     }
   }
 
   /** Broadcast add with the gradients g and sum(g) over the broadcast axes. */
-  public static final class ChannelAdd extends AddOp {
-    static final String NAME = "genpipe_channel_add";
-    private int[] axes;
-
+  public static final class ChannelAdd extends ChannelOp {
     public ChannelAdd() {}
 
     ChannelAdd(SameDiff sd, SDVariable x, SDVariable s, int[] axes) {
-      super(sd, x, s);
-      this.axes = axes.clone();
+      super(sd, x, s, axes);
     }
 
     @Override
     public String opName() {
-      return NAME;
+      return "genpipe_channel_add";
     }
 
     @Override
-    public long opHash() {
-      return HashUtil.getLongHash("add");
-    }
-
-    @Override
-    public CustomOpDescriptor getDescriptor() {
-      return nativeDescriptor("add");
-    }
-
-    @Override
-    public Map<String, Object> propertiesForFunction() {
-      return axesProperty(axes);
-    }
-
-    @Override
-    public void setPropertiesForFunction(Map<String, Object> properties) {
-      axes = readAxes(properties, NAME);
+    String nativeName() {
+      return "add";
     }
 
     @Override
     public List<SDVariable> doDiff(List<SDVariable> grads) {
       SDVariable g = grads.get(0);
-      return List.of(sameDiff.identity(g), g.sum(true, axes));
+      return List.of(sameDiff.identity(g), g.sum(true, axes()));
     }
   }
 
@@ -206,66 +214,15 @@ public final class FastGrad {
     return Nd4j.getExecutioner().getCustomOperations().get(nativeName);
   }
 
-  private static Map<String, Object> axesProperty(int[] axes) {
-    Map<String, Object> m = new LinkedHashMap<>();
-    m.put(AXES, axes);
-    return m;
-  }
-
-  private static int[] readAxes(Map<String, Object> properties, String op) {
-    Object a = properties.get(AXES);
-    if (a instanceof int[] ints) {
-      return ints.clone();
-    }
-    if (a instanceof long[] longs) {
-      int[] out = new int[longs.length];
-      for (int i = 0; i < longs.length; i++) {
-        out[i] = Math.toIntExact(longs[i]);
-      }
-      return out;
-    }
-    throw new IllegalStateException(op + ": no broadcast axes in the serialised op (" + properties + ")");
-  }
-
   /**
-   * Makes {@code alias} resolve to {@code type} when ND4J re-creates ops from their serialised form
-   * (by native op hash, then by name), keeping the native op's own class for its own name.
+   * Makes ND4J re-create {@code op} from its serialised form: an op whose name is not in libnd4j's
+   * list is serialised with hash 0 and found again by name in ND4J's name-to-op table. The native op
+   * it runs must exist.
    */
-  @SuppressWarnings("unchecked")
-  private static void register(String alias, String nativeName, Class<?> type) {
-    try {
-      DifferentialFunctionClassHolder holder = DifferentialFunctionClassHolder.getInstance();
-      Field single = DifferentialFunctionClassHolder.class.getDeclaredField("customOpHashToClass");
-      Field multi = DifferentialFunctionClassHolder.class.getDeclaredField("customOpHashToClasses");
-      single.setAccessible(true);
-      multi.setAccessible(true);
-      Map<Long, Class<?>> byHash = (Map<Long, Class<?>>) single.get(holder);
-      Map<Long, Map<String, Class<?>>> byHashAndName = (Map<Long, Map<String, Class<?>>>) multi.get(holder);
-      long hash = HashUtil.getLongHash(nativeName);
-      if (nativeDescriptor(nativeName) == null) {
-        throw new IllegalStateException("ND4J's backend has no native op " + nativeName);
-      }
-      synchronized (holder) {
-        Map<String, Class<?>> names = byHashAndName.get(hash);
-        if (names == null) {
-          names = new HashMap<>();
-          Class<?> own = byHash.get(hash);
-          if (own == null) {
-            DifferentialFunction named = ImportClassMapping.getOpNameMapping().get(nativeName);
-            own = named instanceof DynamicCustomOp ? named.getClass() : null;
-          }
-          if (own != null) {
-            names.put(nativeName, own);
-          }
-          byHashAndName.put(hash, names);
-        }
-        names.put(alias, type);
-        // the serialised form carries the hash of the op's name in libnd4j's list, which has no
-        // entry for an alias: 0
-        byHashAndName.computeIfAbsent(0L, h -> new HashMap<>()).put(alias, type);
-      }
-    } catch (ReflectiveOperationException | RuntimeException e) {
-      throw new IllegalStateException("cannot register " + alias + " with ND4J's op registry (ND4J version?)", e);
+  private static void register(DifferentialFunction op, String nativeName) {
+    if (nativeDescriptor(nativeName) == null) {
+      throw new IllegalStateException("ND4J's backend has no native op " + nativeName + " (ND4J version?)");
     }
+    ImportClassMapping.getOpNameMapping().put(op.opName(), op);
   }
 }

@@ -62,11 +62,11 @@ public final class BetaVae implements GenerativeModel {
     SDVariable zIn = sd.placeHolder("z", DataType.FLOAT, -1, latent);
 
     // training graph: batch statistics in batch norm, sampled z, the loss
-    SDVariable[] posterior = encode(x, latent, true);
+    SDVariable[] posterior = encoder(x, latent, true);
     SDVariable mu = posterior[0];
     SDVariable logVar = posterior[1];
     SDVariable z = mu.add(sd.math().exp(logVar.mul(0.5)).mul(eps));
-    SDVariable logits = decode(z, latent, true);
+    SDVariable logits = decoder(z, latent, true);
     // Bernoulli log-likelihood: BCE with logits (stable form), summed over pixels, mean over the batch
     SDVariable bce = FastGrad.relu(sd, logits)
         .sub(logits.mul(x))
@@ -77,10 +77,10 @@ public final class BetaVae implements GenerativeModel {
     Graphs.buildGradients(sd);
 
     // inference graph: running statistics; posterior means and their reconstructions; samples
-    SDVariable[] inferred = encode(x, latent, false);
+    SDVariable[] inferred = encoder(x, latent, false);
     sd.identity("mu", inferred[0]);
-    sd.nn().sigmoid("recon", decode(inferred[0], latent, false));
-    sd.nn().sigmoid("generated", decode(zIn, latent, false));
+    sd.nn().sigmoid("recon", decoder(inferred[0], latent, false));
+    sd.nn().sigmoid("generated", decoder(zIn, latent, false));
 
     net = new Net(NET, sd, layers.takeParams(), settings.optimizer().updater());
     trainOutputs.add("loss");
@@ -90,7 +90,7 @@ public final class BetaVae implements GenerativeModel {
   }
 
   /** Posterior mean and log variance. */
-  private SDVariable[] encode(SDVariable x, int latent, boolean training) {
+  private SDVariable[] encoder(SDVariable x, int latent, boolean training) {
     SDVariable h = FastGrad.relu(sd, layers.conv2d("enc1", x, 1, 8, 3, 2, 1));
     h = FastGrad.relu(sd, layers.conv2d("enc2", h, 8, 16, 3, 2, 1));
     h = layers.batchNorm("enc2bn", h, 16, 7 * 7, training);
@@ -101,7 +101,7 @@ public final class BetaVae implements GenerativeModel {
   }
 
   /** Decoder logits. */
-  private SDVariable decode(SDVariable z, int latent, boolean training) {
+  private SDVariable decoder(SDVariable z, int latent, boolean training) {
     SDVariable h = FastGrad.relu(sd, layers.dense("dec1", z, latent, 128));
     h = FastGrad.relu(sd, layers.dense("dec2", h, 128, 288));
     h = h.reshape(-1, 32, 3, 3);

@@ -22,6 +22,7 @@ class FastGradTest {
     x.putScalar(0, 0f);
     x.putScalar(1, 0f);
     compare(x, null, (sd, v) -> sd.nn().relu(v[0], 0), (sd, v) -> FastGrad.relu(sd, v[0]));
+    assertThat(gradientOps(x, null, (sd, v) -> FastGrad.relu(sd, v[0]))).doesNotContain("thresholdedrelu_bp", "relu_bp");
   }
 
   @Test
@@ -30,6 +31,12 @@ class FastGradTest {
     INDArray s = Noise.gaussian(3, 1, 3, 1, 1);
     compare(x, s, (sd, v) -> v[0].mul(v[1]), (sd, v) -> FastGrad.channelMul(sd, v[0], v[1], NCHW_AXES));
     compare(x, s, (sd, v) -> v[0].add(v[1]), (sd, v) -> FastGrad.channelAdd(sd, v[0], v[1], NCHW_AXES));
+    // the gradient graph uses the cheap ops instead of ND4J's broadcast backward kernels (the loss's
+    // own same-shape multiply keeps one multiply_bp in both graphs)
+    assertThat(count(gradientOps(x, s, (sd, v) -> FastGrad.channelMul(sd, v[0], v[1], NCHW_AXES)), "multiply_bp"))
+        .isLessThan(count(gradientOps(x, s, (sd, v) -> v[0].mul(v[1])), "multiply_bp"));
+    assertThat(count(gradientOps(x, s, (sd, v) -> FastGrad.channelAdd(sd, v[0], v[1], NCHW_AXES)), "add_bp"))
+        .isLessThan(count(gradientOps(x, s, (sd, v) -> v[0].add(v[1])), "add_bp"));
     INDArray f = Noise.gaussian(4, 6, 7);
     INDArray t = Noise.gaussian(5, 1, 7);
     compare(f, t, (sd, v) -> v[0].mul(v[1]), (sd, v) -> FastGrad.channelMul(sd, v[0], v[1], 0));
@@ -49,6 +56,21 @@ class FastGradTest {
   }
 
   private static OutAndGrad run(INDArray x, INDArray s, BiFunction<SameDiff, SDVariable[], SDVariable> op) {
+    SameDiff sd = build(x, s, op);
+    List<String> wrt = s == null ? List.of("x") : List.of("x", "s");
+    return sd.calculateGradientsAndOutputs(Map.of(), List.of("y"), wrt);
+  }
+
+  private static List<String> gradientOps(INDArray x, INDArray s, BiFunction<SameDiff, SDVariable[], SDVariable> op) {
+    SameDiff grad = build(x, s, op).getFunction("grad");
+    return grad.getOps().values().stream().map(o -> o.getOp().opName()).toList();
+  }
+
+  private static long count(List<String> ops, String name) {
+    return ops.stream().filter(name::equals).count();
+  }
+
+  private static SameDiff build(INDArray x, INDArray s, BiFunction<SameDiff, SDVariable[], SDVariable> op) {
     SameDiff sd = SameDiff.create();
     SDVariable vx = sd.var("x", x.dup());
     SDVariable vs = s == null ? null : sd.var("s", s.dup());
@@ -56,8 +78,7 @@ class FastGradTest {
     SDVariable w = sd.constant(Noise.gaussian(9, x.shape()));
     sd.setLossVariables(y.mul(w).sum());
     Graphs.buildGradients(sd);
-    List<String> wrt = s == null ? List.of("x") : List.of("x", "s");
-    return sd.calculateGradientsAndOutputs(Map.of(), List.of("y"), wrt);
+    return sd;
   }
 
   private static double maxAbsDiff(INDArray a, INDArray b) {
