@@ -99,6 +99,77 @@ class EvaluationMathTest {
         .hasMessageContaining("mu2 has dimension 2, expected 3");
   }
 
+  /**
+   * Reference values from Debian's python3-scipy 1.10.1 (numpy 1.24), computed the way pytorch-fid
+   * does (scipy.linalg.sqrtm of S1 S2, real part):
+   *
+   * <pre>
+   * import numpy as np
+   * from scipy import linalg
+   * d = 6
+   * i = np.arange(d)[:, None]; j = np.arange(d)[None, :]
+   * A = np.sin(7.0 * i + 3.0 * j + 1.0); B = np.cos(5.0 * i - 2.0 * j)
+   * mu1 = np.sin(np.arange(d) * 1.0); mu2 = np.cos(np.arange(d) * 1.0)
+   * def fid(m1, s1, m2, s2):
+   *     covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False)
+   *     covmean = covmean.real
+   *     return ((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+   * full1 = A @ A.T / d + 0.01 * np.eye(d); full2 = B @ B.T / d
+   * low1 = A[:, :2] @ A[:, :2].T; low2 = B[:, :3] @ B[:, :3].T
+   * print(repr(fid(mu1, full1, mu2, full2)), repr(fid(mu1, low1, mu2, full2 + 0.01*np.eye(d))),
+   *       repr(fid(mu1, low1, mu2, low2)))
+   * # 8.721198994699847 11.686758145734075 14.716939628940315
+   * </pre>
+   *
+   * A and B have rank 2, so the three cases take the three factorisations.
+   */
+  @Test
+  void agreesWithScipyOnFixedMatricesThroughEveryFactorisation() {
+    int d = 6;
+    double[][] a = new double[d][d];
+    double[][] b = new double[d][d];
+    double[] mu1 = new double[d];
+    double[] mu2 = new double[d];
+    for (int i = 0; i < d; i++) {
+      mu1[i] = Math.sin(i);
+      mu2[i] = Math.cos(i);
+      for (int j = 0; j < d; j++) {
+        a[i][j] = Math.sin(7.0 * i + 3.0 * j + 1.0);
+        b[i][j] = Math.cos(5.0 * i - 2.0 * j);
+      }
+    }
+    double[][] full1 = gram(a, d, 1.0 / d, 0.01);
+    double[][] full2 = gram(b, d, 1.0 / d, 0);
+    double[][] full2Ridge = gram(b, d, 1.0 / d, 0.01);
+    double[][] low1 = gram(a, 2, 1, 0);
+    double[][] low2 = gram(b, 3, 1, 0);
+    FrechetDistance.Result r1 = FrechetDistance.of(mu1, full1, mu2, full2);
+    FrechetDistance.Result r2 = FrechetDistance.of(mu1, low1, mu2, full2Ridge);
+    FrechetDistance.Result r3 = FrechetDistance.of(mu1, low1, mu2, low2);
+    assertThat(r1.factor()).isEqualTo(FrechetDistance.Factor.CHOLESKY_SIGMA1);
+    assertThat(r2.factor()).isEqualTo(FrechetDistance.Factor.CHOLESKY_SIGMA2);
+    assertThat(r3.factor()).isEqualTo(FrechetDistance.Factor.EIGEN_SIGMA1);
+    assertThat(r1.distance()).isCloseTo(8.721198994699847, within(8.72 * 1e-6));
+    assertThat(r2.distance()).isCloseTo(11.686758145734075, within(11.69 * 1e-6));
+    assertThat(r3.distance()).isCloseTo(14.716939628940315, within(14.72 * 1e-6));
+  }
+
+  /** scale * X[:, :k] X[:, :k]^T + ridge * I. */
+  private static double[][] gram(double[][] x, int k, double scale, double ridge) {
+    int d = x.length;
+    double[][] s = new double[d][d];
+    for (int i = 0; i < d; i++) {
+      for (int j = 0; j < d; j++) {
+        for (int c = 0; c < k; c++) {
+          s[i][j] += x[i][c] * x[j][c];
+        }
+        s[i][j] *= scale;
+      }
+      s[i][i] += ridge;
+    }
+    return s;
+  }
+
   @Test
   void statisticsDoNotDependOnHowSamplesAreSplit() {
     SplittableRandom r = new SplittableRandom(3);
