@@ -16,6 +16,7 @@ import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
+import org.genpipe.models.Reconstructing;
 import org.genpipe.models.nn.FastGrad;
 import org.genpipe.models.nn.Graphs;
 import org.genpipe.models.nn.Layers;
@@ -41,7 +42,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * loss     Bernoulli reconstruction (BCE summed over pixels) + beta * divergence, averaged over the batch
  * </pre>
  */
-public final class BetaVae implements GenerativeModel {
+public final class BetaVae implements GenerativeModel, Reconstructing {
   public static final String NAME = "beta-vae";
   public static final ImageShape SHAPE = new ImageShape(28, 28, 1);
   private static final String NET = "vae";
@@ -195,6 +196,11 @@ public final class BetaVae implements GenerativeModel {
     ph.put("x", images);
     layers.feedRunningStats(ph);
     return sd.output(ph, "mu", "recon");
+  }
+
+  @Override
+  public INDArray reconstruct(INDArray images) {
+    return encode(images).get("recon");
   }
 
   @Override

@@ -1,0 +1,94 @@
+package org.genpipe.models.classify;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.genpipe.common.io.BadInputException;
+import org.genpipe.common.records.ImageShape;
+import org.genpipe.common.records.Minibatch;
+import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.OptimizerSettings;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+class DomainClassifierTest {
+  private static final ImageShape SHAPE = new ImageShape(12, 12, 1);
+  private static final DomainClassifierSettings SETTINGS =
+      new DomainClassifierSettings(1, 32, 16, OptimizerSettings.adam(3e-3, 0.9, 0.999));
+
+  /** Class c lights up row band c (of 3) on noise: easy to learn, impossible without looking. */
+  private static Minibatch bands(int n, long seed, boolean asText) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[] px = new float[n * 144];
+    int[] labels = new int[n];
+    List<String> texts = new ArrayList<>();
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      int c = r.nextInt(3);
+      labels[i] = c;
+      texts.add(c == 2 ? "" + "ab".charAt(r.nextInt(2)) : c == 1 ? "ba" : "a");
+      ids.add("r" + i);
+      for (int y = 0; y < 12; y++) {
+        for (int x = 0; x < 12; x++) {
+          px[i * 144 + y * 12 + x] = (float) (0.3 * r.nextDouble() + (y / 4 == c ? 0.6 : 0));
+        }
+      }
+    }
+    INDArray images = Nd4j.create(px, new long[] {n, 1, 12, 12}, 'c');
+    return new Minibatch(images, null, asText ? null : Nd4j.createFromArray(labels), asText ? texts : null, ids);
+  }
+
+  @Test
+  void learnsClassesAndGivesFeaturesOfTheConfiguredWidth() {
+    DomainClassifier c = new DomainClassifier(SHAPE, Targets.ofClasses(3), SETTINGS, 7);
+    Minibatch test = bands(200, 99, false);
+    double before = c.accuracy(test);
+    for (int step = 0; step < 150; step++) {
+      c.trainStep(bands(32, step, false), step);
+    }
+    assertThat(c.accuracy(test)).isGreaterThan(0.95).isGreaterThan(before);
+    assertThat(c.features(test.images()).shape()).containsExactly(200, 16);
+    assertThat(c.predict(test.images())[0]).hasSize(1);
+  }
+
+  @Test
+  void sameSeedSameTrainingAndStateRestoresExactly() {
+    DomainClassifier a = new DomainClassifier(SHAPE, Targets.ofClasses(3), SETTINGS, 3);
+    DomainClassifier b = new DomainClassifier(SHAPE, Targets.ofClasses(3), SETTINGS, 3);
+    for (int step = 0; step < 5; step++) {
+      a.trainStep(bands(16, step, false), step);
+      b.trainStep(bands(16, step, false), step);
+    }
+    assertThat(a.state().maxAbsDiff(b.state())).isZero();
+    DomainClassifier restored = new DomainClassifier(SHAPE, Targets.ofClasses(3), SETTINGS, 11);
+    restored.loadState(ModelState.fromBytes(a.state().toBytes(), "test"));
+    INDArray x = bands(8, 5, false).images();
+    assertThat(restored.features(x)).isEqualTo(a.features(x));
+  }
+
+  @Test
+  void textsAreClassifiedPerCharacterPosition() {
+    Minibatch train = bands(64, 1, true);
+    Targets t = Targets.ofTexts(train.texts());
+    assertThat(t.alphabet()).isEqualTo("ab");
+    assertThat(t.positions()).isEqualTo(2);
+    assertThat(t.indices(train)[0]).hasSize(2);
+    DomainClassifier c = new DomainClassifier(SHAPE, t, SETTINGS, 5);
+    for (int step = 0; step < 150; step++) {
+      c.trainStep(bands(32, step, true), step);
+    }
+    // band 0 -> "a" + none, band 1 -> "ba"; band 2 is a coin flip of one character: ~5/6 learnable
+    assertThat(c.accuracy(bands(300, 98, true))).isGreaterThan(0.75);
+  }
+
+  @Test
+  void recordsWithoutTheTargetsAreNamed() {
+    DomainClassifier c = new DomainClassifier(SHAPE, Targets.ofClasses(3), SETTINGS, 3);
+    assertThatThrownBy(() -> c.trainStep(bands(4, 1, true), 0))
+        .isInstanceOf(BadInputException.class).hasMessageContaining("record r0 has no class label");
+  }
+}
