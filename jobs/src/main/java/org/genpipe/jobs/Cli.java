@@ -4,6 +4,7 @@ import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.provenance.Provenance;
 import org.genpipe.jobs.bench.DataBenchmarkCommand;
 import org.genpipe.jobs.bench.TrainBenchmarkCommand;
+import org.genpipe.jobs.evaluate.EvaluateCommand;
 import org.genpipe.jobs.fetch.FetchCommand;
 import org.genpipe.jobs.inspect.InspectCommand;
 import org.genpipe.jobs.preprocess.PreprocessCommand;
@@ -29,6 +30,7 @@ import picocli.CommandLine.Command;
       InspectCommand.class,
       TrainCommand.class,
       GenerateCommand.class,
+      EvaluateCommand.class,
       DataBenchmarkCommand.class,
       TrainBenchmarkCommand.class,
       CommandLine.HelpCommand.class

@@ -6,6 +6,8 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.evaluate.EvaluateCommand;
+import org.genpipe.jobs.evaluate.EvaluateJob;
 import org.genpipe.jobs.inspect.InspectJob;
 import org.genpipe.jobs.preprocess.PreprocessJob;
 import org.genpipe.jobs.spark.SparkSessions;
@@ -19,7 +21,8 @@ import picocli.CommandLine.Mixin;
     mixinStandardHelpOptions = true,
     description = {
       "Run the pipeline end to end on the embedded data set (CAPTCHAs rendered from a seed; no download):",
-      "preprocess -> records + manifest -> inspect grid -> train (parameter averaging, MLflow file store).",
+      "preprocess -> records + manifest -> inspect grid -> train (parameter averaging, MLflow file store)",
+      "-> evaluate (FID/KID with the domain classifier's features, logged into the training run).",
       "Each run trains into a new folder under train.output. Use conf/quickstart.yaml with --config."
     })
 public final class QuickstartCommand implements Callable<Integer> {
@@ -49,6 +52,10 @@ public final class QuickstartCommand implements Callable<Integer> {
           config.train().averagingFrequency());
       TrainJob.Result run = TrainJob.run(config, spark, false, true);
       TrainCommand.print(run);
+      PipelineConfig eval = options.load(List.of("train.output=" + runFolder, "evaluate.checkpoint=" + runFolder));
+      System.out.printf("== evaluate: %s features, reference split %s%n", eval.requireEvaluate().extractor(),
+          eval.requireEvaluate().split());
+      EvaluateCommand.print(EvaluateJob.run(eval, spark, true));
       return 0;
     } finally {
       spark.stop();

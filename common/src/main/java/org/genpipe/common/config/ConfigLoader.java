@@ -81,6 +81,18 @@ public final class ConfigLoader {
     return bind(tree, type, file == null ? "configuration" : file.toString());
   }
 
+  /**
+   * Binds a resolved config written earlier (a checkpoint's config) over the current defaults, so
+   * that sections added since then take their defaults.
+   */
+  public static <T> T bindOverDefaults(JsonNode written, Class<T> type, String defaultsResource, String source) {
+    ObjectNode tree = defaults(type, defaultsResource);
+    if (written != null && written.isObject()) {
+      merge(tree, (ObjectNode) written, "");
+    }
+    return bind(tree, type, source);
+  }
+
   /** Binds a tree (already merged) to {@code type}, translating Jackson errors to user messages. */
   public static <T> T bind(JsonNode tree, Class<T> type, String source) {
     try {

@@ -7,6 +7,7 @@ import java.util.List;
 import org.genpipe.common.config.ConfigException;
 import org.genpipe.common.config.ConfigLoader;
 import org.genpipe.common.data.PreprocessSettings;
+import org.genpipe.jobs.evaluate.EvaluateSettings;
 import org.genpipe.jobs.tracking.TrackingSettings;
 import org.genpipe.jobs.train.TrainSettings;
 import org.genpipe.models.ModelSettings;
@@ -21,6 +22,7 @@ import org.genpipe.models.ModelSettings;
  * @param model the model to train and its settings
  * @param train the training job's section (data, parameter averaging, checkpoints)
  * @param tracking where runs are logged (MLflow)
+ * @param evaluate the evaluation job's section (FID/KID of a checkpoint)
  */
 public record PipelineConfig(
     long seed,
@@ -28,7 +30,8 @@ public record PipelineConfig(
     PreprocessSettings preprocess,
     ModelSettings model,
     TrainSettings train,
-    TrackingSettings tracking) {
+    TrackingSettings tracking,
+    EvaluateSettings evaluate) {
   public static final String DEFAULTS = "pipeline-defaults.yaml";
 
   public PipelineConfig {
@@ -47,11 +50,15 @@ public record PipelineConfig(
     return preprocess;
   }
 
-  /** Binds a resolved config written by a job (config.yaml, a checkpoint's config). */
+  /**
+   * Binds a resolved config written by a job (config.yaml, a checkpoint's config); sections added to
+   * the pipeline since it was written take their defaults.
+   */
   public static PipelineConfig fromYaml(String yaml, String source) {
     try {
-      return ConfigLoader.bind(new com.fasterxml.jackson.databind.ObjectMapper(
-          new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(yaml), PipelineConfig.class, source);
+      return ConfigLoader.bindOverDefaults(new com.fasterxml.jackson.databind.ObjectMapper(
+          new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(yaml), PipelineConfig.class, DEFAULTS,
+          source);
     } catch (java.io.IOException e) {
       throw new ConfigException(source + " is not valid YAML: " + e.getMessage(), e);
     }
@@ -69,6 +76,13 @@ public record PipelineConfig(
       throw new ConfigException("the config has no 'train' section");
     }
     return train;
+  }
+
+  public EvaluateSettings requireEvaluate() {
+    if (evaluate == null) {
+      throw new ConfigException("the config has no 'evaluate' section");
+    }
+    return evaluate;
   }
 
   public String toYaml() {

@@ -70,6 +70,34 @@ public final class FileStoreTracker implements Tracker {
     return runId;
   }
 
+  @Override
+  public void attachRun(String id) throws IOException {
+    if (id == null || !id.matches("[0-9a-f]{32}")) {
+      throw new IOException("'" + id + "' is not an MLflow run id");
+    }
+    if (Files.isDirectory(root)) {
+      try (Stream<Path> dirs = Files.list(root)) {
+        for (Path d : (Iterable<Path>) dirs::iterator) {
+          Path meta = d.resolve(id).resolve("meta.yaml");
+          if (Files.isRegularFile(meta)) {
+            runId = id;
+            experimentId = d.getFileName().toString();
+            runDir = d.resolve(id);
+            for (String line : Files.readAllLines(meta, StandardCharsets.UTF_8)) {
+              if (line.startsWith("start_time: ")) {
+                startTime = Long.parseLong(line.substring("start_time: ".length()).trim());
+              } else if (line.startsWith("run_name: ")) {
+                runName = line.substring("run_name: ".length()).trim().replaceAll("^'(.*)'$", "$1").replace("''", "'");
+              }
+            }
+            return;
+          }
+        }
+      }
+    }
+    throw new IOException("run " + id + " is not in the MLflow file store " + root);
+  }
+
   private String findOrCreateExperiment(String name) throws IOException {
     int max = 0;
     if (Files.isDirectory(root)) {

@@ -41,6 +41,8 @@ public final class ResilientTracker implements AutoCloseable {
   private final List<Map<String, Object>> unsent = new ArrayList<>();
   private volatile boolean runStarted;
   private volatile boolean warned;
+  private volatile boolean attached;
+  private volatile String runId;
 
   /**
    * @param attempts tries per call before it is kept as unsent
@@ -58,9 +60,41 @@ public final class ResilientTracker implements AutoCloseable {
 
   public void startRun(String experiment, String runName, Map<String, String> tags) {
     submit("start run", Map.of("experiment", experiment, "runName", runName, "tags", tags), t -> {
-      t.startRun(experiment, runName, tags);
+      runId = t.startRun(experiment, runName, tags);
       runStarted = true;
     }, false);
+  }
+
+  /**
+   * Logs into the existing run {@code runId} when the store has it (evaluation into its training
+   * run); otherwise, or when {@code runId} is null, starts a new run as {@link #startRun} does.
+   */
+  public void attachOrStartRun(String runId, String experiment, String runName, Map<String, String> tags) {
+    submit("attach run", Map.of("runId", String.valueOf(runId), "experiment", experiment), t -> {
+      if (runId != null) {
+        try {
+          t.attachRun(runId);
+          this.runId = runId;
+          attached = true;
+          runStarted = true;
+          return;
+        } catch (Exception e) {
+          LOG.info("run {} not found at {} ({}); logging into a new run", runId, t.location(), e.getMessage());
+        }
+      }
+      this.runId = t.startRun(experiment, runName, tags);
+      runStarted = true;
+    }, false);
+  }
+
+  /** Whether {@link #attachOrStartRun} found the run (valid once the queued calls are done). */
+  public boolean attached() {
+    return attached;
+  }
+
+  /** The run id once the run is started or attached (null before, or when it could not be). */
+  public String runId() {
+    return runId;
   }
 
   public void logParams(Map<String, String> params) {

@@ -85,6 +85,15 @@ public final class RestTracker implements Tracker {
   }
 
   @Override
+  public void attachRun(String id) throws IOException, InterruptedException {
+    checkReachable();
+    Service.RunInfo info = client().getRun(id).getInfo();
+    runId = info.getRunId();
+    experimentId = info.getExperimentId();
+    artifactUri = info.getArtifactUri();
+  }
+
+  @Override
   public void logParams(Map<String, String> params) {
     List<Service.Param> all = params.entrySet().stream()
         .map(e -> Service.Param.newBuilder().setKey(e.getKey()).setValue(e.getValue()).build())

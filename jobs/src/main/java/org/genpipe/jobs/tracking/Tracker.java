@@ -30,6 +30,12 @@ public interface Tracker extends AutoCloseable {
   /** Creates (or finds) the experiment and starts a run in it; returns the run id. */
   String startRun(String experiment, String runName, Map<String, String> tags) throws Exception;
 
+  /**
+   * Continues logging into an existing run (e.g. evaluation results into the training run); does not
+   * change its status. Throws when the run does not exist in this store.
+   */
+  void attachRun(String runId) throws Exception;
+
   void logParams(Map<String, String> params) throws Exception;
 
   void logMetrics(List<Metric> metrics) throws Exception;

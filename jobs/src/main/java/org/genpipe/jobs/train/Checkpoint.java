@@ -26,6 +26,8 @@ import org.genpipe.models.ModelState;
  * staging folder and renamed, so a checkpoint folder is always complete.
  *
  * @param history per logged step: the step and its losses averaged over workers
+ * @param trackingRunId the MLflow run the training logged to (null if it had not started); the
+ *     evaluation job logs its metrics into that run
  */
 public record Checkpoint(
     int formatVersion,
@@ -40,7 +42,8 @@ public record Checkpoint(
     String records,
     String dataManifestSha256,
     Provenance provenance,
-    List<HistoryPoint> history) {
+    List<HistoryPoint> history,
+    String trackingRunId) {
 
   public static final int FORMAT = 1;
   public static final String DIR = "checkpoints";
@@ -97,6 +100,32 @@ public record Checkpoint(
     } catch (IOException e) {
       throw new BadInputException(dir + " is not a readable checkpoint (" + INFO + " + " + STATE + "): " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Reads the checkpoint at {@code location}: a checkpoint folder (with {@value #INFO}), or a run
+   * folder, whose latest complete checkpoint is read.
+   */
+  public static Loaded resolve(String location, Configuration conf) {
+    Path dir = Storage.path(location);
+    try {
+      if (!Storage.exists(new Path(dir, INFO), conf)) {
+        Path latest = latest(dir, conf);
+        if (latest == null) {
+          throw new BadInputException(location + " is neither a checkpoint folder (with " + INFO
+              + ") nor a run folder with complete checkpoints under " + DIR + "/");
+        }
+        dir = latest;
+      }
+    } catch (IOException e) {
+      throw Storage.unreachable(dir, e);
+    }
+    return read(dir, conf);
+  }
+
+  /** The run folder a checkpoint folder belongs to ({@code <run>/checkpoints/step-N}). */
+  public static Path runDir(Path checkpointDir) {
+    return checkpointDir.getParent().getParent();
   }
 
   /** A checkpoint with its state. */

@@ -49,16 +49,8 @@ public final class GenerateCommand implements Callable<Integer> {
       throw new BadInputException("--count must be >= 1, got " + count);
     }
     Configuration conf = new Configuration();
-    org.apache.hadoop.fs.Path dir = Storage.path(checkpoint);
-    if (!Storage.exists(new org.apache.hadoop.fs.Path(dir, Checkpoint.INFO), conf)) {
-      org.apache.hadoop.fs.Path latest = Checkpoint.latest(dir, conf);
-      if (latest == null) {
-        throw new BadInputException(checkpoint + " is neither a checkpoint folder (with " + Checkpoint.INFO
-            + ") nor a run folder with checkpoints/");
-      }
-      dir = latest;
-    }
-    Checkpoint.Loaded c = Checkpoint.read(dir, conf);
+    Checkpoint.Loaded c = Checkpoint.resolve(checkpoint, conf);
+    org.apache.hadoop.fs.Path dir = c.dir();
     PipelineConfig config = PipelineConfig.fromYaml(c.info().config(), dir + "/" + Checkpoint.INFO);
     try (GenerativeModel model =
         config.requireModel().factory(c.info().imageShape(), c.info().seed(), dir.toString()).create()) {

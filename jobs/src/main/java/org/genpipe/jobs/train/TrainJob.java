@@ -241,7 +241,8 @@ public final class TrainJob {
         if (round % ts.checkpointEvery() == 0 || step >= totalSteps) {
           Checkpoint c = new Checkpoint(Checkpoint.FORMAT, driverModel.name(), driverModel.imageShape(), step, round, examples, config.seed(),
               Checkpoint.RNG_SCHEME, configYaml, recordsDir.toString(), manifestSha,
-              Provenance.capture(spark.version(), config.seed(), ConfigLoader.toTree(config)), history);
+              Provenance.capture(spark.version(), config.seed(), ConfigLoader.toTree(config)), history,
+              tracker.runId());
           lastCheckpoint = c.write(runDir, state, conf);
           Checkpoint.prune(runDir, ts.keepCheckpoints(), conf);
         }

@@ -58,8 +58,7 @@ public final class DomainClassifier {
     SDVariable max = logits.max(true, 2);
     SDVariable shifted = logits.sub(max);
     SDVariable logProb = shifted.sub(sd.math().log(sd.math().exp(shifted).sum(true, 2)));
-    SDVariable n = sd.sizeAt(x, 0).castTo(DataType.FLOAT);
-    sd.setLossVariables(logProb.mul(t).sum().neg().div("loss", n));
+    sd.setLossVariables(logProb.mul(t).sum(1, 2).mean().neg("loss"));
     Graphs.buildGradients(sd);
     net = new Net(NET, sd, layers.takeParams(), settings.optimizer().updater());
   }

@@ -1,0 +1,401 @@
+package org.genpipe.jobs.evaluate;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.SparkSession;
+import org.genpipe.common.config.ConfigException;
+import org.genpipe.common.io.BadInputException;
+import org.genpipe.common.io.HadoopConf;
+import org.genpipe.common.io.Storage;
+import org.genpipe.common.provenance.Provenance;
+import org.genpipe.common.records.Manifest;
+import org.genpipe.common.records.RecordSchema;
+import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.evaluate.FeatureSets.Kind;
+import org.genpipe.jobs.spark.TaskProgress;
+import org.genpipe.jobs.tracking.ResilientTracker;
+import org.genpipe.jobs.tracking.Tracker;
+import org.genpipe.jobs.tracking.TrackingSettings;
+import org.genpipe.jobs.train.Checkpoint;
+import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.ModelFactory;
+import org.genpipe.models.ModelState;
+import org.genpipe.models.Reconstructing;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The distributed evaluation job: a checkpoint's model generates samples (and, for autoencoders,
+ * reconstructs the reference images) on all executors, which extract features and return float64
+ * sufficient statistics (treeAggregate); the driver computes FID and KID against the reference split,
+ * whose statistics are computed once and cached by (records manifest, split, extractor). Results go
+ * to the console, to {@code <run>/evaluation/step-N.json} and into the training run's MLflow entry.
+ *
+ * <p>Metric names carry the protocol: {@code fid_<extractor>_<gen|rec>_<samples>_<split>} (e.g.
+ * {@code fid_domain_gen_600_test}, {@code fid_inception_gen_10k_test}), and KID as {@code kid_...}
+ * with {@code kid_..._std}.
+ */
+public final class EvaluateJob {
+  private static final Logger LOG = LoggerFactory.getLogger(EvaluateJob.class);
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final int TREE_DEPTH = 2;
+
+  private EvaluateJob() {}
+
+  /** One metric with how it was measured. */
+  public record Metric(String name, double value, Map<String, String> protocol) {}
+
+  /** What an evaluation reports. */
+  public record Result(Path checkpoint, long step, String model, String extractor, List<Metric> metrics,
+      List<String> warnings, Path report, String trackingLocation, String notLogged, double seconds) {
+
+    public double value(String metric) {
+      return metrics.stream().filter(m -> m.name().equals(metric)).findFirst()
+          .orElseThrow(() -> new IllegalArgumentException("no metric " + metric)).value();
+    }
+  }
+
+  /** The reference set's statistics, and its kept features for KID (null when imported from .npz). */
+  private record Reference(NpzStats.Stats stats, long count, double[][] kidFeatures, String source) {}
+
+  public static Result run(PipelineConfig config, SparkSession spark, boolean showProgress) {
+    long started = System.nanoTime();
+    EvaluateSettings es = config.requireEvaluate();
+    if (!EvaluateSettings.given(es.checkpoint())) {
+      throw new ConfigException("evaluate.checkpoint: missing: a checkpoint folder or a run folder");
+    }
+    Configuration conf = spark.sparkContext().hadoopConfiguration();
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    Checkpoint.Loaded ck = Checkpoint.resolve(es.checkpoint(), conf);
+    String ckInfo = ck.dir() + "/" + Checkpoint.INFO;
+    if (EvaluateSettings.given(es.model()) && !es.model().equals(ck.info().model())) {
+      throw new BadInputException(ck.dir() + " is a checkpoint of model " + ck.info().model() + ", evaluate.model says "
+          + es.model());
+    }
+    PipelineConfig trained = PipelineConfig.fromYaml(ck.info().config(), ckInfo);
+    ModelFactory factory = trained.requireModel().factory(ck.info().imageShape(), ck.info().seed(), ckInfo);
+    boolean reconstructs;
+    try (GenerativeModel probe = factory.create()) {
+      try {
+        probe.loadState(ck.state());
+      } catch (IllegalArgumentException e) {
+        throw new BadInputException(ck.dir() + "/" + Checkpoint.STATE + " does not fit model " + probe.name() + ": "
+            + e.getMessage(), e);
+      }
+      reconstructs = probe instanceof Reconstructing;
+    }
+
+    Path recordsDir = Storage.path(EvaluateSettings.given(es.records()) ? es.records() : ck.info().records());
+    Manifest manifest;
+    String manifestSha;
+    try {
+      manifest = Manifest.read(recordsDir, conf);
+      manifestSha = Storage.sha256(new Path(recordsDir, RecordSchema.MANIFEST), conf);
+    } catch (IOException e) {
+      throw Storage.unreachable(recordsDir, e);
+    }
+    List<String> warnings = new ArrayList<>();
+    if (!manifestSha.equals(ck.info().dataManifestSha256())) {
+      warnings.add("the reference records " + recordsDir + " are not the records the checkpoint was trained on ("
+          + ck.info().records() + ")");
+    }
+    Long splitCount = manifest.counts().get(es.split());
+    if (splitCount == null || splitCount < 2) {
+      throw new BadInputException("evaluate.split: " + recordsDir + " has " + (splitCount == null ? "no split '"
+          + es.split() + "'" : splitCount + " record(s) in split '" + es.split() + "'") + "; FID needs at least 2"
+          + " (splits: " + manifest.counts() + ")");
+    }
+    if (!manifest.imageShape().equals(ck.info().imageShape())) {
+      throw new BadInputException(recordsDir + " holds " + manifest.imageShape() + " images, the checkpoint's model "
+          + "makes " + ck.info().imageShape());
+    }
+    long samples = es.samples() > 0 ? es.samples() : splitCount;
+    if (samples < 2) {
+      throw new BadInputException("evaluate.samples: FID needs at least 2 samples, got " + samples);
+    }
+    Path cacheDir = Storage.path(es.cache());
+
+    FeatureExtractor.Spec extractor = switch (es.extractor()) {
+      case DomainExtractor.NAME -> DomainExtractor.obtain(recordsDir, manifest, manifestSha, es.domain(),
+          config.seed(), es.split(), cacheDir, conf, showProgress);
+      default -> throw new IllegalStateException("extractor " + es.extractor());
+    };
+
+    // the reference set: imported, cached, or computed in the same job as the samples
+    String refKey = Digests.shortSha(manifestSha + "|" + es.split() + "|" + extractor.id() + "|" + es.kidMaxSamples());
+    Path refDir = new Path(cacheDir, "reference-" + refKey);
+    Reference reference = EvaluateSettings.given(es.referenceStats())
+        ? importStats(Storage.path(es.referenceStats()), extractor, conf)
+        : readCached(refDir, conf);
+    boolean computeReference = reference == null;
+
+    List<EvaluationTask.Item> items = new ArrayList<>();
+    long offset = 0;
+    for (Manifest.Shard s : manifest.shards()) {
+      if (s.split().equals(es.split())) {
+        if (computeReference || reconstructs) {
+          items.add(EvaluationTask.Item.shard(new Path(recordsDir, s.file()), offset, s.rows(), computeReference,
+              reconstructs));
+        }
+        offset += s.rows();
+      }
+    }
+    for (long c = 0; c * EvaluationTask.CHUNK < samples; c++) {
+      items.add(EvaluationTask.Item.chunk(c, samples));
+    }
+    String jobId = UUID.randomUUID().toString();
+    EvaluationTask task = new EvaluationTask(jobId, factory, ck.state(), extractor, new HadoopConf(conf),
+        config.seed(), es.batchSize(), es.kidMaxSamples());
+    Broadcast<EvaluationTask> once = jsc.broadcast(task);
+    FeatureSets sets;
+    TaskProgress bar = showProgress ? new TaskProgress(spark.sparkContext(), "evaluate", items.size(), "parts") : null;
+    try {
+      sets = jsc.parallelize(items, Math.max(1, Math.min(items.size(), es.workers() * 8)))
+          .mapPartitions(it -> {
+            FeatureSets s = new FeatureSets();
+            while (it.hasNext()) {
+              once.value().run(it.next(), s);
+            }
+            return List.of(s).iterator();
+          })
+          .treeAggregate(new FeatureSets(), FeatureSets::merge, FeatureSets::merge, TREE_DEPTH);
+    } finally {
+      if (bar != null) {
+        bar.close();
+      }
+      once.destroy();
+      EvaluationTask.release(jobId);
+    }
+    if (computeReference) {
+      FeatureStats refStats = sets.stats(Kind.REFERENCE);
+      reference = new Reference(new NpzStats.Stats(refStats.mean(), refStats.covariance()), refStats.count(),
+          sets.keptFeatures(Kind.REFERENCE), "computed from " + recordsDir + " split " + es.split());
+      writeCache(refDir, reference, manifestSha, es.split(), extractor, conf);
+    }
+    if (EvaluateSettings.given(es.exportStats())) {
+      Path out = Storage.path(es.exportStats());
+      try {
+        Storage.writeAtomically(out, NpzStats.toBytes(reference.stats()), conf);
+      } catch (IOException e) {
+        throw Storage.unreachable(out, e);
+      }
+    }
+
+    Map<String, String> common = new LinkedHashMap<>();
+    common.put("extractor", extractor.name());
+    common.put("resize", extractor.resize());
+    common.put("reference_split", es.split());
+    common.put("reference_images", reference.count() < 0 ? "unknown (imported)" : String.valueOf(reference.count()));
+    List<Metric> metrics = new ArrayList<>();
+    compare(Kind.GENERATED, samples, sets, reference, extractor, es, common, metrics, warnings, config.seed());
+    if (reconstructs) {
+      compare(Kind.RECONSTRUCTED, splitCount, sets, reference, extractor, es, common, metrics, warnings,
+          config.seed());
+    }
+
+    // report: JSON in the run folder, console by the caller, MLflow
+    Path runDir = Checkpoint.runDir(ck.dir());
+    Path report = new Path(new Path(runDir, "evaluation"), String.format("step-%08d.json", ck.info().step()));
+    Map<String, Object> json = new LinkedHashMap<>();
+    json.put("checkpoint", ck.dir().toString());
+    json.put("step", ck.info().step());
+    json.put("model", ck.info().model());
+    json.put("records", recordsDir.toString());
+    json.put("records_manifest_sha256", manifestSha);
+    json.put("reference", reference.source());
+    json.put("extractor", extractor.protocol());
+    json.put("seed", config.seed());
+    Map<String, Object> values = new LinkedHashMap<>();
+    for (Metric m : metrics) {
+      values.put(m.name(), Map.of("value", m.value(), "protocol", m.protocol()));
+    }
+    json.put("metrics", values);
+    json.put("warnings", warnings);
+    json.put("provenance", Provenance.capture(spark.version(), config.seed(),
+        org.genpipe.common.config.ConfigLoader.toTree(config)));
+    byte[] reportBytes;
+    try {
+      reportBytes = JSON.writeValueAsBytes(json);
+      Storage.writeAtomically(report, reportBytes, conf);
+    } catch (IOException e) {
+      throw Storage.unreachable(report, e);
+    }
+    String experiment = EvaluateSettings.given(trained.tracking().experiment()) ? trained.tracking().experiment()
+        : ck.info().model() + "-" + manifest.dataset(); // as the training job names it
+    String[] logged = track(config, experiment, ck, extractor, metrics, reportBytes, report);
+    return new Result(ck.dir(), ck.info().step(), ck.info().model(), describe(extractor), metrics, warnings, report, logged[0], logged[1],
+        (System.nanoTime() - started) / 1e9);
+  }
+
+  private static void compare(Kind kind, long count, FeatureSets sets, Reference reference,
+      FeatureExtractor.Spec extractor, EvaluateSettings es, Map<String, String> common, List<Metric> metrics,
+      List<String> warnings, long seed) {
+    FeatureStats s = sets.stats(kind);
+    if (s.count() < extractor.dim() || reference.count() >= 0 && reference.count() < extractor.dim()) {
+      warnings.add(kind.label + ": " + Math.min(s.count(), reference.count() < 0 ? s.count() : reference.count())
+          + " samples for " + extractor.dim() + "-d features: the covariance is singular and the FID is strongly"
+          + " biased; use more samples for numbers worth comparing");
+    }
+    String base = extractor.name() + "_" + kind.label + "_" + count(count) + "_" + es.split();
+    Map<String, String> protocol = new LinkedHashMap<>(common);
+    protocol.put("samples", String.valueOf(s.count()));
+    protocol.put("set", kind == Kind.GENERATED ? "generated from noise (seed " + seed + ")"
+        : "reconstructions of the reference images");
+    FrechetDistance.Result fid = FrechetDistance.of(reference.stats().mu(), reference.stats().sigma(), s.mean(),
+        s.covariance());
+    Map<String, String> fidProtocol = new LinkedHashMap<>(protocol);
+    fidProtocol.put("clamped_eigenvalues", fid.clamped() == 0 ? "0"
+        : fid.clamped() + " (most negative " + String.format("%.3g", fid.mostNegative()) + ")");
+    metrics.add(new Metric("fid_" + base, fid.distance(), fidProtocol));
+    double[][] x = reference.kidFeatures();
+    double[][] y = sets.keptFeatures(kind);
+    if (x == null || y == null) {
+      warnings.add("kid_" + base + ": not computed (the imported reference statistics have no features)");
+      return;
+    }
+    int size = Math.min(es.kidSubsetSize(), Math.min(x.length, y.length));
+    KernelInceptionDistance.Result kid = KernelInceptionDistance.of(x, y, es.kidSubsets(), size, seed);
+    Map<String, String> kidProtocol = new LinkedHashMap<>(protocol);
+    kidProtocol.put("kid_subsets", String.valueOf(es.kidSubsets()));
+    kidProtocol.put("kid_subset_size", String.valueOf(size));
+    metrics.add(new Metric("kid_" + base, kid.mean(), kidProtocol));
+    metrics.add(new Metric("kid_" + base + "_std", kid.std(), kidProtocol));
+  }
+
+  private static String describe(FeatureExtractor.Spec extractor) {
+    StringBuilder sb = new StringBuilder(extractor.id());
+    extractor.protocol().forEach((k, v) -> {
+      if (!k.equals("id")) {
+        sb.append(", ").append(k.replace('_', ' ')).append(' ').append(v);
+      }
+    });
+    return sb.toString();
+  }
+
+  /** 600 -> "600", 10000 -> "10k", 50000 -> "50k". */
+  static String count(long n) {
+    return n >= 1000 && n % 1000 == 0 ? (n / 1000) + "k" : String.valueOf(n);
+  }
+
+  private static Reference importStats(Path file, FeatureExtractor.Spec extractor, Configuration conf) {
+    NpzStats.Stats stats;
+    try (var in = Storage.fs(file, conf).open(file)) {
+      stats = NpzStats.read(in, file.toString());
+    } catch (java.io.FileNotFoundException e) {
+      throw new BadInputException("evaluate.referenceStats: " + file + " does not exist");
+    } catch (IOException e) {
+      throw Storage.unreachable(file, e);
+    }
+    if (stats.dim() != extractor.dim()) {
+      throw new BadInputException(file + ": statistics of dimension " + stats.dim() + ", the extractor "
+          + extractor.id() + " gives " + extractor.dim() + "-d features");
+    }
+    return new Reference(stats, -1, null, "imported from " + file);
+  }
+
+  private static Reference readCached(Path dir, Configuration conf) {
+    Path info = new Path(dir, "info.json");
+    if (!Storage.exists(info, conf)) {
+      return null;
+    }
+    try {
+      Map<?, ?> m = JSON.readValue(Storage.readString(info, conf), Map.class);
+      NpzStats.Stats stats = NpzStats.read(new ByteArrayInputStream(readBytes(new Path(dir, "stats.npz"), conf)),
+          dir + "/stats.npz");
+      ModelState kept = ModelState.fromBytes(readBytes(new Path(dir, "kid-features.gpms"), conf), dir.toString());
+      float[] flat = kept.get("features");
+      int d = stats.dim();
+      double[][] features = new double[flat.length / d][d];
+      for (int i = 0; i < features.length; i++) {
+        for (int j = 0; j < d; j++) {
+          features[i][j] = flat[i * d + j];
+        }
+      }
+      LOG.info("reference statistics from cache {}", dir);
+      return new Reference(stats, ((Number) m.get("count")).longValue(), features, "cached in " + dir);
+    } catch (IOException e) {
+      throw Storage.unreachable(dir, e);
+    }
+  }
+
+  /** stats.npz (pytorch-fid layout), the kept features, then info.json, which marks the entry complete. */
+  private static void writeCache(Path dir, Reference r, String manifestSha, String split, FeatureExtractor.Spec extractor,
+      Configuration conf) {
+    try {
+      Storage.writeAtomically(new Path(dir, "stats.npz"), NpzStats.toBytes(r.stats()), conf);
+      float[] flat = new float[r.kidFeatures().length * r.stats().dim()];
+      for (int i = 0; i < r.kidFeatures().length; i++) {
+        for (int j = 0; j < r.stats().dim(); j++) {
+          flat[i * r.stats().dim() + j] = (float) r.kidFeatures()[i][j];
+        }
+      }
+      Storage.writeAtomically(new Path(dir, "kid-features.gpms"), new ModelState().put("features", flat).toBytes(), conf);
+      Map<String, Object> info = new LinkedHashMap<>();
+      info.put("count", r.count());
+      info.put("records_manifest_sha256", manifestSha);
+      info.put("split", split);
+      info.put("extractor", extractor.protocol());
+      Storage.writeAtomically(new Path(dir, "info.json"), JSON.writeValueAsBytes(info), conf);
+    } catch (IOException e) {
+      throw Storage.unreachable(dir, e);
+    }
+  }
+
+  private static byte[] readBytes(Path p, Configuration conf) throws IOException {
+    try (var in = Storage.fs(p, conf).open(p)) {
+      return in.readAllBytes();
+    }
+  }
+
+  /** Logs into the training run when the tracking store has it; returns {location, not-logged report}. */
+  private static String[] track(PipelineConfig config, String experiment, Checkpoint.Loaded ck,
+      FeatureExtractor.Spec extractor, List<Metric> metrics, byte[] report, Path reportPath) {
+    TrackingSettings ts = config.tracking();
+    Map<String, String> tags = new LinkedHashMap<>();
+    tags.put("genpipe.model", ck.info().model());
+    tags.put("genpipe.evaluated_checkpoint", ck.dir().toString());
+    try (ResilientTracker tracker = new ResilientTracker(ts.open(), ts.attempts(), ts.backoffMillis())) {
+      tracker.attachOrStartRun(ck.info().trackingRunId(), experiment,
+          "evaluate-" + ck.info().model() + "-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")),
+          tags);
+      long now = System.currentTimeMillis();
+      List<Tracker.Metric> values = new ArrayList<>();
+      Map<String, String> params = new LinkedHashMap<>();
+      Map<String, String> protocolTags = new LinkedHashMap<>(tags);
+      for (Metric m : metrics) {
+        values.add(new Tracker.Metric(m.name(), m.value(), ck.info().step(), now));
+        if (!m.name().endsWith("_std")) {
+          // params hold what the metric name already fixes (MLflow params cannot change); the rest are tags
+          for (String k : List.of("extractor", "resize", "reference_split", "samples")) {
+            params.put("eval." + m.name() + "." + k, m.protocol().get(k));
+          }
+          m.protocol().forEach((k, v) -> protocolTags.put("eval." + m.name() + "." + k, v));
+        }
+      }
+      extractor.protocol().forEach((k, v) -> protocolTags.put("eval.extractor." + k, v));
+      tracker.logMetrics(values);
+      tracker.logParams(params);
+      tracker.setTags(protocolTags);
+      tracker.logArtifact("evaluation/" + reportPath.getName(), report);
+      String notLogged = tracker.finish(60, java.nio.file.Path.of(System.getProperty("java.io.tmpdir"),
+          "genpipe-evaluate-unsent-" + UUID.randomUUID() + ".jsonl"));
+      String where = tracker.location() + (tracker.attached() ? " (the training run)" : " (a new run: the training run "
+          + (ck.info().trackingRunId() == null ? "is not recorded in the checkpoint" : ck.info().trackingRunId()
+          + " is not in this store") + ")");
+      return new String[] {where, notLogged};
+    }
+  }
+}
