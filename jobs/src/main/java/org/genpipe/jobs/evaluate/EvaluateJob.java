@@ -266,7 +266,9 @@ public final class EvaluateJob {
       warnings.add("kid_" + base + ": not computed (the imported reference statistics have no features)");
       return;
     }
-    int size = Math.min(es.kidSubsetSize(), Math.min(x.length, y.length));
+    // subsets as large as a whole set would all be that set (a std of 0): then half the smaller set
+    int smaller = Math.min(x.length, y.length);
+    int size = es.kidSubsetSize() < smaller ? es.kidSubsetSize() : Math.max(2, smaller / 2);
     KernelInceptionDistance.Result kid = KernelInceptionDistance.of(x, y, es.kidSubsets(), size, seed);
     Map<String, String> kidProtocol = new LinkedHashMap<>(protocol);
     kidProtocol.put("kid_subsets", String.valueOf(es.kidSubsets()));

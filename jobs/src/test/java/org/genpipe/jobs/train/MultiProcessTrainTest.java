@@ -17,6 +17,7 @@ import org.apache.spark.scheduler.SparkListenerTaskStart;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.common.io.Storage;
 import org.genpipe.common.records.Manifest;
+import org.genpipe.jobs.DigitRecords;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.config.SparkSettings;
 import org.genpipe.jobs.preprocess.PreprocessJob;

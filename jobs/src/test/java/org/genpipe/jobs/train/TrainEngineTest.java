@@ -18,6 +18,7 @@ import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Manifest;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.PixelRange;
+import org.genpipe.jobs.DigitRecords;
 import org.genpipe.jobs.SparkTestSession;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.preprocess.PreprocessJob;
