@@ -3,6 +3,7 @@ package org.genpipe.jobs;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.provenance.Provenance;
 import org.genpipe.jobs.bench.DataBenchmarkCommand;
+import org.genpipe.jobs.bench.FidBenchmarkCommand;
 import org.genpipe.jobs.bench.TrainBenchmarkCommand;
 import org.genpipe.jobs.evaluate.EvaluateCommand;
 import org.genpipe.jobs.fetch.FetchCommand;
@@ -33,6 +34,7 @@ import picocli.CommandLine.Command;
       EvaluateCommand.class,
       DataBenchmarkCommand.class,
       TrainBenchmarkCommand.class,
+      FidBenchmarkCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Cli implements Runnable {

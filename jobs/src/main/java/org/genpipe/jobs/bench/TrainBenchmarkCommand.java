@@ -65,7 +65,7 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
     System.out.printf("  this project (SameDiff, ND4J %s): %.2f ms/step%n", backend(), ours);
     String torch = torchStepMillis();
     if (torch != null) {
-      double ref = Double.parseDouble(torch.replaceAll(".*\"ms_per_step\": ([0-9.eE+-]+).*", "$1"));
+      double ref = PythonReference.number(torch, "ms_per_step");
       System.out.printf("  PyTorch CPU %s: %.2f ms/step%n", torch, ref);
       System.out.printf("  ratio this/PyTorch: %.2f (target <= 0.8)%n", ours / ref);
     }
@@ -97,30 +97,8 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
   }
 
   private String torchStepMillis() throws Exception {
-    Path script = Files.createTempFile("beta_vae_torch", ".py");
-    try (InputStream in = getClass().getResourceAsStream("beta_vae_torch.py")) {
-      Files.write(script, in.readAllBytes());
-    }
-    try {
-      Process p;
-      try {
-        p = new ProcessBuilder(python, script.toString(), String.valueOf(torchThreads), String.valueOf(batch), "16",
-          String.valueOf(Math.min(warmup, 100)), String.valueOf(steps)).redirectErrorStream(true).start();
-      } catch (java.io.IOException e) {
-        System.out.println("  PyTorch reference not available: cannot run " + python + " (" + e.getMessage()
-            + ")  [apt-get install python3-torch]");
-        return null;
-      }
-      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-      if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0 || !out.contains("ms_per_step")) {
-        System.out.println("  PyTorch reference not available (" + python + "): "
-            + out.lines().reduce((a, b) -> b).orElse("no output") + "  [apt-get install python3-torch]");
-        return null;
-      }
-      return out.lines().filter(l -> l.contains("ms_per_step")).findFirst().orElseThrow();
-    } finally {
-      Files.deleteIfExists(script);
-    }
+    return PythonReference.run(python, "beta_vae_torch.py", "ms_per_step", "python3-torch", String.valueOf(torchThreads),
+        String.valueOf(batch), "16", String.valueOf(Math.min(warmup, 100)), String.valueOf(steps));
   }
 
   private void averagingOverhead() {

@@ -131,6 +131,7 @@ public final class EvaluateJob {
     FeatureExtractor.Spec extractor = switch (es.extractor()) {
       case DomainExtractor.NAME -> DomainExtractor.obtain(recordsDir, manifest, manifestSha, es.domain(),
           config.seed(), es.split(), cacheDir, conf, showProgress);
+      case InceptionExtractor.NAME -> InceptionExtractor.spec(es.inceptionGraph(), conf);
       default -> throw new IllegalStateException("extractor " + es.extractor());
     };
 

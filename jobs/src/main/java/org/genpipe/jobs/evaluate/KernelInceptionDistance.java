@@ -1,6 +1,8 @@
 package org.genpipe.jobs.evaluate;
 
 import java.util.SplittableRandom;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * KID: the unbiased estimate of the squared maximum mean discrepancy between two feature sets with
@@ -39,31 +41,34 @@ public final class KernelInceptionDistance {
     return new Result(mean, std, subsets, m);
   }
 
-  /** Unbiased MMD^2 of two sets of equal size m: off-diagonal means of k(x,x') and k(y,y'), minus twice the mean of k(x,y). */
+  /**
+   * Unbiased MMD^2 of two sets of equal size m: off-diagonal means of k(x,x') and k(y,y'), minus twice
+   * the mean of k(x,y). The kernel matrices come from float64 matrix products.
+   */
   static double mmd2(double[][] x, double[][] y, int d) {
     int m = x.length;
-    double kxx = 0;
-    double kyy = 0;
-    double kxy = 0;
-    for (int i = 0; i < m; i++) {
-      for (int j = 0; j < m; j++) {
-        if (i != j) {
-          kxx += kernel(x[i], x[j], d);
-          kyy += kernel(y[i], y[j], d);
-        }
-        kxy += kernel(x[i], y[j], d);
-      }
-    }
-    return (kxx + kyy) / ((double) m * (m - 1)) - 2 * kxy / ((double) m * m);
+    INDArray a = Nd4j.createFromArray(x);
+    INDArray b = Nd4j.createFromArray(y);
+    INDArray kxx = kernel(a, a, d);
+    INDArray kyy = kernel(b, b, d);
+    INDArray kxy = kernel(a, b, d);
+    double offXx = kxx.sumNumber().doubleValue() - trace(kxx);
+    double offYy = kyy.sumNumber().doubleValue() - trace(kyy);
+    return (offXx + offYy) / ((double) m * (m - 1)) - 2 * kxy.sumNumber().doubleValue() / ((double) m * m);
   }
 
-  static double kernel(double[] a, double[] b, int d) {
-    double dot = 0;
-    for (int i = 0; i < d; i++) {
-      dot += a[i] * b[i];
+  private static double trace(INDArray k) {
+    double t = 0;
+    for (int i = 0; i < k.rows(); i++) {
+      t += k.getDouble(i, i);
     }
-    double k = dot / d + 1;
-    return k * k * k;
+    return t;
+  }
+
+  /** (a b^T / d + 1)^3, elementwise. */
+  private static INDArray kernel(INDArray a, INDArray b, int d) {
+    INDArray k = a.mmul(b.transpose()).divi(d).addi(1.0);
+    return k.muli(k.mul(k));
   }
 
   private static double[][] pick(double[][] set, int m, SplittableRandom random) {

@@ -1,0 +1,57 @@
+package org.genpipe.jobs.bench;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs a reference script (a resource beside the benchmarks) with the system Python, for numbers
+ * measured in the same run; says so in one line when Python or its package is missing.
+ */
+final class PythonReference {
+  private PythonReference() {}
+
+  /**
+   * @param marker a string the script's result line contains
+   * @param install what to install when it fails (e.g. "python3-torch")
+   * @return the script's result line, or null (after printing why) when it could not run
+   */
+  static String run(String python, String resource, String marker, String install, String... args)
+      throws IOException, InterruptedException {
+    Path script = Files.createTempFile(resource.replace(".py", ""), ".py");
+    try (InputStream in = PythonReference.class.getResourceAsStream(resource)) {
+      Files.write(script, in.readAllBytes());
+    }
+    try {
+      List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
+      cmd.addAll(List.of(args));
+      Process p;
+      try {
+        p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+      } catch (IOException e) {
+        System.out.println("  reference not available: cannot run " + python + " (" + e.getMessage()
+            + ")  [apt-get install " + install + "]");
+        return null;
+      }
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+      if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0 || !out.contains(marker)) {
+        System.out.println("  reference not available (" + python + "): "
+            + out.lines().reduce((a, b) -> b).orElse("no output") + "  [apt-get install " + install + "]");
+        return null;
+      }
+      return out.lines().filter(l -> l.contains(marker)).findFirst().orElseThrow();
+    } finally {
+      Files.deleteIfExists(script);
+    }
+  }
+
+  /** The number after {@code "key": } in a JSON line. */
+  static double number(String json, String key) {
+    return Double.parseDouble(json.replaceAll(".*\"" + key + "\": ([0-9.eE+-]+|NaN).*", "$1"));
+  }
+}
