@@ -23,6 +23,15 @@ final class BenchInputs {
   private BenchInputs() {}
 
   /** An image of a few rectangles and ellipses on a gradient, plus noise, as HWC bytes. */
+  /** Config overrides that render {@code count} single-digit 28x28 CAPTCHAs into {@code records}. */
+  static java.util.List<String> digitRecords(Path records, int count) {
+    return java.util.List.of("preprocess.dataset=captcha-render", "preprocess.output=" + records,
+        "preprocess.shardSize=1024", "preprocess.captcha.alphabet=0123456789", "preprocess.captcha.minLength=1",
+        "preprocess.captcha.maxLength=1", "preprocess.captcha.height=28", "preprocess.captcha.width=28",
+        "preprocess.captcha.count=" + count, "preprocess.captcha.renderWidth=48",
+        "preprocess.captcha.renderHeight=48");
+  }
+
   static byte[] picture(Random rnd, int h, int w, int c) {
     return org.genpipe.common.image.Images.toHwc(pictureImage(rnd, h, w), c);
   }

@@ -207,11 +207,8 @@ public final class FidBenchmarkCommand implements Callable<Integer> {
   private void jobScaling() throws Exception {
     Path records = work.resolve("records");
     Path run = work.resolve("run");
-    List<String> o = new java.util.ArrayList<>(List.of("preprocess.dataset=captcha-render",
-        "preprocess.output=" + records, "preprocess.shardSize=1024", "preprocess.captcha.alphabet=0123456789",
-        "preprocess.captcha.minLength=1", "preprocess.captcha.maxLength=1", "preprocess.captcha.height=28",
-        "preprocess.captcha.width=28", "preprocess.captcha.count=11000", "preprocess.captcha.testFraction=0.1",
-        "preprocess.captcha.renderWidth=48", "preprocess.captcha.renderHeight=48", "train.records=" + records,
+    List<String> o = new java.util.ArrayList<>(BenchInputs.digitRecords(records, 11000));
+    o.addAll(List.of("preprocess.captcha.testFraction=0.1", "train.records=" + records,
         "train.output=" + run, "train.steps=200", "train.sampleEvery=0", "tracking.uri=" + work.resolve("mlruns"),
         "evaluate.checkpoint=" + run, "evaluate.cache=" + work.resolve("cache"), "evaluate.samples=" + samples));
     PipelineConfig config = PipelineConfig.load(null, o);
@@ -226,7 +223,9 @@ public final class FidBenchmarkCommand implements Callable<Integer> {
         if (!Files.isDirectory(run.resolve("checkpoints"))) {
           TrainJob.run(config, spark, false, false);
         }
-        PipelineConfig c = PipelineConfig.load(null, concat(o, "evaluate.workers=" + master.replaceAll("\\D", "")));
+        List<String> withWorkers = new java.util.ArrayList<>(o);
+        withWorkers.add("evaluate.workers=" + master.replaceAll("\\D", ""));
+        PipelineConfig c = PipelineConfig.load(null, withWorkers);
         EvaluateJob.Result r = EvaluateJob.run(c, spark, false);
         System.out.printf("  %s: %.1f s, %,.0f generated images/s end to end (%s = %.4f)%n", master, r.seconds(),
             samples / r.seconds(), r.metrics().get(0).name(), r.metrics().get(0).value());
@@ -236,11 +235,5 @@ public final class FidBenchmarkCommand implements Callable<Integer> {
     }
     System.out.println("  (the first local[2] run also trains the domain classifier and computes the reference"
         + " statistics; the last two use the caches)");
-  }
-
-  private static List<String> concat(List<String> a, String b) {
-    List<String> all = new java.util.ArrayList<>(a);
-    all.add(b);
-    return all;
   }
 }

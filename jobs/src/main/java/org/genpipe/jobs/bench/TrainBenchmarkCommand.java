@@ -104,14 +104,11 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
   private void averagingOverhead() {
     Path records = work.resolve("records");
     Path runs = work.resolve("runs");
-    List<String> o = List.of("preprocess.dataset=captcha-render", "preprocess.output=" + records,
-        "preprocess.shardSize=1024", "preprocess.captcha.alphabet=0123456789", "preprocess.captcha.minLength=1",
-        "preprocess.captcha.maxLength=1", "preprocess.captcha.height=28", "preprocess.captcha.width=28",
-        "preprocess.captcha.count=4000", "preprocess.captcha.renderWidth=48", "preprocess.captcha.renderHeight=48",
-        "train.records=" + records, "train.output=" + runs.resolve("run-" + System.currentTimeMillis()),
+    List<String> o = new ArrayList<>(BenchInputs.digitRecords(records, 4000));
+    o.addAll(List.of("train.records=" + records, "train.output=" + runs.resolve("run-" + System.currentTimeMillis()),
         "train.workers=2", "train.batchSizePerWorker=" + batch, "train.averagingFrequency=" + frequency,
         "train.steps=" + averagingSteps, "train.sampleEvery=0", "train.checkpointEvery=1000000",
-        "tracking.uri=" + work.resolve("mlruns"));
+        "tracking.uri=" + work.resolve("mlruns")));
     PipelineConfig config = PipelineConfig.load(null, o);
     SparkSession spark = SparkSessions.getOrCreate(new SparkSettings("local[2]", java.util.Map.of("spark.ui.enabled", "false")),
         "genpipe bench-train");
