@@ -37,6 +37,14 @@ public interface GenerativeModel extends AutoCloseable {
    */
   Map<String, Double> trainStep(Minibatch batch, long step, long seed);
 
+  /**
+   * Number of classes a conditional model generates for (images are asked for with
+   * {@link Condition#labels()}); 0 for unconditional models.
+   */
+  default int classCount() {
+    return 0;
+  }
+
   /** All state as named flat arrays: parameters, optimizer state, running statistics, EMA copies. */
   ModelState state();
 

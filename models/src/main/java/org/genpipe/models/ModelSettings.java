@@ -4,7 +4,12 @@ import static org.genpipe.common.config.ConfigException.check;
 
 import java.io.Serializable;
 import java.util.List;
+import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.records.ImageShape;
+import org.genpipe.models.gan.Acgan;
+import org.genpipe.models.gan.Dcgan;
+import org.genpipe.models.gan.Gan;
+import org.genpipe.models.gan.GanSettings;
 import org.genpipe.models.vae.BetaVae;
 import org.genpipe.models.vae.BetaVaeSettings;
 
@@ -14,9 +19,10 @@ import org.genpipe.models.vae.BetaVaeSettings;
  *
  * @param name one of {@link #NAMES}
  * @param betaVae settings of the beta-VAE
+ * @param gan settings of the GAN models (dcgan, cgan, acgan)
  */
-public record ModelSettings(String name, BetaVaeSettings betaVae) implements Serializable {
-  public static final List<String> NAMES = List.of(BetaVae.NAME);
+public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings gan) implements Serializable {
+  public static final List<String> NAMES = List.of(BetaVae.NAME, Dcgan.NAME, Dcgan.CONDITIONAL_NAME, Acgan.NAME);
 
   public ModelSettings {
     check(name != null && NAMES.contains(name), "name",
@@ -24,15 +30,30 @@ public record ModelSettings(String name, BetaVaeSettings betaVae) implements Ser
   }
 
   /**
-   * A factory for the configured model on records of {@code shape}; {@code source} names the records
-   * in errors (e.g. an image shape the model cannot read).
+   * A factory for the configured model on records of {@code shape} with {@code classes} class
+   * labels (0 when they have none); {@code source} names the records in errors (e.g. an image shape
+   * the model cannot read).
    */
-  public ModelFactory factory(ImageShape shape, long seed, String source) {
+  public ModelFactory factory(ImageShape shape, int classes, long seed, String source) {
     switch (name) {
       case BetaVae.NAME:
         check(betaVae != null, "betaVae", "section missing for model beta-vae");
         BetaVae.checkShape(shape, source);
         return new BetaVae.Factory(betaVae, seed);
+      case Dcgan.NAME:
+      case Dcgan.CONDITIONAL_NAME:
+      case Acgan.NAME:
+        check(gan != null, "gan", "section missing for model " + name);
+        if (!Dcgan.NAME.equals(name) && classes < 2) {
+          throw new BadInputException(source + ": " + name + " is conditioned on class labels; the records have "
+              + (classes == 0 ? "none" : "1 class") + " (CIFAR-10 records have 10)");
+        }
+        try {
+          Gan.architecture(name, gan, shape, classes).discriminator();
+        } catch (BadInputException e) {
+          throw new BadInputException(source + ": " + e.getMessage());
+        }
+        return new Gan.Factory(name, gan, shape, classes, seed);
       default:
         throw new IllegalStateException("no factory for model " + name);
     }

@@ -86,7 +86,7 @@ public final class EvaluateJob {
           + es.model());
     }
     PipelineConfig trained = PipelineConfig.fromYaml(ck.info().config(), ckInfo);
-    ModelFactory factory = trained.requireModel().factory(ck.info().imageShape(), ck.info().seed(), ckInfo);
+    ModelFactory factory = trained.requireModel().factory(ck.info().imageShape(), ck.info().classCount(), ck.info().seed(), ckInfo);
     boolean reconstructs;
     try (GenerativeModel probe = factory.create()) {
       try {

@@ -28,6 +28,8 @@ import org.genpipe.models.ModelState;
  * @param history per logged step: the step and its losses averaged over workers
  * @param trackingRunId the MLflow run the training logged to (null if it had not started); the
  *     evaluation job logs its metrics into that run
+ * @param classes class names of the training records by label (null in checkpoints written before
+ *     they were recorded: none)
  */
 public record Checkpoint(
     int formatVersion,
@@ -43,7 +45,13 @@ public record Checkpoint(
     String dataManifestSha256,
     Provenance provenance,
     List<HistoryPoint> history,
-    String trackingRunId) {
+    String trackingRunId,
+    List<String> classes) {
+
+  /** Number of classes the model was trained with (0 when the records had none). */
+  public int classCount() {
+    return classes == null ? 0 : classes.size();
+  }
 
   public static final int FORMAT = 1;
   public static final String DIR = "checkpoints";

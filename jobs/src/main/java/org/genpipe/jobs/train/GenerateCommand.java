@@ -31,8 +31,9 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "0", description = "Noise seed (default ${DEFAULT-VALUE}).")
   long seed;
 
-  @Option(names = "--class", paramLabel = "K", description = "Class index for conditional models.")
-  Integer classIndex;
+  @Option(names = "--class", paramLabel = "K",
+      description = "Conditional models (cgan, acgan): generate class K, an index or a class name (e.g. 3 or cat).")
+  String classArg;
 
   @Option(names = "--grid", paramLabel = "PNG", description = "Write one grid PNG here.")
   Path grid;
@@ -53,12 +54,12 @@ public final class GenerateCommand implements Callable<Integer> {
     org.apache.hadoop.fs.Path dir = c.dir();
     PipelineConfig config = PipelineConfig.fromYaml(c.info().config(), dir + "/" + Checkpoint.INFO);
     try (GenerativeModel model =
-        config.requireModel().factory(c.info().imageShape(), c.info().seed(), dir.toString()).create()) {
+        config.requireModel().factory(c.info().imageShape(), c.info().classCount(), c.info().seed(), dir.toString()).create()) {
       model.loadState(c.state());
       Condition condition = null;
-      if (classIndex != null) {
+      if (classArg != null) {
         int[] labels = new int[count];
-        java.util.Arrays.fill(labels, classIndex);
+        java.util.Arrays.fill(labels, classIndex(classArg, model, c.info()));
         condition = Condition.ofLabels(labels);
       }
       INDArray images = model.generate(count, seed, condition);
@@ -80,5 +81,26 @@ public final class GenerateCommand implements Callable<Integer> {
       System.out.println("from:   " + dir + " (" + c.info().model() + ", step " + c.info().step() + ")");
     }
     return 0;
+  }
+
+  /** The class index of {@code arg}: an index, or one of the checkpoint's class names. */
+  static int classIndex(String arg, GenerativeModel model, Checkpoint info) {
+    if (model.classCount() == 0) {
+      throw new BadInputException("--class " + arg + ": model " + model.name() + " is not conditional on classes");
+    }
+    java.util.List<String> names = info.classes() == null ? java.util.List.of() : info.classes();
+    int k = names.indexOf(arg);
+    if (k < 0) {
+      try {
+        k = Integer.parseInt(arg);
+      } catch (NumberFormatException e) {
+        throw new BadInputException("--class " + arg + ": not a class index or name; classes: " + names);
+      }
+    }
+    if (k < 0 || k >= model.classCount()) {
+      throw new BadInputException("--class " + arg + ": expected 0.." + (model.classCount() - 1) + " or a name of "
+          + names);
+    }
+    return k;
   }
 }

@@ -108,7 +108,8 @@ public final class TrainJob {
       throw Storage.unreachable(recordsDir, e);
     }
     ModelFactory factory = factoryOverride != null ? factoryOverride
-        : config.requireModel().factory(manifest.imageShape(), config.seed(), recordsDir.toString());
+        : config.requireModel().factory(manifest.imageShape(), manifest.classes().size(), config.seed(),
+            recordsDir.toString());
     DataPlan plan = DataPlan.of(manifest, recordsDir, ts.split(), ts.workers(), ts.batchSizePerWorker());
     long totalSteps = ts.steps() > 0 ? ts.steps() : ts.epochs() * plan.batchesPerEpoch(ts.batchSizePerWorker());
     String configYaml = config.toYaml();
@@ -242,7 +243,7 @@ public final class TrainJob {
           Checkpoint c = new Checkpoint(Checkpoint.FORMAT, driverModel.name(), driverModel.imageShape(), step, round, examples, config.seed(),
               Checkpoint.RNG_SCHEME, configYaml, recordsDir.toString(), manifestSha,
               Provenance.capture(spark.version(), config.seed(), ConfigLoader.toTree(config)), history,
-              tracker.runId());
+              tracker.runId(), manifest.classes());
           lastCheckpoint = c.write(runDir, state, conf);
           Checkpoint.prune(runDir, ts.keepCheckpoints(), conf);
         }

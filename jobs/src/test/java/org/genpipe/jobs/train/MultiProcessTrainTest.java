@@ -84,7 +84,7 @@ class MultiProcessTrainTest {
     var conf = spark.sparkContext().hadoopConfiguration();
     Manifest m = Manifest.read(Storage.path(records.toString()), conf);
     DataPlan plan = DataPlan.of(m, Storage.path(records.toString()), "train", 2, 32);
-    ModelFactory f = c.model().factory(m.imageShape(), c.seed(), "test");
+    ModelFactory f = c.model().factory(m.imageShape(), m.classes().size(), c.seed(), "test");
     List<Worker> workers = new ArrayList<>();
     for (int w = 0; w < 2; w++) {
       GenerativeModel model = f.create();

@@ -79,7 +79,7 @@ class TrainEngineTest {
     PipelineConfig c = config("one", "train.workers=1", "train.steps=15");
     TrainJob.Result r = TrainJob.run(c, spark, false, false);
 
-    ModelFactory f = c.model().factory(SHAPE, c.seed(), "test");
+    ModelFactory f = c.model().factory(SHAPE, 0, c.seed(), "test");
     GenerativeModel model = f.create();
     Worker single = new Worker(0, model, data(c, 1, 0), 16, c.seed());
     ModelState local = single.run(model.state(), 0, 15).averagedState();

@@ -33,6 +33,8 @@ public final class Layers {
   private final SplittableRandom init;
   private final List<String> params = new ArrayList<>();
   private final Map<String, BatchNorm> batchNorms = new LinkedHashMap<>();
+  private final Map<String, long[]> external = new LinkedHashMap<>();
+  private double weightStd;
 
   /** @param seed seed of the initial weights */
   public Layers(SameDiff sd, long seed) {
@@ -44,6 +46,35 @@ public final class Layers {
     return sd;
   }
 
+  /**
+   * Weights of conv, transposed conv and dense layers drawn from N(0, std) and biases 0 (DCGAN's
+   * initialisation) instead of PyTorch's default uniform; 0 restores the default.
+   */
+  public Layers normalInit(double std) {
+    this.weightStd = std;
+    return this;
+  }
+
+  /**
+   * Makes the parameters of another network (same names, e.g. D's in the graph of G's update)
+   * placeholders of this graph instead of trainable variables: the caller feeds the other network's
+   * current arrays. Batch norms whose scale is such a placeholder normalise with the batch
+   * statistics and keep no running statistics here.
+   */
+  public Layers external(Net other) {
+    for (String p : other.params()) {
+      external.put(p, other.param(p).shape());
+    }
+    return this;
+  }
+
+  private SDVariable externalParam(String name) {
+    if (sd.hasVariable(name)) {
+      return sd.getVariable(name);
+    }
+    return sd.placeHolder(name, DataType.FLOAT, external.get(name));
+  }
+
   /** Parameter names created since the last call, in creation order (one network's parameters). */
   public List<String> takeParams() {
     List<String> out = List.copyOf(params);
@@ -53,8 +84,8 @@ public final class Layers {
 
   /** A trainable array initialised uniform(-bound, bound), or the existing one of that name. */
   public SDVariable uniformParam(String name, double bound, long... shape) {
-    if (sd.hasVariable(name)) {
-      return sd.getVariable(name);
+    if (external.containsKey(name) || sd.hasVariable(name)) {
+      return external.containsKey(name) ? externalParam(name) : sd.getVariable(name);
     }
     float[] v = Noise.uniform(init, (int) count(shape), -bound, bound);
     params.add(name);
@@ -63,8 +94,8 @@ public final class Layers {
 
   /** A trainable array initialised N(0, std), or the existing one of that name. */
   public SDVariable normalParam(String name, double std, long... shape) {
-    if (sd.hasVariable(name)) {
-      return sd.getVariable(name);
+    if (external.containsKey(name) || sd.hasVariable(name)) {
+      return external.containsKey(name) ? externalParam(name) : sd.getVariable(name);
     }
     INDArray v = Noise.gaussian(init.nextLong(), shape).muli(std);
     params.add(name);
@@ -73,21 +104,36 @@ public final class Layers {
 
   /** A trainable array filled with {@code value}. */
   public SDVariable constantParam(String name, double value, long... shape) {
-    if (sd.hasVariable(name)) {
-      return sd.getVariable(name);
+    if (external.containsKey(name) || sd.hasVariable(name)) {
+      return external.containsKey(name) ? externalParam(name) : sd.getVariable(name);
     }
     params.add(name);
     return sd.var(name, Nd4j.valueArrayOf(shape, (float) value, DataType.FLOAT));
   }
 
-  /** Conv2d like PyTorch's (padding p on every side), weights YXIO, default uniform init. */
+  /** Conv2d like PyTorch's (padding p on every side), weights YXIO, with a bias. */
   public SDVariable conv2d(String name, SDVariable x, int in, int out, int k, int s, int p) {
+    return conv2d(name, x, in, out, k, s, p, true);
+  }
+
+  /**
+   * Conv2d like PyTorch's (padding p on every side), weights YXIO [k, k, in, out]; {@code bias}
+   * false for a layer followed by batch norm (which cancels a bias).
+   */
+  public SDVariable conv2d(String name, SDVariable x, int in, int out, int k, int s, int p, boolean bias) {
     double bound = 1.0 / Math.sqrt((double) in * k * k);
-    SDVariable w = uniformParam(name + "/W", bound, k, k, in, out);
-    SDVariable b = uniformParam(name + "/b", bound, out);
+    SDVariable w = weight(name + "/W", bound, k, k, in, out);
     Conv2DConfig c =
         Conv2DConfig.builder().kH(k).kW(k).sH(s).sW(s).pH(p).pW(p).paddingMode(PaddingMode.VALID).dataFormat("NCHW").build();
-    return sd.cnn().conv2d(x, w, b, c);
+    return bias ? sd.cnn().conv2d(x, w, biasParam(name + "/b", bound, out), c) : sd.cnn().conv2d(x, w, c);
+  }
+
+  private SDVariable weight(String name, double bound, long... shape) {
+    return weightStd > 0 ? normalParam(name, weightStd, shape) : uniformParam(name, bound, shape);
+  }
+
+  private SDVariable biasParam(String name, double bound, long... shape) {
+    return weightStd > 0 ? constantParam(name, 0.0, shape) : uniformParam(name, bound, shape);
   }
 
   /**
@@ -96,9 +142,14 @@ public final class Layers {
    */
   public SDVariable deconv2d(
       String name, SDVariable x, int in, int out, int k, int s, int p, int outputPadding, long inSize) {
+    return deconv2d(name, x, in, out, k, s, p, outputPadding, inSize, true);
+  }
+
+  /** {@link #deconv2d(String, SDVariable, int, int, int, int, int, int, long)}, optionally without bias. */
+  public SDVariable deconv2d(String name, SDVariable x, int in, int out, int k, int s, int p, int outputPadding,
+      long inSize, boolean bias) {
     double bound = 1.0 / Math.sqrt((double) out * k * k);
-    SDVariable w = uniformParam(name + "/W", bound, k, k, out, in);
-    SDVariable b = uniformParam(name + "/b", bound, 1, out, 1, 1);
+    SDVariable w = weight(name + "/W", bound, k, k, out, in);
     DeConv2DConfig c =
         DeConv2DConfig.builder().kH(k).kW(k).sH(s).sW(s).pH(0).pW(0).isSameMode(false).dataFormat("NCHW").build();
     SDVariable y = sd.cnn().deconv2d(x, w, c);
@@ -110,16 +161,19 @@ public final class Layers {
       }
       y = y.get(SDIndex.all(), SDIndex.all(), SDIndex.interval((long) p, end), SDIndex.interval((long) p, end));
     }
+    if (!bias) {
+      return y;
+    }
     // the bias is added here, not by deconv2d: its bias add is 2-5x the cost of the whole
     // transposed convolution in ND4J M2.1 (e.g. 8->1 channels, 14->28: 2.2 ms with, 0.43 ms without)
-    return FastGrad.channelAdd(sd, y, b, 0, 2, 3);
+    return FastGrad.channelAdd(sd, y, biasParam(name + "/b", bound, 1, out, 1, 1), 0, 2, 3);
   }
 
   /** Linear layer x [N, in] -> [N, out], uniform init like PyTorch's. */
   public SDVariable dense(String name, SDVariable x, int in, int out) {
     double bound = 1.0 / Math.sqrt(in);
-    SDVariable w = uniformParam(name + "/W", bound, in, out);
-    SDVariable b = uniformParam(name + "/b", bound, out);
+    SDVariable w = weight(name + "/W", bound, in, out);
+    SDVariable b = biasParam(name + "/b", bound, out);
     // not sd.nn().linear (xw_plus_b): with it a model restored from its state does not continue
     // exactly as the original (seen in M2.1 with the GAN test, TinyGanTest)
     return x.mmul(w).add(b);
@@ -130,8 +184,10 @@ public final class Layers {
    * shift, as PyTorch's: the training graph normalises with the batch statistics (biased variance)
    * and returns them so that {@link #updateRunningStats} can keep running statistics (momentum 0.1,
    * unbiased variance); the inference graph ({@code training = false}) normalises with the running
-   * statistics, fed as placeholders by {@link #feedRunningStats}. Call it once per graph with the
-   * same name: the scale and shift are shared.
+   * statistics, fed as placeholders by {@link #feedRunningStats}. Calls with the same name share the
+   * scale and shift; a network applied to several batches in one training graph (a GAN's D on real
+   * and on fake images) normalises each with its own statistics, and the first application's
+   * statistics update the running ones.
    *
    * <p>Written as the centred input times one per-channel scale plus the shift (three broadcast
    * ops rather than normalise-then-scale's four), with {@link FastGrad}'s broadcast ops: ND4J's
@@ -146,16 +202,22 @@ public final class Layers {
     int[] axes = spatial ? new int[] {0, 2, 3} : new int[] {0};
     SDVariable gamma = constantParam(name + "/gamma", 1.0, bshape);
     SDVariable beta = constantParam(name + "/beta", 0.0, bshape);
-    BatchNorm bn = batchNorms.computeIfAbsent(name, n -> new BatchNorm(channels, Math.max(1, spatialSize), bshape));
+    boolean own = !external.containsKey(name + "/gamma");
+    if (!own && !training) {
+      throw new IllegalStateException("batch norm " + name + " of another network has no running statistics here");
+    }
+    BatchNorm bn = own ? batchNorms.computeIfAbsent(name, n -> new BatchNorm(channels, Math.max(1, spatialSize), bshape))
+        : null;
     if (training) {
-      if (bn.batchMean != null) {
-        throw new IllegalStateException("batch norm " + name + " is already in the training graph");
-      }
-      SDVariable mean = x.mean(name + "/batchMean", true, axes);
+      boolean record = own && bn.batchMean == null;
+      SDVariable mean = record ? x.mean(name + "/batchMean", true, axes) : x.mean(true, axes);
       SDVariable centred = FastGrad.channelAdd(sd, x, mean.neg(), axes);
-      SDVariable var = centred.mul(centred).mean(name + "/batchVar", true, axes);
-      bn.batchMean = mean.name();
-      bn.batchVar = var.name();
+      SDVariable sq = centred.mul(centred);
+      SDVariable var = record ? sq.mean(name + "/batchVar", true, axes) : sq.mean(true, axes);
+      if (record) {
+        bn.batchMean = mean.name();
+        bn.batchVar = var.name();
+      }
       SDVariable scale = gamma.mul(sd.math().rsqrt(var.add(BN_EPS)));
       return FastGrad.channelAdd(sd, FastGrad.channelMul(sd, centred, scale, axes), beta, axes);
     }
