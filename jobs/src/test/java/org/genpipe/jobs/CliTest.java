@@ -11,10 +11,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-class CliTest {
+public class CliTest {
   @TempDir Path dir;
 
-  static String run(int[] code, String... args) {
+  public static String run(int[] code, String... args) {
     PrintStream out = System.out;
     PrintStream err = System.err;
     ByteArrayOutputStream buf = new ByteArrayOutputStream();

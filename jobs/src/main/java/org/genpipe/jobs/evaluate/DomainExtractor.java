@@ -92,10 +92,16 @@ public final class DomainExtractor implements FeatureExtractor.Spec {
     return targets;
   }
 
-  @Override
-  public FeatureExtractor open(Configuration conf) {
+  /** The trained classifier (features and predictions), built afresh from the cached weights. */
+  public DomainClassifier classifier() {
     DomainClassifier c = new DomainClassifier(shape, targets, settings, 0);
     c.loadState(ModelState.fromBytes(state, id()));
+    return c;
+  }
+
+  @Override
+  public FeatureExtractor open(Configuration conf) {
+    DomainClassifier c = classifier();
     return new FeatureExtractor() {
       @Override
       public int dim() {

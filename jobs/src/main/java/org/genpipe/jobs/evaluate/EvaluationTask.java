@@ -85,10 +85,25 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     long chunkSeed = Noise.mix(seed, GENERATE_SALT, item.chunk());
     for (long done = 0, b = 0; done < item.count(); b++) {
       int n = (int) Math.min(batchSize, item.count() - done);
-      INDArray images = tools.model().generate(n, Noise.mix(chunkSeed, b, 0), null);
+      INDArray images = tools.model().generate(n, Noise.mix(chunkSeed, b, 0), balancedLabels(tools.model(),
+          item.start() + done, n));
       into.add(FeatureSets.Kind.GENERATED, item.start() + done, tools.extractor().features(images), kidMax);
       done += n;
     }
+  }
+
+  /** Conditional models: sample j of the evaluation generates class j mod K (classes equally often). */
+  private static org.genpipe.models.Condition balancedLabels(org.genpipe.models.GenerativeModel model, long first,
+      int n) {
+    int k = model.classCount();
+    if (k == 0) {
+      return null;
+    }
+    int[] labels = new int[n];
+    for (int i = 0; i < n; i++) {
+      labels[i] = (int) ((first + i) % k);
+    }
+    return org.genpipe.models.Condition.ofLabels(labels);
   }
 
   private void readShard(Item item, Tools tools, FeatureSets into) {

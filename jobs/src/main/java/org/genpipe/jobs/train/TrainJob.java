@@ -19,6 +19,7 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.common.config.ConfigLoader;
+import org.genpipe.common.image.AnimatedGif;
 import org.genpipe.common.image.ImageGrid;
 import org.genpipe.common.image.Images;
 import org.genpipe.common.image.LinePlot;
@@ -35,6 +36,7 @@ import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.tracking.ResilientTracker;
 import org.genpipe.jobs.tracking.Tracker;
 import org.genpipe.jobs.tracking.TrackingSettings;
+import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
@@ -53,6 +55,7 @@ import org.slf4j.LoggerFactory;
 public final class TrainJob {
   private static final Logger LOG = LoggerFactory.getLogger(TrainJob.class);
   private static final long FIXED_NOISE_SALT = 0x46495845444e4fL;
+  private static final String SAMPLES_DIR = "samples";
   private static final int REPORT_SAMPLE = 1000;
 
   /** What a finished run leaves. */
@@ -180,6 +183,10 @@ public final class TrainJob {
     // the run's constants travel once per executor, not with every round's tasks
     Broadcast<RoundJob> jobOnce = jsc.broadcast(job);
     long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
+    String heldOut = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
+    SampleMonitor monitor = ts.monitor() ? SampleMonitor.create(recordsDir, manifest, manifestSha, heldOut,
+        config.requireEvaluate().domain(), config.seed(), Storage.path(config.requireEvaluate().cache()), conf,
+        showProgress) : null;
     long started = System.nanoTime();
     long computeNanos = 0;
     long steadyWallNanos = 0;
@@ -237,7 +244,7 @@ public final class TrainJob {
         }
         if (ts.sampleEvery() > 0 && step / ts.sampleEvery() > before / ts.sampleEvery() && step < totalSteps) {
           driverModel.loadState(state);
-          pictures.add(writeSamples(driverModel, fixedNoise, runDir, step, conf, tracker));
+          pictures.add(writeSamples(driverModel, fixedNoise, runDir, step, conf, tracker, manifest.classes(), monitor));
         }
         if (round % ts.checkpointEvery() == 0 || step >= totalSteps) {
           Checkpoint c = new Checkpoint(Checkpoint.FORMAT, driverModel.name(), driverModel.imageShape(), step, round, examples, config.seed(),
@@ -255,7 +262,8 @@ public final class TrainJob {
       double seconds = (System.nanoTime() - started) / 1e9;
       double compute = computeNanos / 1e9;
       driverModel.loadState(state);
-      pictures.add(writeSamples(driverModel, fixedNoise, runDir, step, conf, tracker));
+      pictures.add(writeSamples(driverModel, fixedNoise, runDir, step, conf, tracker, manifest.classes(), monitor));
+      pictures.add(writeAnimation(runDir, conf, tracker));
       pictures.addAll(writeReports(driverModel, manifest, recordsDir, ts, config.seed(), runDir, conf, tracker));
       pictures.add(writeLossPlot(history, driverModel.name(), runDir, conf, tracker));
       for (String f : List.of(Checkpoint.STATE, Checkpoint.INFO)) {
@@ -357,15 +365,63 @@ public final class TrainJob {
     return sb.append(String.format("| %,.0f img/s", imagesPerSecond)).toString();
   }
 
+  /**
+   * The fixed-noise grid of {@code step}: 8 x 8 samples, or for conditional models one row of 8 per
+   * class (up to 10 classes) captioned with the class name; with the monitor's warning signs logged.
+   */
   private static String writeSamples(GenerativeModel model, long noiseSeed, Path runDir, long step,
-      Configuration conf, ResilientTracker tracker) throws IOException {
-    INDArray images = model.generate(64, noiseSeed, null);
-    ImageGrid grid = new ImageGrid(8, 56);
-    for (int i = 0; i < images.size(0); i++) {
-      grid.add(Images.fromUnitFloats(images, i), null);
+      Configuration conf, ResilientTracker tracker, List<String> classNames, SampleMonitor monitor) throws IOException {
+    int k = Math.min(model.classCount(), 10);
+    int n = k > 0 ? 8 * k : 64;
+    Condition condition = null;
+    if (k > 0) {
+      int[] labels = new int[n];
+      for (int i = 0; i < n; i++) {
+        labels[i] = i / 8;
+      }
+      condition = Condition.ofLabels(labels);
     }
-    String name = String.format("samples/step-%08d.png", step);
+    INDArray images = model.generate(n, noiseSeed, condition);
+    ImageGrid grid = new ImageGrid(8, 56);
+    for (int i = 0; i < n; i++) {
+      String caption = null;
+      if (k > 0 && i % 8 == 0) {
+        caption = i / 8 < classNames.size() ? classNames.get(i / 8) : String.valueOf(i / 8);
+      }
+      grid.add(Images.fromUnitFloats(images, i), caption);
+    }
+    String name = String.format("%s/step-%08d.png", SAMPLES_DIR, step);
     writePicture(grid.render(), name, runDir, conf, tracker);
+    if (monitor != null) {
+      long now = System.currentTimeMillis();
+      List<Tracker.Metric> metrics = new ArrayList<>();
+      monitor.measure(model, noiseSeed).forEach((key, v) -> metrics.add(new Tracker.Metric(key, v, step, now)));
+      tracker.logMetrics(metrics);
+      LOG.info("step {} samples: {}", step, metrics.stream()
+          .map(m -> m.key() + " " + String.format("%.3f", m.value())).collect(java.util.stream.Collectors.joining(", ")));
+    }
+    return name;
+  }
+
+  /** {@code samples.gif}: every sample grid of the run folder in step order (resumed runs included). */
+  private static String writeAnimation(Path runDir, Configuration conf, ResilientTracker tracker) throws IOException {
+    Path dir = new Path(runDir, SAMPLES_DIR);
+    var fs = Storage.fs(dir, conf);
+    List<Path> files = new ArrayList<>();
+    for (var st : fs.listStatus(dir)) {
+      if (st.getPath().getName().matches("step-\\d+\\.png")) {
+        files.add(st.getPath());
+      }
+    }
+    files.sort(java.util.Comparator.comparing(Path::getName));
+    List<BufferedImage> frames = new ArrayList<>();
+    for (Path f : files) {
+      frames.add(Images.decode(readBytes(f, conf)));
+    }
+    byte[] gif = AnimatedGif.encode(frames, 400, 2000);
+    String name = "samples.gif";
+    Storage.writeAtomically(new Path(runDir, name), gif, conf);
+    tracker.logArtifact(name, gif);
     return name;
   }
 

@@ -21,6 +21,9 @@ import java.io.Serializable;
  * @param checkpointEvery rounds between checkpoints (one is always written at the end)
  * @param sampleEvery steps between fixed-noise sample grids (0: only at the end)
  * @param keepCheckpoints how many recent checkpoints to keep (the final one always stays)
+ * @param monitor with each sample grid, log mode-collapse warning signs judged by the domain
+ *     classifier of the evaluation job (trained once on the records and cached): sample diversity and
+ *     the class distribution of samples
  */
 public record TrainSettings(
     String records,
@@ -35,7 +38,8 @@ public record TrainSettings(
     boolean shuffle,
     int checkpointEvery,
     int sampleEvery,
-    int keepCheckpoints)
+    int keepCheckpoints,
+    boolean monitor)
     implements Serializable {
 
   public TrainSettings {
