@@ -4,6 +4,7 @@ import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.provenance.Provenance;
 import org.genpipe.jobs.bench.DataBenchmarkCommand;
 import org.genpipe.jobs.bench.FidBenchmarkCommand;
+import org.genpipe.jobs.bench.GanBenchmarkCommand;
 import org.genpipe.jobs.bench.TrainBenchmarkCommand;
 import org.genpipe.jobs.evaluate.EvaluateCommand;
 import org.genpipe.jobs.fetch.FetchCommand;
@@ -35,6 +36,7 @@ import picocli.CommandLine.Command;
       DataBenchmarkCommand.class,
       TrainBenchmarkCommand.class,
       FidBenchmarkCommand.class,
+      GanBenchmarkCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Cli implements Runnable {

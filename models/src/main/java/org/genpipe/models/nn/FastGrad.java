@@ -46,6 +46,15 @@ public final class FastGrad {
   }
 
   /**
+   * LeakyReLU, max(x, slope * x) for slope in [0, 1], as slope * x + (1 - slope) * relu(x): ND4J
+   * M2.1's native {@code leakyrelu} takes ~7 ms and {@code lrelu_bp} ~10 ms on [64, 64, 16, 16]
+   * with one thread, several times the cost of these few cheap ops together.
+   */
+  public static SDVariable leakyRelu(SameDiff sd, SDVariable x, double slope) {
+    return x.mul(slope).add(relu(sd, x).mul(1.0 - slope));
+  }
+
+  /**
    * x * s with s of shape [1, C, 1, 1] (NCHW) or [1, C], broadcast over {@code axes} of x.
    */
   public static SDVariable channelMul(SameDiff sd, SDVariable x, SDVariable s, int... axes) {

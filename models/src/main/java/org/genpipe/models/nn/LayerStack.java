@@ -242,7 +242,7 @@ public final class LayerStack {
   private record Leaky(double slope, long[] outShape) implements Layer {
     @Override
     public SDVariable forward(Layers l, SDVariable x) {
-      return l.sd().nn().leakyRelu(x, slope);
+      return FastGrad.leakyRelu(l.sd(), x, slope);
     }
 
     @Override

@@ -26,6 +26,14 @@ class FastGradTest {
   }
 
   @Test
+  void leakyReluMatchesNd4j() {
+    INDArray x = Noise.gaussian(6, 4, 3, 5, 5);
+    x.putScalar(0, 0f);
+    compare(x, null, (sd, v) -> sd.nn().leakyRelu(v[0], 0.2), (sd, v) -> FastGrad.leakyRelu(sd, v[0], 0.2));
+    assertThat(gradientOps(x, null, (sd, v) -> FastGrad.leakyRelu(sd, v[0], 0.2))).doesNotContain("lrelu_bp");
+  }
+
+  @Test
   void channelMulAndAddMatchBroadcastOps() {
     INDArray x = Noise.gaussian(2, 4, 3, 5, 5);
     INDArray s = Noise.gaussian(3, 1, 3, 1, 1);

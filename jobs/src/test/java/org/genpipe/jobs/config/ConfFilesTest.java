@@ -1,0 +1,38 @@
+package org.genpipe.jobs.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.genpipe.common.records.ImageShape;
+import org.genpipe.models.GenerativeModel;
+import org.junit.jupiter.api.Test;
+
+/** Every file in conf/ loads, and the GAN configs build their model on CIFAR-10-shaped records. */
+class ConfFilesTest {
+  static final Path CONF = Path.of("..", "conf");
+
+  @Test
+  void everyConfigLoadsAndItsModelBuilds() throws IOException {
+    List<Path> files;
+    try (Stream<Path> s = Files.list(CONF)) {
+      files = s.filter(p -> p.toString().endsWith(".yaml")).sorted().toList();
+    }
+    assertThat(files).extracting(p -> p.getFileName().toString())
+        .contains("dcgan-cifar10.yaml", "cgan-cifar10.yaml", "acgan-cifar10.yaml", "quickstart.yaml");
+    for (Path f : files) {
+      PipelineConfig c = PipelineConfig.load(f, List.of());
+      String name = f.getFileName().toString();
+      if (name.contains("gan-cifar10")) {
+        try (GenerativeModel m = c.requireModel().factory(new ImageShape(32, 32, 3), 10, c.seed(), name).create()) {
+          assertThat(m.name()).isEqualTo(name.replace("-cifar10.yaml", ""));
+          assertThat(m.classCount()).isEqualTo(name.startsWith("dcgan") ? 0 : 10);
+        }
+        assertThat(c.requireEvaluate().checkpoint()).isEqualTo(c.requireTrain().output());
+      }
+    }
+  }
+}
