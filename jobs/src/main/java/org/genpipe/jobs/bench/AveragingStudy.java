@@ -39,7 +39,7 @@ final class AveragingStudy {
       }
       System.out.printf("DCGAN width 16, 2 workers x batch 32, %d steps, Adam 2e-4 (0.5, 0.999), non-saturating loss,"
           + " synthetic CIFAR-format set (2,000 train / 500 test)%n", steps);
-      System.out.println("  F = averagingFrequency; D loss over the last quarter of the steps; domain FID of 1,000 samples");
+      System.out.println("  F = averagingFrequency; D loss over the last quarter of the steps; fid_domain_gen_1k_test (1,000 samples)");
       System.out.printf("  %5s %10s %10s %8s %8s %10s %8s%n", "F", "D loss", "D loss sd", "D(x)", "D(G(z))", "fid_domain",
           "wall s");
       for (int f : frequencies) {
@@ -61,7 +61,7 @@ final class AveragingStudy {
         double fake = tail.stream().mapToDouble(p -> p.losses().get("d_fake")).average().orElse(Double.NaN);
         EvaluateJob.Result e = EvaluateJob.run(config, spark, false);
         System.out.printf("  %5d %10.3f %10.3f %8.3f %8.3f %10.2f %8.1f%n", f, mean, sd, real, fake,
-            e.value("fid_domain_gen_1000_test"), r.seconds());
+            e.metrics().get(0).value(), r.seconds());
       }
     } finally {
       spark.stop();

@@ -102,7 +102,21 @@ class GanTrainTest {
         "sample_class_match")) {
       assertThat(run.resolve("metrics/" + m)).as(m).exists();
     }
-    assertThat(Files.readAllLines(run.resolve("metrics/d_loss"))).hasSize(60);
+    List<String> dLoss = Files.readAllLines(run.resolve("metrics/d_loss"));
+    assertThat(dLoss).hasSize(60);
+    // D learns to tell real from generated: its loss falls from ~2 ln 2
+    assertThat(meanValue(dLoss.subList(50, 60))).isLessThan(meanValue(dLoss.subList(0, 3)));
+    // and G moves toward the data: the mean generated image nears the test images' mean image
+    var data = org.genpipe.common.records.Minibatch.of(readAll(records, "test"),
+        org.genpipe.common.records.PixelRange.ZERO_ONE).images().mean(0);
+    var factory = PipelineConfig.load(null, List.of("model.name=cgan", "model.gan.latentSize=16", "model.gan.width=8"))
+        .requireModel().factory(new org.genpipe.common.records.ImageShape(32, 32, 3), 10, 42, "test");
+    try (var fresh = factory.create(); var trained = factory.create()) {
+      trained.loadState(cgan.state());
+      double before = fresh.generate(200, 5, null).mean(0).distance2(data);
+      double after = trained.generate(200, 5, null).mean(0).distance2(data);
+      assertThat(after).as("mean-image distance before %.2f", before).isLessThan(0.7 * before);
+    }
     // warning signs at steps 20, 40 and the end
     assertThat(Files.readAllLines(run.resolve("metrics/sample_diversity"))).hasSize(3);
     for (String line : Files.readAllLines(run.resolve("metrics/sample_class_entropy"))) {
@@ -158,6 +172,19 @@ class GanTrainTest {
         spark, false, false)).isInstanceOf(BadInputException.class).hasMessageContaining("discriminatorNorm: none");
     assertThatThrownBy(() -> PipelineConfig.load(null, List.of("model.name=dcgan", "model.gan.labelSmoothing=0.1",
         "model.gan.loss=hinge"))).hasMessageContaining("labelSmoothing");
+  }
+
+  static double meanValue(List<String> metricLines) {
+    return metricLines.stream().mapToDouble(l -> Double.parseDouble(l.split(" ")[1])).average().orElseThrow();
+  }
+
+  static List<org.genpipe.common.records.ImageRecord> readAll(Path recordsDir, String split) throws IOException {
+    var conf = new org.apache.hadoop.conf.Configuration();
+    var dir = new org.apache.hadoop.fs.Path(recordsDir.toUri());
+    var manifest = org.genpipe.common.records.Manifest.read(dir, conf);
+    List<org.genpipe.common.records.ImageRecord> out = new ArrayList<>();
+    org.genpipe.common.records.ShardReader.read(manifest.shardPaths(dir, split), conf).forEachRemaining(out::add);
+    return out;
   }
 
   static int frames(Path gif) throws IOException {
