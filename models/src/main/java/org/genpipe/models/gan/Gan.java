@@ -147,7 +147,9 @@ public final class Gan implements GenerativeModel {
     SDVariable srcReal = source(dReal.output());
     SDVariable srcFake = source(dFake.output());
     SDVariable loss = settings.loss().discriminator(sd, srcReal, srcFake, 1.0 - settings.labelSmoothing());
-    output(sd, dOutputs, "d_adv", loss);
+    if (arch.conditioning() == Conditioning.AUXILIARY || settings.penalised()) {
+      output(sd, dOutputs, "d_adv", loss); // the adversarial part of a D loss with more terms
+    }
     output(sd, dOutputs, "d_real", score(sd, srcReal));
     output(sd, dOutputs, "d_fake", score(sd, srcFake));
     if (arch.conditioning() == Conditioning.AUXILIARY) {
@@ -327,6 +329,14 @@ public final class Gan implements GenerativeModel {
 
   /** G's update on the noise and labels of {@code gIn}; returns G's loss. */
   public double generatorStep(Map<String, INDArray> gIn, int[] labels, int n, long updateIndex, long step, long seed) {
+    OutAndGrad r = generatorGradients(gIn, labels, n, step, seed);
+    g.apply(r.getGradients(), updateIndex);
+    gLayers.updateRunningStats(r.getOutputs(), n);
+    return r.getOutputs().get("g_loss").getDouble(0);
+  }
+
+  /** G's loss and its gradients for G's parameters, without an update. */
+  OutAndGrad generatorGradients(Map<String, INDArray> gIn, int[] labels, int n, long step, long seed) {
     Map<String, INDArray> ph = new LinkedHashMap<>(gIn);
     for (String p : d.params()) {
       ph.put(p, d.param(p));
@@ -336,10 +346,7 @@ public final class Gan implements GenerativeModel {
     if (arch.conditioning() == Conditioning.INPUT) {
       ph.put("gFakeY", labelPlanes(labels));
     }
-    OutAndGrad r = gGraph.calculateGradientsAndOutputs(ph, gOutputs, g.params());
-    g.apply(r.getGradients(), updateIndex);
-    gLayers.updateRunningStats(r.getOutputs(), n);
-    return r.getOutputs().get("g_loss").getDouble(0);
+    return gGraph.calculateGradientsAndOutputs(ph, gOutputs, g.params());
   }
 
   /** G's placeholders: noise from {@code seed} and, for conditional models, one-hot labels. */
