@@ -31,7 +31,8 @@ public class CliTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"quickstart", "fetch", "preprocess", "inspect", "bench-data"})
+  @ValueSource(strings = {"quickstart", "fetch", "preprocess", "inspect", "train", "generate", "evaluate", "bench-data",
+      "bench-train", "bench-fid", "bench-gan"})
   void everyCommandHasHelp(String command) {
     int[] code = new int[1];
     String text = run(code, command, "--help");

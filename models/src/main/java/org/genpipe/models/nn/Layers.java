@@ -68,11 +68,12 @@ public final class Layers {
     return this;
   }
 
-  private SDVariable externalParam(String name) {
+  /** The parameter of that name if this graph has it, a placeholder if it is another network's, else null. */
+  private SDVariable existing(String name) {
     if (sd.hasVariable(name)) {
       return sd.getVariable(name);
     }
-    return sd.placeHolder(name, DataType.FLOAT, external.get(name));
+    return external.containsKey(name) ? sd.placeHolder(name, DataType.FLOAT, external.get(name)) : null;
   }
 
   /** Parameter names created since the last call, in creation order (one network's parameters). */
@@ -84,8 +85,9 @@ public final class Layers {
 
   /** A trainable array initialised uniform(-bound, bound), or the existing one of that name. */
   public SDVariable uniformParam(String name, double bound, long... shape) {
-    if (external.containsKey(name) || sd.hasVariable(name)) {
-      return external.containsKey(name) ? externalParam(name) : sd.getVariable(name);
+    SDVariable existing = existing(name);
+    if (existing != null) {
+      return existing;
     }
     float[] v = Noise.uniform(init, (int) count(shape), -bound, bound);
     params.add(name);
@@ -94,8 +96,9 @@ public final class Layers {
 
   /** A trainable array initialised N(0, std), or the existing one of that name. */
   public SDVariable normalParam(String name, double std, long... shape) {
-    if (external.containsKey(name) || sd.hasVariable(name)) {
-      return external.containsKey(name) ? externalParam(name) : sd.getVariable(name);
+    SDVariable existing = existing(name);
+    if (existing != null) {
+      return existing;
     }
     INDArray v = Noise.gaussian(init.nextLong(), shape).muli(std);
     params.add(name);
@@ -104,8 +107,9 @@ public final class Layers {
 
   /** A trainable array filled with {@code value}. */
   public SDVariable constantParam(String name, double value, long... shape) {
-    if (external.containsKey(name) || sd.hasVariable(name)) {
-      return external.containsKey(name) ? externalParam(name) : sd.getVariable(name);
+    SDVariable existing = existing(name);
+    if (existing != null) {
+      return existing;
     }
     params.add(name);
     return sd.var(name, Nd4j.valueArrayOf(shape, (float) value, DataType.FLOAT));
