@@ -30,6 +30,10 @@ public final class QuickstartCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (options.config == null) {
+      throw new org.genpipe.common.io.BadInputException(
+          "quickstart needs its config: ./pipeline quickstart --config conf/quickstart.yaml");
+    }
     PipelineConfig base = options.load(List.of());
     String runFolder = base.requireTrain().output().replaceAll("/+$", "") + "/"
         + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));

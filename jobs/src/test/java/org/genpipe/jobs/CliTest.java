@@ -30,6 +30,14 @@ public class CliTest {
     return buf.toString();
   }
 
+  @Test
+  void quickstartWithoutItsConfigSaysWhichToGive() {
+    int[] code = new int[1];
+    String text = run(code, "quickstart");
+    assertThat(code[0]).isEqualTo(2);
+    assertThat(text).contains("--config conf/quickstart.yaml");
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"quickstart", "fetch", "preprocess", "inspect", "train", "generate", "evaluate", "bench-data",
       "bench-train", "bench-fid", "bench-gan"})

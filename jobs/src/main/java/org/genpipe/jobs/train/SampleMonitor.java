@@ -35,6 +35,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 final class SampleMonitor {
   static final int SAMPLES = 200;
+  static final double COLLAPSE_BELOW = 0.5;
 
   private final DomainClassifier classifier;
   private final int classes;
@@ -96,6 +97,24 @@ final class SampleMonitor {
       }
     }
     return out;
+  }
+
+  /**
+   * A warning when the signs point at mode collapse (samples varying less than half as much as real
+   * images, or using less than half of the class entropy), else null.
+   */
+  static String warning(Map<String, Double> signs) {
+    List<String> out = new ArrayList<>();
+    Double diversity = signs.get("sample_diversity");
+    if (diversity != null && diversity < COLLAPSE_BELOW) {
+      out.add(String.format("sample_diversity %.2f (samples vary %.0f%% as much as real images)", diversity,
+          100 * diversity));
+    }
+    Double entropy = signs.get("sample_class_entropy");
+    if (entropy != null && entropy < COLLAPSE_BELOW) {
+      out.add(String.format("sample_class_entropy %.2f (samples fall into few classes)", entropy));
+    }
+    return out.isEmpty() ? null : "possible mode collapse: " + String.join("; ", out);
   }
 
   /** Mean Euclidean distance over all pairs of rows. */

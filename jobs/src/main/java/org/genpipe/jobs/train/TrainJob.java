@@ -359,7 +359,7 @@ public final class TrainJob {
   private static String describe(Map<String, Double> losses, double imagesPerSecond) {
     StringBuilder sb = new StringBuilder();
     if (losses != null) {
-      losses.forEach((k, v) -> sb.append(k.length() > 4 ? k.substring(0, 4) : k).append(' ')
+      losses.forEach((k, v) -> sb.append(k.length() > 8 ? k.substring(0, 8) : k).append(' ')
           .append(String.format("%.4g", v)).append(' '));
     }
     return sb.append(String.format("| %,.0f img/s", imagesPerSecond)).toString();
@@ -395,8 +395,13 @@ public final class TrainJob {
     if (monitor != null) {
       long now = System.currentTimeMillis();
       List<Tracker.Metric> metrics = new ArrayList<>();
-      monitor.measure(model, noiseSeed).forEach((key, v) -> metrics.add(new Tracker.Metric(key, v, step, now)));
+      Map<String, Double> signs = monitor.measure(model, noiseSeed);
+      signs.forEach((key, v) -> metrics.add(new Tracker.Metric(key, v, step, now)));
       tracker.logMetrics(metrics);
+      String warning = SampleMonitor.warning(signs);
+      if (warning != null) {
+        LOG.warn("step {}: {}", step, warning);
+      }
       LOG.info("step {} samples: {}", step, metrics.stream()
           .map(m -> m.key() + " " + String.format("%.3f", m.value())).collect(java.util.stream.Collectors.joining(", ")));
     }
