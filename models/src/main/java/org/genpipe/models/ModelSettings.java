@@ -29,6 +29,11 @@ public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings ga
         "'" + name + "' is not a model; allowed: " + String.join(", ", NAMES));
   }
 
+  /** The config key of the chosen model's own section: betaVae, or gan for the GAN models. */
+  public String section() {
+    return BetaVae.NAME.equals(name) ? "betaVae" : "gan";
+  }
+
   /**
    * A factory for the configured model on records of {@code shape} with {@code classes} class
    * labels (0 when they have none); {@code source} names the records in errors (e.g. an image shape

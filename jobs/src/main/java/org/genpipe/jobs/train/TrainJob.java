@@ -322,7 +322,11 @@ public final class TrainJob {
   static Map<String, String> params(PipelineConfig config) {
     Map<String, String> out = new LinkedHashMap<>();
     out.put("seed", String.valueOf(config.seed()));
-    flatten("model", ConfigLoader.toTree(config.model()), out);
+    // the chosen model's own section only (a beta-VAE run has no GAN settings to compare)
+    com.fasterxml.jackson.databind.JsonNode model = ConfigLoader.toTree(config.model());
+    out.put("model.name", config.model().name());
+    String section = config.model().section();
+    flatten("model." + section, model.get(section), out);
     flatten("train", ConfigLoader.toTree(config.train()), out);
     return out;
   }
@@ -338,7 +342,7 @@ public final class TrainJob {
         flatten(prefix + "." + e.getKey(), e.getValue(), out);
       }
     } else {
-      out.put(prefix, node.asText());
+      out.put(prefix, node.isArray() ? node.toString() : node.asText());
     }
   }
 

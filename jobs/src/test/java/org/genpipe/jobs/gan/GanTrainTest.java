@@ -102,6 +102,11 @@ class GanTrainTest {
         "sample_class_match")) {
       assertThat(run.resolve("metrics/" + m)).as(m).exists();
     }
+    // params: the chosen model's own section
+    assertThat(run.resolve("params/model.name")).hasContent("cgan");
+    assertThat(run.resolve("params/model.gan.loss")).hasContent("non-saturating");
+    assertThat(run.resolve("params/model.gan.augment")).hasContent("[]");
+    assertThat(run.resolve("params/model.betaVae.beta")).doesNotExist();
     List<String> dLoss = Files.readAllLines(run.resolve("metrics/d_loss"));
     assertThat(dLoss).hasSize(60);
     // D learns to tell real from generated: its loss falls from ~2 ln 2
