@@ -91,7 +91,7 @@ public final class FidBenchmarkCommand implements Callable<Integer> {
     System.out.printf("  exact                         %.12f%n", exact);
     System.out.printf("  this project (%s)  %.12f  rel. error %.2e  %.2f s%n", ours.factor(), ours.distance(),
         Math.abs(ours.distance() - exact) / exact, best);
-    String scipy = PythonReference.run(python, "fid_scipy.py", "fid_scipy", "python3-scipy", fa.toString(), fb.toString(),
+    String scipy = PythonReference.run(python, "fid_scipy.py", "fid_scipy", "python3-scipy", java.util.Map.of(), fa.toString(), fb.toString(),
         String.valueOf(repeats));
     if (scipy != null) {
       double value = PythonReference.number(scipy, "fid_scipy");

@@ -84,7 +84,8 @@ public final class GanBenchmarkCommand implements Callable<Integer> {
         ours = Math.min(ours, ms);
         System.out.printf("  [%d/%d] this project (SameDiff, ND4J %s): %.1f ms/step%n", r + 1, repeats,
             org.nd4j.linalg.factory.Nd4j.getBackend().getClass().getSimpleName(), ms);
-        String torch = PythonReference.run(python, "gan_torch.py", "ms_per_step", "python3-torch", model,
+        String torch = PythonReference.run(python, "gan_torch.py", "ms_per_step", "python3-torch",
+            PythonReference.TORCH_ENV, model,
             String.valueOf(torchThreads), String.valueOf(batch), String.valueOf(width), "100",
             String.valueOf(Math.max(3, warmup / 4)), String.valueOf(steps));
         if (torch != null) {

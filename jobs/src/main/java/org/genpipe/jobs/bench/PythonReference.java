@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -21,7 +22,8 @@ final class PythonReference {
    * @param install what to install when it fails (e.g. "python3-torch")
    * @return the script's result line, or null (after printing why) when it could not run
    */
-  static String run(String python, String resource, String marker, String install, String... args)
+  static String run(String python, String resource, String marker, String install, Map<String, String> env,
+      String... args)
       throws IOException, InterruptedException {
     Path script = Files.createTempFile(resource.replace(".py", ""), ".py");
     try (InputStream in = PythonReference.class.getResourceAsStream(resource)) {
@@ -32,7 +34,9 @@ final class PythonReference {
       cmd.addAll(List.of(args));
       Process p;
       try {
-        p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().putAll(env);
+        p = pb.start();
       } catch (IOException e) {
         System.out.println("  reference not available: cannot run " + python + " (" + e.getMessage()
             + ")  [apt-get install " + install + "]");
@@ -49,6 +53,14 @@ final class PythonReference {
       Files.deleteIfExists(script);
     }
   }
+
+  /**
+   * The environment for PyTorch references: the scripts set torch's threads themselves
+   * ({@code torch.set_num_threads}); an inherited OMP_NUM_THREADS above 1 (or none) made Debian's
+   * PyTorch 1.13 about 2x slower here (DCGAN step 390-420 ms with OMP_NUM_THREADS=1 and 2 torch
+   * threads, 810-850 ms with 2 or unset), so the reference runs in its best setting.
+   */
+  static final Map<String, String> TORCH_ENV = Map.of("OMP_NUM_THREADS", "1");
 
   /** The number after {@code "key": } in a JSON line. */
   static double number(String json, String key) {

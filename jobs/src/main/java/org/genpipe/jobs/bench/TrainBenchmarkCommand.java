@@ -97,7 +97,8 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
   }
 
   private String torchStepMillis() throws Exception {
-    return PythonReference.run(python, "beta_vae_torch.py", "ms_per_step", "python3-torch", String.valueOf(torchThreads),
+    return PythonReference.run(python, "beta_vae_torch.py", "ms_per_step", "python3-torch", PythonReference.TORCH_ENV,
+        String.valueOf(torchThreads),
         String.valueOf(batch), "16", String.valueOf(Math.min(warmup, 100)), String.valueOf(steps));
   }
 
