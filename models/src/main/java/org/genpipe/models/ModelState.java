@@ -66,12 +66,19 @@ public final class ModelState implements Serializable {
   /** Largest absolute difference to {@code other} over all arrays (names and lengths must match). */
   public double maxAbsDiff(ModelState other) {
     double max = 0;
-    for (Map.Entry<String, float[]> e : arrays.entrySet()) {
-      float[] b = other.get(e.getKey(), e.getValue().length);
-      float[] a = e.getValue();
-      for (int i = 0; i < a.length; i++) {
-        max = Math.max(max, Math.abs((double) a[i] - b[i]));
-      }
+    for (String name : arrays.keySet()) {
+      max = Math.max(max, maxAbsDiff(other, name));
+    }
+    return max;
+  }
+
+  /** Largest absolute difference to {@code other} in array {@code name} (lengths must match). */
+  public double maxAbsDiff(ModelState other, String name) {
+    float[] a = get(name);
+    float[] b = other.get(name, a.length);
+    double max = 0;
+    for (int i = 0; i < a.length; i++) {
+      max = Math.max(max, Math.abs((double) a[i] - b[i]));
     }
     return max;
   }
