@@ -103,6 +103,8 @@ public final class Gan implements GenerativeModel {
   private final Layers gLayers;
   private final Net d;
   private final Net g;
+  /** D's scalar metrics, d_loss first; {@link #dOutputs} = these + class logits + batch statistics. */
+  private final List<String> dMetrics = new ArrayList<>();
   private final List<String> dOutputs = new ArrayList<>();
   private final List<String> gOutputs = new ArrayList<>();
   private LayerStack.Applied dReal;
@@ -148,14 +150,14 @@ public final class Gan implements GenerativeModel {
     SDVariable srcFake = source(dFake.output());
     SDVariable loss = settings.loss().discriminator(sd, srcReal, srcFake, 1.0 - settings.labelSmoothing());
     if (arch.conditioning() == Conditioning.AUXILIARY || settings.penalised()) {
-      output(sd, dOutputs, "d_adv", loss); // the adversarial part of a D loss with more terms
+      metric(sd, "d_adv", loss); // the adversarial part of a D loss with more terms
     }
-    output(sd, dOutputs, "d_real", score(sd, srcReal));
-    output(sd, dOutputs, "d_fake", score(sd, srcFake));
+    metric(sd, "d_real", score(sd, srcReal));
+    metric(sd, "d_fake", score(sd, srcFake));
     if (arch.conditioning() == Conditioning.AUXILIARY) {
       SDVariable ceReal = crossEntropy(sd, classLogits(sd, dReal.output(), "realClassLogits"), "realClass");
       SDVariable ceFake = crossEntropy(sd, classLogits(sd, dFake.output(), "fakeClassLogits"), "fakeClass");
-      output(sd, dOutputs, "d_class", ceReal.add(ceFake));
+      metric(sd, "d_class", ceReal.add(ceFake));
       loss = loss.add(ceReal).add(ceFake);
       dOutputs.add("realClassLogits");
       dOutputs.add("fakeClassLogits");
@@ -174,11 +176,12 @@ public final class Gan implements GenerativeModel {
       }
       SDVariable norm = sd.math().sqrt(grad.mul(grad).sum(1, 2, 3).add(1e-12));
       SDVariable gp = norm.sub(1.0).mul(norm.sub(1.0)).mean();
-      output(sd, dOutputs, "gp", gp);
+      metric(sd, "gp", gp);
       loss = loss.add(gp.mul(settings.gradientPenalty()));
     }
     sd.setLossVariables(sd.identity("d_loss", loss));
-    dOutputs.add(0, "d_loss");
+    dMetrics.add(0, "d_loss");
+    dOutputs.addAll(0, dMetrics);
     dOutputs.addAll(dLayers.batchStatOutputs());
     Graphs.buildGradients(sd);
     return new Net("D", sd, dLayers.takeParams(), settings.discriminatorOptimizer().updater());
@@ -241,13 +244,9 @@ public final class Gan implements GenerativeModel {
     return settings.loss().probabilistic() ? sd.nn().sigmoid(src).mean() : src.mean();
   }
 
-  private static void output(SameDiff sd, List<String> outputs, String name, SDVariable v) {
+  private void metric(SameDiff sd, String name, SDVariable v) {
     sd.identity(name, v);
-    outputs.add(name);
-  }
-
-  public Architecture architecture() {
-    return arch;
+    dMetrics.add(name);
   }
 
   public Net discriminator() {
@@ -316,10 +315,8 @@ public final class Gan implements GenerativeModel {
     d.apply(r.getGradients(), step);
     dLayers.updateRunningStats(r.getOutputs(), n);
     Map<String, INDArray> o = r.getOutputs();
-    for (String name : dOutputs) {
-      if (o.get(name).length() == 1 && !name.contains("/")) {
-        metrics.put(name, o.get(name).getDouble(0));
-      }
+    for (String name : dMetrics) {
+      metrics.put(name, o.get(name).getDouble(0));
     }
     if (arch.conditioning() == Conditioning.AUXILIARY) {
       metrics.put("acc_real", accuracy(o.get("realClassLogits"), realLabels));
