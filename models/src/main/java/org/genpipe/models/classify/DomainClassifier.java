@@ -7,6 +7,7 @@ import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.FastGrad;
+import org.genpipe.models.nn.GraphPlan;
 import org.genpipe.models.nn.Graphs;
 import org.genpipe.models.nn.Layers;
 import org.genpipe.models.nn.Net;
@@ -37,6 +38,7 @@ public final class DomainClassifier {
   private final int featureSize;
   private final SameDiff sd = SameDiff.create();
   private final Net net;
+  private final GraphPlan.Compiled update;
 
   public DomainClassifier(ImageShape shape, Targets targets, DomainClassifierSettings settings, long seed) {
     this.shape = shape;
@@ -61,6 +63,7 @@ public final class DomainClassifier {
     sd.setLossVariables(logProb.mul(t).sum(1, 2).mean().neg("loss"));
     Graphs.buildGradients(sd);
     net = new Net(NET, sd, layers.takeParams(), settings.optimizer().updater());
+    update = new GraphPlan.Compiled(sd, List.of("loss", "logits"), net.params());
   }
 
   public ImageShape shape() {
@@ -79,7 +82,7 @@ public final class DomainClassifier {
   public Map<String, Double> trainStep(Minibatch batch, long step) {
     int[][] indices = targets.indices(batch);
     Map<String, INDArray> ph = Map.of("x", batch.images(), "t", targets.oneHot(indices));
-    OutAndGrad r = sd.calculateGradientsAndOutputs(ph, List.of("loss", "logits"), net.params());
+    OutAndGrad r = update.run(ph);
     net.apply(r.getGradients(), step);
     Map<String, Double> out = new LinkedHashMap<>();
     out.put("loss", r.getOutputs().get("loss").getDouble(0));

@@ -15,6 +15,7 @@ import org.genpipe.common.records.PixelRange;
 import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.GraphPlan;
 import org.genpipe.models.nn.Graphs;
 import org.genpipe.models.nn.LayerStack;
 import org.genpipe.models.nn.Layers;
@@ -107,6 +108,9 @@ public final class Gan implements GenerativeModel {
   private final List<String> dMetrics = new ArrayList<>();
   private final List<String> dOutputs = new ArrayList<>();
   private final List<String> gOutputs = new ArrayList<>();
+  private final GraphPlan.Compiled generate;
+  private final GraphPlan.Compiled dUpdate;
+  private final GraphPlan.Compiled gUpdate;
   private LayerStack.Applied dReal;
   private LayerStack.Applied dFake;
   private LayerStack.Applied dHat;
@@ -138,6 +142,9 @@ public final class Gan implements GenerativeModel {
     d = buildDiscriminatorGraph();
     gLayers = new Layers(gGraph, Noise.mix(seed, 1, 0)).normalInit(settings.weightStd()).external(d);
     g = buildGeneratorGraph();
+    generate = new GraphPlan.Compiled(gGraph, List.of("fake"), List.of());
+    dUpdate = new GraphPlan.Compiled(dGraph, dOutputs, d.params());
+    gUpdate = new GraphPlan.Compiled(gGraph, gOutputs, g.params());
   }
 
   private Net buildDiscriminatorGraph() {
@@ -283,7 +290,7 @@ public final class Gan implements GenerativeModel {
     int[] realLabels = classes > 0 ? labels(batch) : null;
     int[] fakeLabels = classes > 0 ? randomLabels(n, Noise.mix(seed, 2, 0)) : null;
     Map<String, INDArray> gIn = generatorInputs(n, Noise.mix(seed, 1, 0), fakeLabels);
-    INDArray fake = gGraph.output(gIn, "fake").get("fake");
+    INDArray fake = generate.run(gIn).getOutputs().get("fake");
     Map<String, Double> out = new LinkedHashMap<>();
     discriminatorStep(batch.images(), realLabels, fake, fakeLabels, step, seed, out);
     if ((step + 1) % settings.discriminatorSteps() == 0) {
@@ -311,7 +318,7 @@ public final class Gan implements GenerativeModel {
           new long[] {n, 1, 1, 1}, 'c'));
       ph.putAll(dStack.dropoutMasks(dHat, n, Noise.mix(seed, 4, 2)));
     }
-    OutAndGrad r = dGraph.calculateGradientsAndOutputs(ph, dOutputs, d.params());
+    OutAndGrad r = dUpdate.run(ph);
     d.apply(r.getGradients(), step);
     dLayers.updateRunningStats(r.getOutputs(), n);
     Map<String, INDArray> o = r.getOutputs();
@@ -343,7 +350,7 @@ public final class Gan implements GenerativeModel {
     if (arch.conditioning() == Conditioning.INPUT) {
       ph.put("gFakeY", labelPlanes(labels));
     }
-    return gGraph.calculateGradientsAndOutputs(ph, gOutputs, g.params());
+    return gUpdate.run(ph);
   }
 
   /** G's placeholders: noise from {@code seed} and, for conditional models, one-hot labels. */

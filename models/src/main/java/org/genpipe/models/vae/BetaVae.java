@@ -18,6 +18,7 @@ import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.Reconstructing;
 import org.genpipe.models.nn.FastGrad;
+import org.genpipe.models.nn.GraphPlan;
 import org.genpipe.models.nn.Graphs;
 import org.genpipe.models.nn.Layers;
 import org.genpipe.models.nn.Net;
@@ -52,6 +53,7 @@ public final class BetaVae implements GenerativeModel, Reconstructing {
   private final Layers layers;
   private final Net net;
   private final List<String> trainOutputs = new ArrayList<>();
+  private final GraphPlan.Compiled update;
 
   /** Builds the model; {@code seed} fixes the initial weights. */
   public BetaVae(BetaVaeSettings settings, long seed) {
@@ -88,6 +90,7 @@ public final class BetaVae implements GenerativeModel, Reconstructing {
     trainOutputs.add("reconstruction");
     trainOutputs.add(settings.divergence().metric());
     trainOutputs.addAll(layers.batchStatOutputs());
+    update = new GraphPlan.Compiled(sd, trainOutputs, net.params());
   }
 
   /** Posterior mean and log variance. */
@@ -153,7 +156,7 @@ public final class BetaVae implements GenerativeModel, Reconstructing {
     Map<String, INDArray> ph = new LinkedHashMap<>();
     ph.put("x", batch.images());
     ph.put("eps", Noise.gaussian(seed, n, settings.latentSize()));
-    OutAndGrad r = sd.calculateGradientsAndOutputs(ph, trainOutputs, net.params());
+    OutAndGrad r = update.run(ph);
     net.apply(r.getGradients(), step);
     layers.updateRunningStats(r.getOutputs(), n);
     Map<String, Double> losses = new LinkedHashMap<>();

@@ -10,6 +10,7 @@ import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.CheckedPlans;
 import org.genpipe.models.nn.OptimizerSettings;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -53,6 +54,16 @@ class DomainClassifierTest {
     assertThat(c.accuracy(test)).isGreaterThan(0.95).isGreaterThan(before);
     assertThat(c.features(test.images()).shape()).containsExactly(200, 16);
     assertThat(c.predict(test.images())[0]).hasSize(1);
+  }
+
+  @Test
+  void compiledStepsAreBitIdenticalToSameDiffsExecutor() {
+    CheckedPlans.run(() -> {
+      DomainClassifier c = new DomainClassifier(SHAPE, Targets.ofClasses(3), SETTINGS, 5);
+      for (int step = 0; step < 3; step++) {
+        c.trainStep(bands(16, step, false), step);
+      }
+    });
   }
 
   @Test

@@ -13,6 +13,7 @@ import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.CheckedPlans;
 import org.genpipe.models.nn.OptimizerSettings;
 import org.genpipe.models.testing.Blobs;
 import org.junit.jupiter.api.Test;
@@ -54,6 +55,18 @@ class BetaVaeTest {
     }
     assertThat(last).isLessThan(first * 0.7);
     assertThat(a.state().maxAbsDiff(b.state())).isZero();
+  }
+
+  @Test
+  void compiledStepsAreBitIdenticalToSameDiffsExecutor() {
+    CheckedPlans.run(() -> {
+      for (Divergence d : Divergence.values()) {
+        BetaVae vae = new BetaVae(new BetaVaeSettings(SETTINGS.latentSize(), 2.0, d, SETTINGS.optimizer()), 6);
+        for (int step = 0; step < 3; step++) {
+          vae.trainStep(Blobs.of(16, step), step, step);
+        }
+      }
+    });
   }
 
   @Test

@@ -1,0 +1,370 @@
+package org.genpipe.models.nn;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.autodiff.functions.DifferentialFunction;
+import org.nd4j.autodiff.listeners.At;
+import org.nd4j.autodiff.listeners.BaseListener;
+import org.nd4j.autodiff.listeners.Listener;
+import org.nd4j.autodiff.listeners.Operation;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.autodiff.samediff.internal.SameDiffOp;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.CustomOp;
+import org.nd4j.linalg.api.ops.Op;
+import org.nd4j.linalg.api.ops.OpContext;
+import org.nd4j.linalg.api.ops.impl.transforms.same.Identity;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A SameDiff computation (outputs, optionally with the gradients of some variables) compiled for
+ * fixed placeholder shapes into a flat list of native op calls.
+ *
+ * <p>SameDiff M2.1 interprets its graph on every call: per op it resolves dependencies, computes the
+ * output shapes, takes arrays from its memory manager and builds an op context, about 50 us of Java
+ * work per op; the beta-VAE's training step runs ~190 ops, so half its step was this bookkeeping.
+ * A plan does that work once: it runs the computation through SameDiff one time with a listener that
+ * records which ops ran, in which order, on which arrays and with which arguments; then it allocates
+ * every intermediate array once and gives each op its own op context with its arrays and arguments
+ * bound. Running the plan copies the placeholders in and calls the ops; the ops and kernels are the
+ * ones SameDiff ran, so the results are the same, bit for bit (GraphPlanTest checks it per model).
+ *
+ * <p>Shapes are fixed per plan, so {@link Compiled} keeps one plan per placeholder-shape signature.
+ * The graph's variables (parameters) are bound by reference: updating them in place (as {@link Net}
+ * does) is seen by the next run; replacing a variable's array object makes the plan rebuild itself.
+ * Returned arrays belong to the plan and are overwritten by its next run.
+ */
+public final class GraphPlan {
+  private static final Logger LOG = LoggerFactory.getLogger(GraphPlan.class);
+  private final List<Step> steps;
+  private final Map<String, INDArray> placeholders;
+  private final Map<String, INDArray> variables;
+  private final Map<String, INDArray> outputs;
+  private final Map<String, INDArray> gradients;
+
+  private record Step(DifferentialFunction op, OpContext context) {
+    void run() {
+      if (op instanceof CustomOp c) {
+        Nd4j.exec(c, context);
+      } else {
+        Nd4j.exec((Op) op, context);
+      }
+    }
+  }
+
+  private GraphPlan(List<Step> steps, Map<String, INDArray> placeholders, Map<String, INDArray> variables,
+      Map<String, INDArray> outputs, Map<String, INDArray> gradients) {
+    this.steps = steps;
+    this.placeholders = placeholders;
+    this.variables = variables;
+    this.outputs = outputs;
+    this.gradients = gradients;
+  }
+
+  /**
+   * Records one SameDiff run of {@code outputs} (and the gradients of {@code wrt}, if any) for these
+   * placeholders and compiles it.
+   */
+  static GraphPlan record(SameDiff sd, Map<String, INDArray> ph, List<String> outputNames, List<String> wrt) {
+    Recorder rec = new Recorder(sd);
+    List<Listener> before = new ArrayList<>(sd.getListeners());
+    sd.setListeners(rec);
+
+    try {
+      if (wrt.isEmpty()) {
+        sd.output(ph, outputNames);
+      } else {
+        sd.calculateGradientsAndOutputs(ph, outputNames, wrt);
+      }
+    } finally {
+      sd.setListeners(before.toArray(new Listener[0]));
+    }
+    return rec.compile(ph, outputNames, wrt);
+  }
+
+  /** Copies the placeholders in and runs every op; returns the plan's output and gradient arrays. */
+  public OutAndGrad run(Map<String, INDArray> ph) {
+    for (Map.Entry<String, INDArray> e : placeholders.entrySet()) {
+      INDArray given = ph.get(e.getKey());
+      if (given == null) {
+        throw new IllegalArgumentException("placeholder " + e.getKey() + " not given");
+      }
+      e.getValue().assign(given);
+    }
+    for (Step s : steps) {
+      s.run();
+    }
+    return new OutAndGrad(outputs, gradients);
+  }
+
+  /** True while every variable the plan reads is still the array object it was compiled with. */
+  boolean bound(SameDiff sd) {
+    for (Map.Entry<String, INDArray> e : variables.entrySet()) {
+      if (sd.getArrForVarName(e.getKey()) != e.getValue()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  int size() {
+    return steps.size();
+  }
+
+  /** Milliseconds per run spent in each op type over {@code runs} runs, most expensive first. */
+  Map<String, Double> profile(Map<String, INDArray> ph, int runs, boolean detail) {
+    Map<String, Double> ms = new LinkedHashMap<>();
+    for (int r = 0; r < runs; r++) {
+      run(ph);
+      for (Step s : steps) {
+        long t = System.nanoTime();
+        s.run();
+        String key = detail ? s.op().getOwnName() + " " + s.op().opName() + " "
+            + Arrays.toString(s.context().getOutputArray(0).shape()) : s.op().opName();
+        ms.merge(key, (System.nanoTime() - t) / 1e6 / runs, Double::sum);
+      }
+    }
+    Map<String, Double> sorted = new LinkedHashMap<>();
+    ms.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed())
+        .forEach(e -> sorted.put(e.getKey(), e.getValue()));
+    return sorted;
+  }
+
+  /** Listens to one SameDiff run and turns it into a plan. */
+  private static final class Recorder extends BaseListener {
+    private final SameDiff sd;
+    private final List<Recorded> ops = new ArrayList<>();
+    private Recorded pending;
+
+    private record Recorded(DifferentialFunction op, List<String> inputs, List<INDArray> inputArrays,
+        List<String> outputs, List<INDArray> outputArrays, long[] iArgs, double[] tArgs, boolean[] bArgs,
+        DataType[] dArgs) {}
+
+    Recorder(SameDiff sd) {
+      this.sd = sd;
+    }
+
+    @Override
+    public boolean isActive(Operation operation) {
+      return true;
+    }
+
+    @Override
+    public void preOpExecution(SameDiff sd, At at, SameDiffOp op, OpContext oc) {
+      List<INDArray> arrays = oc == null ? List.of() : oc.getInputArrays();
+      List<String> names = op.getInputsToOp() == null ? List.of() : op.getInputsToOp();
+      if (arrays.size() != names.size()) {
+        // SameDiff passes an op its inputs in the order of its input names; anything else is not
+        // something a plan can replay
+        throw new UnsupportedOperationException("op " + op.getName() + " (" + op.getOp().opName() + ") ran on "
+            + arrays.size() + " arrays for " + names.size() + " inputs");
+      }
+      pending = new Recorded(op.getOp(), List.copyOf(names), List.copyOf(arrays), op.getOutputsOfOp(), null,
+          oc == null ? new long[0] : oc.getIArguments().stream().mapToLong(Long::longValue).toArray(),
+          oc == null ? new double[0] : oc.getTArguments().stream().mapToDouble(Double::doubleValue).toArray(),
+          oc == null ? new boolean[0] : toBooleans(oc.getBArguments()),
+          oc == null ? new DataType[0] : oc.getDArguments().toArray(new DataType[0]));
+    }
+
+    @Override
+    public void opExecution(SameDiff sd, At at, MultiDataSet batch, SameDiffOp op, OpContext oc, INDArray[] out) {
+      if (pending == null || pending.op() != op.getOp()) {
+        throw new IllegalStateException("op " + op.getName() + " ran without being announced");
+      }
+      List<INDArray> outs = Arrays.asList(out);
+      ops.add(new Recorded(pending.op(), pending.inputs(), pending.inputArrays(), pending.outputs(), outs,
+          pending.iArgs(), pending.tArgs(), pending.bArgs(), pending.dArgs()));
+      pending = null;
+    }
+
+    GraphPlan compile(Map<String, INDArray> ph, List<String> outputNames, List<String> wrt) {
+      Map<String, INDArray> slots = new LinkedHashMap<>();
+      Map<String, INDArray> phSlots = new LinkedHashMap<>();
+      Map<String, INDArray> vars = new LinkedHashMap<>();
+      for (Map.Entry<String, INDArray> e : ph.entrySet()) {
+        INDArray a = Nd4j.createUninitialized(e.getValue().dataType(), e.getValue().shape(), 'c');
+        phSlots.put(e.getKey(), a);
+        slots.put(e.getKey(), a);
+      }
+      List<Step> steps = new ArrayList<>();
+      for (Recorded r : ops) {
+        INDArray[] in = new INDArray[r.inputs().size()];
+        for (int i = 0; i < in.length; i++) {
+          String name = r.inputs().get(i);
+          INDArray a = slots.get(name);
+          if (a == null) {
+            SDVariable v = sd.getVariable(name);
+            if (v != null && v.getVariableType() == VariableType.PLACEHOLDER) {
+              throw new IllegalStateException("op " + r.op().getOwnName() + " reads placeholder " + name + ", not given");
+            }
+            if (v != null && v.getVariableType() != VariableType.ARRAY) {
+              a = v.getArr(); // a parameter or constant: bound by reference
+              if (v.getVariableType() == VariableType.VARIABLE) {
+                vars.put(name, a);
+              }
+            } else {
+              a = r.inputArrays().get(i).dup(); // a value SameDiff seeds itself (the loss gradient's ones)
+            }
+            slots.put(name, a);
+          }
+          in[i] = a;
+        }
+        INDArray[] out = new INDArray[r.outputArrays().size()];
+        for (int i = 0; i < out.length; i++) {
+          INDArray rec = r.outputArrays().get(i);
+          INDArray alias = null;
+          for (int j = 0; j < in.length; j++) {
+            if (r.inputArrays().get(j) == rec) {
+              alias = in[j]; // SameDiff ran the op in place (or passed the input on, as Identity)
+            }
+          }
+          out[i] = alias != null ? alias : Nd4j.create(rec.dataType(), rec.shape(), rec.ordering());
+          slots.put(r.outputs().get(i), out[i]);
+        }
+        if (r.op() instanceof Identity) {
+          continue; // SameDiff passes the input array on as the output: aliased above
+        }
+        OpContext ctx = Nd4j.getExecutioner().buildContext();
+        ctx.setInputArrays(in);
+        ctx.setOutputArrays(out);
+        if (r.iArgs().length > 0) {
+          ctx.setIArguments(r.iArgs());
+        }
+        if (r.tArgs().length > 0) {
+          ctx.setTArguments(r.tArgs());
+        }
+        if (r.bArgs().length > 0) {
+          ctx.setBArguments(r.bArgs());
+        }
+        if (r.dArgs().length > 0) {
+          ctx.setDArguments(r.dArgs());
+        }
+        steps.add(new Step(r.op(), ctx));
+      }
+      Map<String, INDArray> outs = new LinkedHashMap<>();
+      for (String o : outputNames) {
+        outs.put(o, require(slots, o));
+      }
+      Map<String, INDArray> grads = new LinkedHashMap<>();
+      for (String w : wrt) {
+        grads.put(w, require(slots, sd.getVariable(w).getGradient().name()));
+      }
+      return new GraphPlan(steps, phSlots, vars, outs, grads);
+    }
+
+    private static INDArray require(Map<String, INDArray> slots, String name) {
+      INDArray a = slots.get(name);
+      if (a == null) {
+        throw new IllegalStateException("the recorded run did not compute " + name);
+      }
+      return a;
+    }
+
+    private static boolean[] toBooleans(List<Boolean> list) {
+      boolean[] out = new boolean[list.size()];
+      for (int i = 0; i < out.length; i++) {
+        out[i] = list.get(i);
+      }
+      return out;
+    }
+  }
+
+  /**
+   * One computation of a graph (its outputs and the gradients of some variables), compiled per
+   * placeholder-shape signature on first use.
+   */
+  public static final class Compiled {
+    /**
+     * System property choosing how computations run: {@code compiled} (default), {@code interpreted}
+     * (SameDiff's own executor, to rule the plans out when debugging), or {@code checked} (both,
+     * failing on the first output or gradient that is not bit-identical).
+     */
+    public static final String MODE_PROPERTY = "genpipe.graphs";
+    private final SameDiff sd;
+    private final List<String> outputs;
+    private final List<String> wrt;
+    private final Map<String, GraphPlan> plans = new LinkedHashMap<>();
+    private GraphPlan last;
+    private boolean unsupported;
+
+    public Compiled(SameDiff sd, List<String> outputs, List<String> wrt) {
+      this.sd = sd;
+      this.outputs = List.copyOf(outputs);
+      this.wrt = List.copyOf(wrt);
+    }
+
+    /** Like {@link SameDiff#calculateGradientsAndOutputs}; the arrays are overwritten by the next run. */
+    public OutAndGrad run(Map<String, INDArray> ph) {
+      String mode = System.getProperty(MODE_PROPERTY, "compiled");
+      if (mode.equals("interpreted") || unsupported) {
+        return interpreted(ph);
+      }
+      if (mode.equals("checked")) {
+        OutAndGrad reference = interpreted(ph);
+        OutAndGrad compiled = compiled(ph);
+        compare("output", reference.getOutputs(), compiled.getOutputs());
+        compare("gradient of", reference.getGradients(), compiled.getGradients());
+        return compiled;
+      }
+      return compiled(ph);
+    }
+
+    /** SameDiff's own execution of the same computation. */
+    public OutAndGrad interpreted(Map<String, INDArray> ph) {
+      return wrt.isEmpty() ? new OutAndGrad(sd.output(ph, outputs), Map.of())
+          : sd.calculateGradientsAndOutputs(ph, outputs, wrt);
+    }
+
+    static void compare(String what, Map<String, INDArray> expected, Map<String, INDArray> actual) {
+      for (Map.Entry<String, INDArray> e : expected.entrySet()) {
+        INDArray a = actual.get(e.getKey());
+        if (a == null || !a.equalShapes(e.getValue()) || !Arrays.equals(values(a), values(e.getValue()))) {
+          double diff = a == null || !a.equalShapes(e.getValue()) ? Double.NaN
+              : a.sub(e.getValue()).amaxNumber().doubleValue();
+          throw new IllegalStateException("compiled plan differs from SameDiff: " + what + " " + e.getKey()
+              + " (max abs difference " + diff + ")");
+        }
+      }
+    }
+
+    private static double[] values(INDArray a) {
+      return a.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+    }
+
+    private OutAndGrad compiled(Map<String, INDArray> ph) {
+      StringBuilder key = new StringBuilder();
+      for (Map.Entry<String, INDArray> e : new java.util.TreeMap<>(ph).entrySet()) {
+        key.append(e.getKey()).append(Arrays.toString(e.getValue().shape())).append(e.getValue().dataType()).append(';');
+      }
+      String k = key.toString();
+      GraphPlan plan = plans.get(k);
+      if (plan == null || !plan.bound(sd)) {
+        try {
+          plan = record(sd, ph, outputs, wrt);
+        } catch (UnsupportedOperationException e) {
+          LOG.warn("running {} with SameDiff's executor: {}", outputs, e.getMessage());
+          unsupported = true;
+          return interpreted(ph);
+        }
+        plans.put(k, plan);
+      }
+      last = plan;
+      return plan.run(ph);
+    }
+
+    /** The plan of the last run. */
+    GraphPlan last() {
+      return last;
+    }
+  }
+}

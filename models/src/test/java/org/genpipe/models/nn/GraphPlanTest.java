@@ -1,0 +1,107 @@
+package org.genpipe.models.nn;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+class GraphPlanTest {
+  @AfterEach
+  void interpretedByDefaultAgain() {
+    System.clearProperty(GraphPlan.Compiled.MODE_PROPERTY);
+  }
+
+  /** x [N, 3] -> relu(x W + b) -> sum of squares, mean over the batch; and an inference output. */
+  private static SameDiff graph(Layers layers) {
+    SameDiff sd = layers.sd();
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 3);
+    SDVariable h = FastGrad.relu(sd, layers.dense("d", x, 3, 4));
+    h = layers.batchNorm("bn", h, 4, 0, true);
+    sd.identity("h", h);
+    sd.setLossVariables(h.mul(h).sum(1).mean("loss", 0));
+    Graphs.buildGradients(sd);
+    return sd;
+  }
+
+  private static Map<String, INDArray> batch(long seed, int n) {
+    Map<String, INDArray> ph = new LinkedHashMap<>();
+    ph.put("x", Noise.gaussian(seed, n, 3));
+    return ph;
+  }
+
+  private static void assertSame(OutAndGrad expected, OutAndGrad actual) {
+    for (String k : expected.getOutputs().keySet()) {
+      assertThat(actual.getOutputs().get(k)).as(k).isEqualTo(expected.getOutputs().get(k));
+    }
+    assertThat(actual.getGradients().keySet()).isEqualTo(expected.getGradients().keySet());
+    for (String k : expected.getGradients().keySet()) {
+      assertThat(actual.getGradients().get(k).equalsWithEps(expected.getGradients().get(k), 0)).as(k).isTrue();
+    }
+  }
+
+  @Test
+  void aCompiledRunEqualsSameDiffsOwnForNewInputsNewParametersAndNewBatchSizes() {
+    Layers layers = new Layers(SameDiff.create(), 1);
+    SameDiff sd = graph(layers);
+    List<String> params = layers.takeParams();
+    GraphPlan.Compiled c = new GraphPlan.Compiled(sd, List.of("loss", "h"), params);
+    for (int step = 0; step < 3; step++) {
+      Map<String, INDArray> ph = batch(step, 5);
+      OutAndGrad compiled = c.run(ph);
+      assertSame(c.interpreted(ph), compiled);
+      // parameters changed in place are read by the next run
+      sd.getArrForVarName("d/W").addi(0.1);
+    }
+    GraphPlan five = c.last();
+    assertThat(five.size()).isGreaterThan(10);
+    Map<String, INDArray> seven = batch(9, 7);
+    assertSame(c.interpreted(seven), c.run(seven));
+    assertThat(c.last()).isNotSameAs(five);
+    c.run(batch(10, 5));
+    assertThat(c.last()).isSameAs(five);
+  }
+
+  @Test
+  void parametersSetThroughSameDiffAreSeenByTheNextRun() {
+    Layers layers = new Layers(SameDiff.create(), 2);
+    SameDiff sd = graph(layers);
+    GraphPlan.Compiled c = new GraphPlan.Compiled(sd, List.of("loss"), layers.takeParams());
+    Map<String, INDArray> ph = batch(1, 6);
+    double before = c.run(ph).getOutputs().get("loss").getDouble(0);
+    sd.getVariable("d/W").setArray(Nd4j.rand(DataType.FLOAT, 3, 4));
+    OutAndGrad after = c.run(ph);
+    assertThat(after.getOutputs().get("loss").getDouble(0)).isNotEqualTo(before);
+    assertSame(c.interpreted(ph), after);
+  }
+
+  @Test
+  void checkedModeComparesEveryRunAndInterpretedModeBypassesPlans() {
+    Layers layers = new Layers(SameDiff.create(), 3);
+    SameDiff sd = graph(layers);
+    GraphPlan.Compiled c = new GraphPlan.Compiled(sd, List.of("loss"), layers.takeParams());
+    System.setProperty(GraphPlan.Compiled.MODE_PROPERTY, "checked");
+    double loss = c.run(batch(2, 4)).getOutputs().get("loss").getDouble(0);
+    assertThat(c.last()).isNotNull();
+    System.setProperty(GraphPlan.Compiled.MODE_PROPERTY, "interpreted");
+    GraphPlan.Compiled c2 = new GraphPlan.Compiled(sd, List.of("loss"), List.of());
+    assertThat(c2.run(batch(2, 4)).getOutputs().get("loss").getDouble(0)).isEqualTo(loss);
+    assertThat(c2.last()).isNull();
+    assertThatThrownBy(() -> c.run(Map.of())).isInstanceOf(IllegalStateException.class);
+    // a difference in the last bit is a difference
+    INDArray a = Nd4j.createFromArray(1f, 2f);
+    INDArray b = Nd4j.createFromArray(1f, Math.nextUp(2f));
+    GraphPlan.Compiled.compare("output", Map.of("h", a), Map.of("h", a.dup()));
+    assertThatThrownBy(() -> GraphPlan.Compiled.compare("output", Map.of("h", a), Map.of("h", b)))
+        .hasMessageContaining("output h");
+  }
+}
