@@ -36,6 +36,7 @@ public final class FastGrad {
     register(new Relu(), "relu");
     register(new ChannelMul(), "multiply");
     register(new ChannelAdd(), "add");
+    register(new BceWithLogits(), BceWithLogits.NATIVE);
   }
 
   private FastGrad() {}
@@ -64,6 +65,71 @@ public final class FastGrad {
   /** x + s with s of shape [1, C, 1, 1] (NCHW) or [1, C], broadcast over {@code axes} of x. */
   public static SDVariable channelAdd(SameDiff sd, SDVariable x, SDVariable s, int... axes) {
     return new ChannelAdd(sd, x, s, axes).outputVariable();
+  }
+
+  /**
+   * Binary cross-entropy of targets t in [0, 1] against sigmoid(logits), per element, in the stable
+   * form max(l, 0) - l t + log(1 + exp(-|l|)): one native op ({@code sigm_cross_entropy_loss}
+   * without reduction) where writing it out takes nine element-wise ops, and the gradient
+   * (sigmoid(l) - t) g in three. No gradient flows to the targets.
+   */
+  public static SDVariable bceWithLogits(SameDiff sd, SDVariable logits, SDVariable targets) {
+    return new BceWithLogits(sd, logits, targets).outputVariable();
+  }
+
+  /** BCE with logits (ND4J's native op, inputs logits, weights, labels) with a three-op gradient. */
+  public static final class BceWithLogits extends DynamicCustomOp {
+    static final String NATIVE = "sigm_cross_entropy_loss";
+
+    public BceWithLogits() {}
+
+    BceWithLogits(SameDiff sd, SDVariable logits, SDVariable targets) {
+      super(sd, new SDVariable[] {logits, sd.constant(Nd4j.scalar(logits.dataType(), 1.0)), targets});
+      addIArgument(0); // no reduction: one loss per element
+      addTArgument(0.0); // no label smoothing
+    }
+
+    @Override
+    public String opName() {
+      return "genpipe_bce_with_logits";
+    }
+
+    @Override
+    public long opHash() {
+      return HashUtil.getLongHash(NATIVE);
+    }
+
+    @Override
+    public CustomOpDescriptor getDescriptor() {
+      return nativeDescriptor(NATIVE);
+    }
+
+    @Override
+    public int getNumOutputs() {
+      return 1;
+    }
+
+    @Override
+    public Map<String, Object> propertiesForFunction() {
+      return new LinkedHashMap<>();
+    }
+
+    @Override
+    public void setPropertiesForFunction(Map<String, Object> properties) {
+      // reduction mode and smoothing travel as the op's arguments
+    }
+
+    @Override
+    public List<DataType> calculateOutputDataTypes(List<DataType> in) {
+      return List.of(in.get(0));
+    }
+
+    @Override
+    public List<SDVariable> doDiff(List<SDVariable> grads) {
+      SDVariable logits = arg(0);
+      SDVariable dLogits = sameDiff.nn().sigmoid(logits).sub(arg(2)).mul(grads.get(0));
+      return List.of(dLogits, sameDiff.zerosLike(arg(1)), sameDiff.zerosLike(arg(2)));
+    }
   }
 
   /** ReLU (ND4J's native relu op) with the gradient g * step(x). */

@@ -71,10 +71,7 @@ public final class BetaVae implements GenerativeModel, Reconstructing {
     SDVariable z = mu.add(sd.math().exp(logVar.mul(0.5)).mul(eps));
     SDVariable logits = decoder(z, latent, true);
     // Bernoulli log-likelihood: BCE with logits (stable form), summed over pixels, mean over the batch
-    SDVariable bce = FastGrad.relu(sd, logits)
-        .sub(logits.mul(x))
-        .add(sd.math().log(sd.math().exp(sd.math().abs(logits).neg()).add(1.0)));
-    SDVariable rec = bce.sum(1, 2, 3).mean("reconstruction", 0);
+    SDVariable rec = FastGrad.bceWithLogits(sd, logits, x).sum(1, 2, 3).mean("reconstruction", 0);
     SDVariable div = settings.divergence().perExample(mu, logVar).mean(settings.divergence().metric(), 0);
     sd.setLossVariables(rec.add("loss", div.mul(settings.beta())));
     Graphs.buildGradients(sd);

@@ -34,6 +34,21 @@ class FastGradTest {
   }
 
   @Test
+  void bceWithLogitsMatchesTheWrittenOutStableFormEvenForLargeLogits() {
+    INDArray logits = Noise.gaussian(7, 4, 1, 6, 6).muli(30); // |l| up to ~100: exp(-l) overflows a naive form
+    INDArray targets = org.nd4j.linalg.ops.transforms.Transforms.sigmoid(Noise.gaussian(8, 4, 1, 6, 6), false);
+    BiFunction<SameDiff, SDVariable[], SDVariable> written = (sd, v) -> FastGrad.relu(sd, v[0])
+        .sub(v[0].mul(sd.constant(targets)))
+        .add(sd.math().log(sd.math().exp(sd.math().abs(v[0]).neg()).add(1.0)));
+    compare(logits, null, written, (sd, v) -> FastGrad.bceWithLogits(sd, v[0], sd.constant(targets)));
+    OutAndGrad fast = run(logits, null, (sd, v) -> FastGrad.bceWithLogits(sd, v[0], sd.constant(targets)));
+    assertThat(fast.getOutputs().get("y").isInfinite().any()).isFalse();
+    assertThat(fast.getOutputs().get("y").minNumber().doubleValue()).isGreaterThanOrEqualTo(0.0);
+    assertThat(count(gradientOps(logits, null, (sd, v) -> FastGrad.bceWithLogits(sd, v[0], sd.constant(targets))),
+        "sigm_cross_entropy_loss_grad")).isZero();
+  }
+
+  @Test
   void channelMulAndAddMatchBroadcastOps() {
     INDArray x = Noise.gaussian(2, 4, 3, 5, 5);
     INDArray s = Noise.gaussian(3, 1, 3, 1, 1);
