@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
  * records which ops ran, in which order, on which arrays and with which arguments; then it allocates
  * every intermediate array once and gives each op its own op context with its arrays and arguments
  * bound. Running the plan copies the placeholders in and calls the ops; the ops and kernels are the
- * ones SameDiff ran, so the results are the same, bit for bit (GraphPlanTest checks it per model).
+ * ones SameDiff ran, so the results are the same, bit for bit (each model's tests check its steps in
+ * {@code checked} mode, see {@link Compiled#MODE_PROPERTY}).
  *
  * <p>Shapes are fixed per plan, so {@link Compiled} keeps one plan per placeholder-shape signature.
  * The graph's variables (parameters) are bound by reference: updating them in place (as {@link Net}
@@ -119,25 +120,6 @@ public final class GraphPlan {
 
   int size() {
     return steps.size();
-  }
-
-  /** Milliseconds per run spent in each op type over {@code runs} runs, most expensive first. */
-  Map<String, Double> profile(Map<String, INDArray> ph, int runs, boolean detail) {
-    Map<String, Double> ms = new LinkedHashMap<>();
-    for (int r = 0; r < runs; r++) {
-      run(ph);
-      for (Step s : steps) {
-        long t = System.nanoTime();
-        s.run();
-        String key = detail ? s.op().getOwnName() + " " + s.op().opName() + " "
-            + Arrays.toString(s.context().getOutputArray(0).shape()) : s.op().opName();
-        ms.merge(key, (System.nanoTime() - t) / 1e6 / runs, Double::sum);
-      }
-    }
-    Map<String, Double> sorted = new LinkedHashMap<>();
-    ms.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed())
-        .forEach(e -> sorted.put(e.getKey(), e.getValue()));
-    return sorted;
   }
 
   /** Listens to one SameDiff run and turns it into a plan. */
