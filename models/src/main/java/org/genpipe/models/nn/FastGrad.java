@@ -78,7 +78,7 @@ public final class FastGrad {
   }
 
   /** BCE with logits (ND4J's native op, inputs logits, weights, labels) with a three-op gradient. */
-  public static final class BceWithLogits extends DynamicCustomOp {
+  public static final class BceWithLogits extends SingleOutputOp {
     static final String NATIVE = "sigm_cross_entropy_loss";
 
     public BceWithLogits() {}
@@ -95,33 +95,8 @@ public final class FastGrad {
     }
 
     @Override
-    public long opHash() {
-      return HashUtil.getLongHash(NATIVE);
-    }
-
-    @Override
-    public CustomOpDescriptor getDescriptor() {
-      return nativeDescriptor(NATIVE);
-    }
-
-    @Override
-    public int getNumOutputs() {
-      return 1;
-    }
-
-    @Override
-    public Map<String, Object> propertiesForFunction() {
-      return new LinkedHashMap<>();
-    }
-
-    @Override
-    public void setPropertiesForFunction(Map<String, Object> properties) {
-      // reduction mode and smoothing travel as the op's arguments
-    }
-
-    @Override
-    public List<DataType> calculateOutputDataTypes(List<DataType> in) {
-      return List.of(in.get(0));
+    String nativeName() {
+      return NATIVE;
     }
 
     @Override
@@ -133,7 +108,7 @@ public final class FastGrad {
   }
 
   /** ReLU (ND4J's native relu op) with the gradient g * step(x). */
-  public static final class Relu extends DynamicCustomOp {
+  public static final class Relu extends SingleOutputOp {
     static final String NAME = "genpipe_relu";
 
     public Relu() {}
@@ -149,13 +124,38 @@ public final class FastGrad {
     }
 
     @Override
+    String nativeName() {
+      return "relu";
+    }
+
+    @Override
+    public List<SDVariable> doDiff(List<SDVariable> grads) {
+      return List.of(sameDiff.math().step(arg(), 0.0).mul(grads.get(0)));
+    }
+  }
+
+  /**
+   * An op with one output of its first input's data type that runs ND4J's native
+   * {@link #nativeName} op under its own name; its arguments travel as the op's int and float
+   * arguments, so it has no properties of its own to serialise.
+   */
+  abstract static class SingleOutputOp extends DynamicCustomOp {
+    SingleOutputOp() {}
+
+    SingleOutputOp(SameDiff sd, SDVariable[] args) {
+      super(sd, args);
+    }
+
+    abstract String nativeName();
+
+    @Override
     public long opHash() {
-      return HashUtil.getLongHash("relu");
+      return HashUtil.getLongHash(nativeName());
     }
 
     @Override
     public CustomOpDescriptor getDescriptor() {
-      return nativeDescriptor("relu");
+      return nativeDescriptor(nativeName());
     }
 
     @Override
@@ -170,17 +170,12 @@ public final class FastGrad {
 
     @Override
     public void setPropertiesForFunction(Map<String, Object> properties) {
-      // the cutoff travels as the op's floating-point argument
+      // nothing beyond the int and float arguments
     }
 
     @Override
     public List<DataType> calculateOutputDataTypes(List<DataType> in) {
       return List.of(in.get(0));
-    }
-
-    @Override
-    public List<SDVariable> doDiff(List<SDVariable> grads) {
-      return List.of(sameDiff.math().step(arg(), 0.0).mul(grads.get(0)));
     }
   }
 
