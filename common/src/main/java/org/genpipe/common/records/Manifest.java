@@ -78,6 +78,21 @@ public record Manifest(
     }
   }
 
+  /** A records folder's manifest with the SHA-256 of its file, which runs record as data provenance. */
+  public record Checked(Manifest manifest, String sha256) {}
+
+  /**
+   * Reads {@code <recordsDir>/manifest.json} and its checksum; an unreachable folder is a
+   * {@link BadInputException} naming it.
+   */
+  public static Checked readChecked(Path recordsDir, Configuration conf) {
+    try {
+      return new Checked(read(recordsDir, conf), Storage.sha256(new Path(recordsDir, RecordSchema.MANIFEST), conf));
+    } catch (IOException e) {
+      throw Storage.unreachable(recordsDir, e);
+    }
+  }
+
   /** Reads {@code <recordsDir>/manifest.json}. */
   public static Manifest read(Path recordsDir, Configuration conf) throws IOException {
     Path file = new Path(recordsDir, RecordSchema.MANIFEST);

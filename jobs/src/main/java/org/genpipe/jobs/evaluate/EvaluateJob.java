@@ -22,7 +22,6 @@ import org.genpipe.common.io.HadoopConf;
 import org.genpipe.common.io.Storage;
 import org.genpipe.common.provenance.Provenance;
 import org.genpipe.common.records.Manifest;
-import org.genpipe.common.records.RecordSchema;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.evaluate.FeatureSets.Kind;
 import org.genpipe.jobs.spark.TaskProgress;
@@ -99,14 +98,9 @@ public final class EvaluateJob {
     }
 
     Path recordsDir = Storage.path(EvaluateSettings.given(es.records()) ? es.records() : ck.info().records());
-    Manifest manifest;
-    String manifestSha;
-    try {
-      manifest = Manifest.read(recordsDir, conf);
-      manifestSha = Storage.sha256(new Path(recordsDir, RecordSchema.MANIFEST), conf);
-    } catch (IOException e) {
-      throw Storage.unreachable(recordsDir, e);
-    }
+    Manifest.Checked checked = Manifest.readChecked(recordsDir, conf);
+    Manifest manifest = checked.manifest();
+    String manifestSha = checked.sha256();
     List<String> warnings = new ArrayList<>();
     if (!manifestSha.equals(ck.info().dataManifestSha256())) {
       warnings.add("the reference records " + recordsDir + " are not the records the checkpoint was trained on ("

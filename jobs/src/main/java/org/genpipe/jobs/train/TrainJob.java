@@ -30,7 +30,6 @@ import org.genpipe.common.provenance.Provenance;
 import org.genpipe.common.records.ImageRecord;
 import org.genpipe.common.records.Manifest;
 import org.genpipe.common.records.Minibatch;
-import org.genpipe.common.records.RecordSchema;
 import org.genpipe.common.records.ShardReader;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.tracking.ResilientTracker;
@@ -102,14 +101,9 @@ public final class TrainJob {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Path recordsDir = Storage.path(ts.records());
     Path runDir = Storage.path(ts.output());
-    Manifest manifest;
-    String manifestSha;
-    try {
-      manifest = Manifest.read(recordsDir, conf);
-      manifestSha = Storage.sha256(new Path(recordsDir, RecordSchema.MANIFEST), conf);
-    } catch (IOException e) {
-      throw Storage.unreachable(recordsDir, e);
-    }
+    Manifest.Checked checked = Manifest.readChecked(recordsDir, conf);
+    Manifest manifest = checked.manifest();
+    String manifestSha = checked.sha256();
     ModelFactory factory = factoryOverride != null ? factoryOverride
         : config.requireModel().factory(manifest.imageShape(), manifest.classes().size(), config.seed(),
             recordsDir.toString());
