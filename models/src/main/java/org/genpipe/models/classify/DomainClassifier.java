@@ -63,7 +63,7 @@ public final class DomainClassifier {
     sd.setLossVariables(logProb.mul(t).sum(1, 2).mean().neg("loss"));
     Graphs.buildGradients(sd);
     net = new Net(NET, sd, layers.takeParams(), settings.optimizer().updater());
-    update = new GraphPlan.Compiled(sd, List.of("loss", "logits"), net.params());
+    update = new GraphPlan.Compiled(sd, List.of("loss", "logits"), net);
   }
 
   public ImageShape shape() {

@@ -143,8 +143,8 @@ public final class Gan implements GenerativeModel {
     gLayers = new Layers(gGraph, Noise.mix(seed, 1, 0)).normalInit(settings.weightStd()).external(d);
     g = buildGeneratorGraph();
     generate = new GraphPlan.Compiled(gGraph, List.of("fake"), List.of());
-    dUpdate = new GraphPlan.Compiled(dGraph, dOutputs, d.params());
-    gUpdate = new GraphPlan.Compiled(gGraph, gOutputs, g.params());
+    dUpdate = new GraphPlan.Compiled(dGraph, dOutputs, d);
+    gUpdate = new GraphPlan.Compiled(gGraph, gOutputs, g);
   }
 
   private Net buildDiscriminatorGraph() {

@@ -77,6 +77,15 @@ public final class GraphPlan {
    * placeholders and compiles it.
    */
   static GraphPlan record(SameDiff sd, Map<String, INDArray> ph, List<String> outputNames, List<String> wrt) {
+    return record(sd, ph, outputNames, wrt, Map.of());
+  }
+
+  /**
+   * As {@link #record(SameDiff, Map, List, List)}, with the gradients of some of {@code wrt} written
+   * straight into given arrays (of their shapes) where the op computing them can write there.
+   */
+  static GraphPlan record(SameDiff sd, Map<String, INDArray> ph, List<String> outputNames, List<String> wrt,
+      Map<String, INDArray> gradientTargets) {
     Recorder rec = new Recorder(sd);
     List<Listener> before = new ArrayList<>(sd.getListeners());
     sd.setListeners(rec);
@@ -90,7 +99,7 @@ public final class GraphPlan {
     } finally {
       sd.setListeners(before.toArray(new Listener[0]));
     }
-    return rec.compile(ph, outputNames, wrt);
+    return rec.compile(ph, outputNames, wrt, gradientTargets);
   }
 
   /** Copies the placeholders in and runs every op; returns the plan's output and gradient arrays. */
@@ -169,7 +178,12 @@ public final class GraphPlan {
       pending = null;
     }
 
-    GraphPlan compile(Map<String, INDArray> ph, List<String> outputNames, List<String> wrt) {
+    GraphPlan compile(Map<String, INDArray> ph, List<String> outputNames, List<String> wrt,
+        Map<String, INDArray> gradientTargets) {
+      Map<String, INDArray> targets = new LinkedHashMap<>();
+      for (Map.Entry<String, INDArray> e : gradientTargets.entrySet()) {
+        targets.put(sd.getVariable(e.getKey()).getGradient().name(), e.getValue());
+      }
       Map<String, INDArray> slots = new LinkedHashMap<>();
       Map<String, INDArray> phSlots = new LinkedHashMap<>();
       Map<String, INDArray> vars = new LinkedHashMap<>();
@@ -210,7 +224,14 @@ public final class GraphPlan {
               alias = in[j]; // SameDiff ran the op in place (or passed the input on, as Identity)
             }
           }
-          out[i] = alias != null ? alias : Nd4j.create(rec.dataType(), rec.shape(), rec.ordering());
+          INDArray target = targets.get(r.outputs().get(i));
+          if (alias != null) {
+            out[i] = alias;
+          } else if (target != null && target.dataType() == rec.dataType() && Arrays.equals(target.shape(), rec.shape())) {
+            out[i] = target; // a gradient written where its network keeps it
+          } else {
+            out[i] = Nd4j.create(rec.dataType(), rec.shape(), rec.ordering());
+          }
           slots.put(r.outputs().get(i), out[i]);
         }
         if (r.op() instanceof Identity) {
@@ -275,14 +296,28 @@ public final class GraphPlan {
     private final SameDiff sd;
     private final List<String> outputs;
     private final List<String> wrt;
+    private final Map<String, INDArray> gradientTargets;
     private final Map<String, GraphPlan> plans = new LinkedHashMap<>();
     private GraphPlan last;
     private boolean unsupported;
 
     public Compiled(SameDiff sd, List<String> outputs, List<String> wrt) {
+      this(sd, outputs, wrt, Map.of());
+    }
+
+    /**
+     * The outputs and the gradients of {@code net}'s parameters, written straight into the
+     * network's gradient arrays, so that {@link Net#apply} does not copy them.
+     */
+    public Compiled(SameDiff sd, List<String> outputs, Net net) {
+      this(sd, outputs, net.params(), net.gradientTargets());
+    }
+
+    private Compiled(SameDiff sd, List<String> outputs, List<String> wrt, Map<String, INDArray> gradientTargets) {
       this.sd = sd;
       this.outputs = List.copyOf(outputs);
       this.wrt = List.copyOf(wrt);
+      this.gradientTargets = gradientTargets;
     }
 
     /** Like {@link SameDiff#calculateGradientsAndOutputs}; the arrays are overwritten by the next run. */
@@ -332,7 +367,7 @@ public final class GraphPlan {
       GraphPlan plan = plans.get(k);
       if (plan == null || !plan.bound(sd)) {
         try {
-          plan = record(sd, ph, outputs, wrt);
+          plan = record(sd, ph, outputs, wrt, gradientTargets);
         } catch (UnsupportedOperationException e) {
           LOG.warn("running {} with SameDiff's executor: {}", outputs, e.getMessage());
           unsupported = true;

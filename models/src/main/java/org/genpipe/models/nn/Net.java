@@ -1,34 +1,40 @@
 package org.genpipe.models.nn;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.genpipe.models.ModelState;
+import org.nd4j.autodiff.samediff.ArrayHolder;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
-import org.nd4j.linalg.learning.GradientUpdater;
 import org.nd4j.linalg.learning.config.IUpdater;
 
 /**
  * One trainable network: a set of parameters of a SameDiff graph (in creation order) with its own
  * optimizer and optimizer state. A GAN has two, each updated from its own loss.
  *
- * <p>The gradients are gathered into one flat array and the optimizer state is one flat array, so
- * that a step is one optimizer call over the whole network instead of one per parameter, and the
- * state moves in and out of {@link ModelState} without copying per parameter. The parameters stay
- * the graph's own arrays and are updated in place.
+ * <p>Parameters, gradients and optimizer state are each one flat array. The graph's parameter
+ * arrays are views into the flat parameter array (the network takes over the graph's variable
+ * store for that), and a compiled update ({@link GraphPlan.Compiled#Compiled(SameDiff, List, Net)})
+ * writes the gradients straight into views of the flat gradient array: an optimizer step is then
+ * one updater call and one subtraction over the whole network instead of two copies and one
+ * subtraction per parameter, and the state moves in and out of {@link ModelState} as whole arrays.
  */
 public final class Net {
+  /** The name SameDiff gives its gradient graph among its functions. */
+  private static final String GRAD_FUNCTION = "grad";
   private final String name;
   private final SameDiff sd;
   private final List<String> params;
+  private final INDArray flatParams;
   private final List<INDArray> gradViews = new ArrayList<>();
   private final INDArray flatGrads;
-  private final INDArray updaterState;
-  private final GradientUpdater<?> updater;
+  private final FlatOptimizer optimizer;
   private final long paramCount;
 
   public Net(String name, SameDiff sd, List<String> params, IUpdater updater) {
@@ -43,17 +49,52 @@ public final class Net {
       count += sd.getArrForVarName(p).length();
     }
     paramCount = count;
+    flatParams = Nd4j.create(DataType.FLOAT, 1, count);
     flatGrads = Nd4j.create(DataType.FLOAT, 1, count);
+    ArrayHolder store = plainVariableStore(sd);
     long offset = 0;
     for (String p : this.params) {
       INDArray w = sd.getArrForVarName(p);
       long n = w.length();
-      gradViews.add(flatGrads.get(NDArrayIndex.point(0), NDArrayIndex.interval(offset, offset + n)).reshape('c', w.shape()));
+      INDArray view = slice(flatParams, offset, n, w.shape());
+      view.assign(w);
+      place(store, p, view);
+      gradViews.add(slice(flatGrads, offset, n, w.shape()));
       offset += n;
     }
-    long stateSize = updater.stateSize(count);
-    this.updaterState = stateSize == 0 ? null : Nd4j.zeros(DataType.FLOAT, 1, stateSize);
-    this.updater = updater.instantiate(updaterState, true);
+    this.optimizer = FlatOptimizer.of(updater, count);
+  }
+
+  /**
+   * SameDiff's default variable store copies arrays on the way in; the plain one keeps the views it
+   * is given.
+   */
+  private static ArrayHolder plainVariableStore(SameDiff sd) {
+    ArrayHolder store = sd.getVariablesArrays();
+    if (store instanceof SingleThreadArrayHolder) {
+      return store;
+    }
+    SingleThreadArrayHolder plain = new SingleThreadArrayHolder();
+    plain.initFrom(store);
+    sd.setVariablesArrays(plain);
+    return plain;
+  }
+
+  /** Makes {@code view} the array of parameter {@code p} in the graph and in its gradient graph. */
+  private void place(ArrayHolder store, String p, INDArray view) {
+    store.setArray(p, view);
+    // the gradient graph is a SameDiff of its own holding the same parameter arrays
+    SameDiff grad = sd.getFunction(GRAD_FUNCTION);
+    if (grad != null && grad.getVariablesArrays().hasArray(p)) {
+      grad.getVariablesArrays().setArray(p, view);
+    }
+    if (sd.getArrForVarName(p) != view || (grad != null && grad.hasVariable(p) && grad.getArrForVarName(p) != view)) {
+      throw new IllegalStateException("parameter " + p + " of network " + name + " could not be placed in its flat array");
+    }
+  }
+
+  private static INDArray slice(INDArray flat, long offset, long n, long[] shape) {
+    return flat.get(NDArrayIndex.point(0), NDArrayIndex.interval(offset, offset + n)).reshape('c', shape);
   }
 
   public String name() {
@@ -72,50 +113,43 @@ public final class Net {
     return sd.getArrForVarName(p);
   }
 
-  /** Applies one optimizer step from {@code grads} (by parameter name) at iteration {@code step}. */
+  /** Where an update should write each parameter's gradient (views of the flat gradient array). */
+  Map<String, INDArray> gradientTargets() {
+    Map<String, INDArray> out = new LinkedHashMap<>();
+    for (int i = 0; i < params.size(); i++) {
+      out.put(params.get(i), gradViews.get(i));
+    }
+    return out;
+  }
+
+  /**
+   * Applies one optimizer step from {@code grads} (by parameter name) at iteration {@code step};
+   * gradients already in this network's gradient views are not copied.
+   */
   public void apply(Map<String, INDArray> grads, long step) {
     for (int i = 0; i < params.size(); i++) {
       INDArray g = grads.get(params.get(i));
       if (g == null) {
         throw new IllegalStateException("no gradient for parameter " + params.get(i) + " of network " + name);
       }
-      gradViews.get(i).assign(g);
+      if (g != gradViews.get(i)) {
+        gradViews.get(i).assign(g);
+      }
     }
-    updater.applyUpdater(flatGrads, (int) step, 0);
-    for (int i = 0; i < params.size(); i++) {
-      sd.getArrForVarName(params.get(i)).subi(gradViews.get(i));
-    }
+    optimizer.update(flatGrads, step);
+    flatParams.subi(flatGrads);
   }
 
   /** Writes {@code <name>/params} and {@code <name>/updater} into {@code state}. */
   public void exportTo(ModelState state) {
-    float[] flat = new float[Math.toIntExact(paramCount)];
-    int off = 0;
-    for (String p : params) {
-      float[] v = sd.getArrForVarName(p).dup('c').data().asFloat();
-      System.arraycopy(v, 0, flat, off, v.length);
-      off += v.length;
-    }
-    state.put(name + "/params", flat);
-    state.put(name + "/updater", updaterState == null ? new float[0] : updaterState.data().asFloat());
+    state.put(name + "/params", flatParams.data().asFloat());
+    state.put(name + "/updater", optimizer.state());
   }
 
   /** Reads what {@link #exportTo} wrote, checking lengths. */
   public void importFrom(ModelState state) {
     float[] flat = state.get(name + "/params", paramCount);
-    int off = 0;
-    for (String p : params) {
-      INDArray w = sd.getArrForVarName(p);
-      int n = (int) w.length();
-      float[] part = new float[n];
-      System.arraycopy(flat, off, part, 0, n);
-      w.assign(Nd4j.create(part, w.shape(), 'c'));
-      off += n;
-    }
-    long stateLen = updaterState == null ? 0 : updaterState.length();
-    float[] u = state.get(name + "/updater", stateLen);
-    if (stateLen > 0) {
-      updaterState.assign(Nd4j.create(u, new long[] {1, stateLen}, 'c'));
-    }
+    flatParams.assign(Nd4j.create(flat, new long[] {1, paramCount}, 'c'));
+    optimizer.loadState(state.get(name + "/updater", optimizer.stateSize()));
   }
 }

@@ -87,7 +87,7 @@ public final class BetaVae implements GenerativeModel, Reconstructing {
     trainOutputs.add("reconstruction");
     trainOutputs.add(settings.divergence().metric());
     trainOutputs.addAll(layers.batchStatOutputs());
-    update = new GraphPlan.Compiled(sd, trainOutputs, net.params());
+    update = new GraphPlan.Compiled(sd, trainOutputs, net);
   }
 
   /** Posterior mean and log variance. */
