@@ -75,31 +75,17 @@ public final class GanBenchmarkCommand implements Callable<Integer> {
     }
     System.out.printf("%s step (D then G), batch %d%s, latent 100; OMP_NUM_THREADS=%s%n", model, batch,
         "dcgan".equals(model) ? ", width " + width : "", System.getenv().getOrDefault("OMP_NUM_THREADS", "(unset)"));
-    double ours = Double.MAX_VALUE;
-    double ref = Double.MAX_VALUE;
-    String torchVersion = null;
+    AlternatingBlocks.Best best;
     try (Timed timed = new Timed()) {
-      for (int r = 0; r < repeats; r++) {
-        double ms = timed.stepMillis(r == 0 ? warmup : 0);
-        ours = Math.min(ours, ms);
-        System.out.printf("  [%d/%d] this project (SameDiff, ND4J %s): %.1f ms/step%n", r + 1, repeats,
-            org.nd4j.linalg.factory.Nd4j.getBackend().getClass().getSimpleName(), ms);
-        String torch = PythonReference.run(python, "gan_torch.py", "ms_per_step", "python3-torch",
-            PythonReference.TORCH_ENV, model,
-            String.valueOf(torchThreads), String.valueOf(batch), String.valueOf(width), "100",
-            String.valueOf(Math.max(3, warmup / 4)), String.valueOf(steps));
-        if (torch != null) {
-          double t = PythonReference.number(torch, "ms_per_step");
-          ref = Math.min(ref, t);
-          torchVersion = torch.replaceAll(".*\"torch\": \"([^\"]+)\".*", "$1");
-          System.out.printf("  [%d/%d] PyTorch CPU %s, %d threads: %.1f ms/step%n", r + 1, repeats, torchVersion,
-              torchThreads, t);
-        }
-      }
+      best = AlternatingBlocks.run(repeats, torchThreads, block -> timed.stepMillis(block == 0 ? warmup : 0),
+          block -> PythonReference.run(python, "gan_torch.py", "ms_per_step", "python3-torch",
+              PythonReference.TORCH_ENV, model, String.valueOf(torchThreads), String.valueOf(batch),
+              String.valueOf(width), "100", String.valueOf(Math.max(3, warmup / 4)), String.valueOf(steps)));
     }
-    System.out.printf("  best of %d: this project %.1f ms/step", repeats, ours);
-    if (torchVersion != null) {
-      System.out.printf(", PyTorch %.1f ms/step, ratio this/PyTorch %.2f (target <= 1: no slower)%n", ref, ours / ref);
+    System.out.printf("  best of %d: this project %.1f ms/step", repeats, best.ours());
+    if (best.hasReference()) {
+      System.out.printf(", PyTorch %.1f ms/step, ratio this/PyTorch %.2f (target <= 1: no slower)%n", best.reference(),
+          best.ratio());
     } else {
       System.out.println();
     }

@@ -1,0 +1,52 @@
+package org.genpipe.jobs.bench;
+
+/**
+ * Times this project and its PyTorch reference in alternating blocks and keeps the best block of
+ * each: this machine's speed drifts by 5-20% between runs of a few seconds, so one block per side
+ * compares the drift as much as the code.
+ */
+final class AlternatingBlocks {
+  /** One timed block of this project: ms per step; {@code block} counts from 0. */
+  interface Ours {
+    double millis(int block) throws Exception;
+  }
+
+  /** One run of the reference script: its JSON result line, or null when it cannot run. */
+  interface Reference {
+    String run(int block) throws Exception;
+  }
+
+  /** The best block of each side; {@code reference} is NaN when PyTorch could not run. */
+  record Best(double ours, double reference, String torchVersion) {
+    boolean hasReference() {
+      return torchVersion != null;
+    }
+
+    double ratio() {
+      return ours / reference;
+    }
+  }
+
+  private AlternatingBlocks() {}
+
+  static Best run(int repeats, int torchThreads, Ours ours, Reference reference) throws Exception {
+    double best = Double.MAX_VALUE;
+    double ref = Double.MAX_VALUE;
+    String torchVersion = null;
+    String backend = org.nd4j.linalg.factory.Nd4j.getBackend().getClass().getSimpleName();
+    for (int r = 0; r < repeats; r++) {
+      double ms = ours.millis(r);
+      best = Math.min(best, ms);
+      System.out.printf("  [%d/%d] this project (SameDiff, ND4J %s): %.2f ms/step%n", r + 1, repeats, backend, ms);
+      String json = reference.run(r);
+      if (json != null) {
+        double t = PythonReference.number(json, "ms_per_step");
+        ref = Math.min(ref, t);
+        torchVersion = json.replaceAll(".*\"torch\": \"([^\"]+)\".*", "$1");
+        System.out.printf("  [%d/%d] PyTorch CPU %s, %d threads: %.2f ms/step%n", r + 1, repeats, torchVersion,
+            torchThreads, t);
+      }
+    }
+    return new Best(best, torchVersion == null ? Double.NaN : ref, torchVersion);
+  }
+}
