@@ -1,5 +1,8 @@
 package org.genpipe.jobs.bench;
 
+import org.genpipe.common.records.Minibatch;
+import org.genpipe.models.GenerativeModel;
+
 /**
  * Times this project and its PyTorch reference in alternating blocks and keeps the best block of
  * each: this machine's speed drifts by 5-20% between runs of a few seconds, so one block per side
@@ -28,6 +31,32 @@ final class AlternatingBlocks {
   }
 
   private AlternatingBlocks() {}
+
+  /** A model's training step on one fixed batch, timed in blocks; steps are numbered on across blocks. */
+  static final class StepTimer {
+    private final GenerativeModel model;
+    private final Minibatch batch;
+    private long step;
+
+    StepTimer(GenerativeModel model, Minibatch batch) {
+      this.model = model;
+      this.batch = batch;
+    }
+
+    /** Runs {@code untimed} steps, then {@code timed} timed ones: ms per step. */
+    double millis(int untimed, int timed) {
+      for (int i = 0; i < untimed; i++) {
+        model.trainStep(batch, step, step);
+        step++;
+      }
+      long t = System.nanoTime();
+      for (int i = 0; i < timed; i++) {
+        model.trainStep(batch, step, step);
+        step++;
+      }
+      return (System.nanoTime() - t) / 1e6 / timed;
+    }
+  }
 
   static Best run(int repeats, int torchThreads, Ours ours, Reference reference) throws Exception {
     double best = Double.MAX_VALUE;

@@ -95,8 +95,7 @@ public final class GanBenchmarkCommand implements Callable<Integer> {
   /** One model and batch, timed in blocks (the warm-up only before the first). */
   private final class Timed implements AutoCloseable {
     private final Gan gan;
-    private final Minibatch mb;
-    private long step;
+    private final AlternatingBlocks.StepTimer timer;
 
     Timed() {
       OptimizerSettings adam = OptimizerSettings.adam(2e-4, 0.5, 0.999);
@@ -110,20 +109,12 @@ public final class GanBenchmarkCommand implements Callable<Integer> {
         ids.add("b" + i);
         labels[i] = i % 10;
       }
-      mb = new Minibatch(images, null, org.nd4j.linalg.factory.Nd4j.createFromArray(labels), null, ids);
+      timer = new AlternatingBlocks.StepTimer(gan,
+          new Minibatch(images, null, org.nd4j.linalg.factory.Nd4j.createFromArray(labels), null, ids));
     }
 
     double stepMillis(int untimed) {
-      for (int i = 0; i < untimed; i++) {
-        gan.trainStep(mb, step, step);
-        step++;
-      }
-      long t = System.nanoTime();
-      for (int i = 0; i < steps; i++) {
-        gan.trainStep(mb, step, step);
-        step++;
-      }
-      return (System.nanoTime() - t) / 1e6 / steps;
+      return timer.millis(untimed, steps);
     }
 
     @Override

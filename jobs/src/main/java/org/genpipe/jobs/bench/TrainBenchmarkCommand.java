@@ -80,9 +80,9 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
       System.out.printf("  note: ND4J runs with OMP_NUM_THREADS=%s threads, PyTorch with %d: for equal threads run"
           + " OMP_NUM_THREADS=%d ./pipeline bench-train%n", omp, torchThreads, torchThreads);
     }
-    StepTimer timer = new StepTimer();
+    AlternatingBlocks.StepTimer timer = betaVaeStep();
     AlternatingBlocks.Best best = AlternatingBlocks.run(repeats, torchThreads,
-        block -> timer.millis(block == 0 ? warmup : 0),
+        block -> timer.millis(block == 0 ? warmup : 0, steps),
         block -> PythonReference.run(python, "beta_vae_torch.py", "ms_per_step", "python3-torch",
             PythonReference.TORCH_ENV, String.valueOf(torchThreads), String.valueOf(batch), "16",
             String.valueOf(Math.min(warmup, 100)), String.valueOf(steps)));
@@ -97,34 +97,15 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** The beta-VAE's training step on one fixed batch, timed in blocks (the warm-up only before the first). */
-  private final class StepTimer {
-    private final BetaVae vae;
-    private final Minibatch mb;
-    private long step;
-
-    StepTimer() {
-      vae = new BetaVae(new BetaVaeSettings(16, 1.0, Divergence.KL, OptimizerSettings.adam(1e-3, 0.9, 0.999)), 0);
-      var images = org.nd4j.linalg.ops.transforms.Transforms.sigmoid(Noise.gaussian(1, batch, 1, 28, 28), false);
-      List<String> ids = new ArrayList<>();
-      for (int i = 0; i < batch; i++) {
-        ids.add("b" + i);
-      }
-      mb = new Minibatch(images, null, null, null, ids);
+  /** The beta-VAE's training step on one fixed batch of sigmoid-of-noise images. */
+  private AlternatingBlocks.StepTimer betaVaeStep() {
+    BetaVae vae = new BetaVae(new BetaVaeSettings(16, 1.0, Divergence.KL, OptimizerSettings.adam(1e-3, 0.9, 0.999)), 0);
+    var images = org.nd4j.linalg.ops.transforms.Transforms.sigmoid(Noise.gaussian(1, batch, 1, 28, 28), false);
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < batch; i++) {
+      ids.add("b" + i);
     }
-
-    double millis(int untimed) {
-      for (int i = 0; i < untimed; i++) {
-        vae.trainStep(mb, step, step);
-        step++;
-      }
-      long t = System.nanoTime();
-      for (int i = 0; i < steps; i++) {
-        vae.trainStep(mb, step, step);
-        step++;
-      }
-      return (System.nanoTime() - t) / 1e6 / steps;
-    }
+    return new AlternatingBlocks.StepTimer(vae, new Minibatch(images, null, null, null, ids));
   }
 
   /**
