@@ -56,7 +56,8 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
   @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python with torch (default ${DEFAULT-VALUE}).")
   String python;
 
-  @Option(names = "--averaging-steps", defaultValue = "300", description = "Steps of the 2-worker run (default ${DEFAULT-VALUE}).")
+  @Option(names = "--averaging-steps", defaultValue = "1500", description = "Steps of the 2-worker run (default ${DEFAULT-VALUE}: "
+      + "150 rounds at frequency 10; Spark's per-round code runs in the JVM's interpreter for the first few dozen).")
   long averagingSteps;
 
   @Option(names = "--averaging-frequency", defaultValue = "10", description = "Averaging frequency (default ${DEFAULT-VALUE}).")

@@ -176,6 +176,7 @@ public final class TrainJob {
         ts.batchSizePerWorker(), ts.shuffle());
     // the run's constants travel once per executor, not with every round's tasks
     Broadcast<RoundJob> jobOnce = jsc.broadcast(job);
+    ParameterAveraging averaging = new ParameterAveraging(jsc, jobOnce, ts.workers());
     long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
     String heldOut = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
     SampleMonitor monitor = ts.monitor() ? SampleMonitor.create(recordsDir, manifest, manifestSha, heldOut,
@@ -194,7 +195,7 @@ public final class TrainJob {
       while (step < totalSteps) {
         int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
         long roundStart = System.nanoTime();
-        RoundResult r = ParameterAveraging.round(jsc, jobOnce, new RoundJob.Input(state, step, n), ts.workers());
+        RoundResult r = averaging.round(new RoundJob.Input(state, step, n));
         long roundNanos = System.nanoTime() - roundStart;
         double roundSeconds = roundNanos / 1e9;
         String bad = r.nonFinite();

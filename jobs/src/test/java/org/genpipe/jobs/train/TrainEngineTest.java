@@ -88,9 +88,9 @@ class TrainEngineTest {
     assertThat(r.state().maxAbsDiff(local)).isLessThanOrEqualTo(1e-6);
   }
 
-  /** 2 workers: one reduce level; 6: Spark's treeAggregate with an intermediate level. */
+  /** 2 and 3 workers: one runJob merged on the driver in partition order; 6: Spark's treeAggregate with an intermediate level. */
   @ParameterizedTest
-  @ValueSource(ints = {2, 6})
+  @ValueSource(ints = {2, 3, 6})
   void workersAveragingEveryStepWithSgdEqualOneMachineWithTheCombinedBatch(int workers) throws Exception {
     ModelFactory f = new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.sgd(0.5), 7);
     PipelineConfig c = config("sgd" + workers, "train.workers=" + workers, "train.averagingFrequency=1", "train.steps=6",
