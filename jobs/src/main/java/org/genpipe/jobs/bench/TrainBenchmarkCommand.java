@@ -48,7 +48,7 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
   @Option(names = "--torch-threads", defaultValue = "2", description = "PyTorch threads (default ${DEFAULT-VALUE}).")
   int torchThreads;
 
-  @Option(names = "--repeats", defaultValue = "3",
+  @Option(names = "--repeats", defaultValue = "5",
       description = "Timed blocks per side, alternating this project and PyTorch; the best of each is compared "
           + "(default ${DEFAULT-VALUE}).")
   int repeats;
