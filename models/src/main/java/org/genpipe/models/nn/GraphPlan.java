@@ -38,7 +38,9 @@ import org.slf4j.LoggerFactory;
  * every intermediate array once and gives each op its own op context with its arrays and arguments
  * bound. Running the plan copies the placeholders in and calls the ops; the ops and kernels are the
  * ones SameDiff ran, so the results are the same, bit for bit (each model's tests check its steps in
- * {@code checked} mode, see {@link Compiled#MODE_PROPERTY}).
+ * {@code checked} mode, see {@link Compiled#MODE_PROPERTY}). Convolutions run through oneDNN
+ * primitives made once per plan ({@link OneDnnConvolutions}: the same kernels as ND4J's op, without
+ * its per-call set-up).
  *
  * <p>Shapes are fixed per plan, so {@link Compiled} keeps one plan per placeholder-shape signature.
  * The graph's variables (parameters) are bound by reference: updating them in place (as {@link Net}
@@ -53,9 +55,12 @@ public final class GraphPlan {
   private final Map<String, INDArray> outputs;
   private final Map<String, INDArray> gradients;
 
-  private record Step(DifferentialFunction op, OpContext context) {
+  /** One op call; {@code kernel} (may be null) runs it instead of ND4J's op (see {@link OneDnnConvolutions}). */
+  private record Step(DifferentialFunction op, OpContext context, Runnable kernel) {
     void run() {
-      if (op instanceof CustomOp c) {
+      if (kernel != null) {
+        kernel.run();
+      } else if (op instanceof CustomOp c) {
         Nd4j.exec(c, context);
       } else {
         Nd4j.exec((Op) op, context);
@@ -252,7 +257,7 @@ public final class GraphPlan {
         if (r.dArgs().length > 0) {
           ctx.setDArguments(r.dArgs());
         }
-        steps.add(new Step(r.op(), ctx));
+        steps.add(new Step(r.op(), ctx, OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs())));
       }
       Map<String, INDArray> outs = new LinkedHashMap<>();
       for (String o : outputNames) {
