@@ -32,8 +32,8 @@ import picocli.CommandLine.Option;
       "Debian's python3-torch, --torch-threads threads) in alternating blocks, best of each, with the ratio;",
       "(2) the parameter-averaging overhead: wall time of a 2-worker Spark run (local[2], one ND4J thread per",
       "worker) against the workers' pure compute time.",
-      "The step runs with OMP_NUM_THREADS ND4J threads (the launcher sets 1 unless you set it): for equal",
-      "threads with PyTorch run OMP_NUM_THREADS=2 ./pipeline bench-train."
+      "The step runs with OMP_NUM_THREADS ND4J threads (the launcher sets 1 unless you set it; convolutions use",
+      "oneDNN's own thread pool): for equal threads with PyTorch run OMP_NUM_THREADS=2 ./pipeline bench-train."
     })
 public final class TrainBenchmarkCommand implements Callable<Integer> {
   @Option(names = "--batch", defaultValue = "64", description = "Batch size (default ${DEFAULT-VALUE}).")
@@ -78,8 +78,9 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
     String omp = System.getenv().getOrDefault("OMP_NUM_THREADS", "(unset)");
     System.out.printf("beta-VAE step, batch %d, latent 16, Adam; OMP_NUM_THREADS=%s%n", batch, omp);
     if (!omp.equals(String.valueOf(torchThreads))) {
-      System.out.printf("  note: ND4J runs with OMP_NUM_THREADS=%s threads, PyTorch with %d: for equal threads run"
-          + " OMP_NUM_THREADS=%d ./pipeline bench-train%n", omp, torchThreads, torchThreads);
+      System.out.printf("  note: ND4J's ops run with OMP_NUM_THREADS=%s threads (the convolutions in oneDNN's own pool),"
+          + " PyTorch with %d: for equal threads run OMP_NUM_THREADS=%d ./pipeline bench-train%n", omp, torchThreads,
+          torchThreads);
     }
     AlternatingBlocks.StepTimer timer = betaVaeStep();
     AlternatingBlocks.Best best = AlternatingBlocks.run(repeats, torchThreads,

@@ -2,9 +2,11 @@ package org.genpipe.models.nn;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.nd4j.autodiff.functions.DifferentialFunction;
 import org.nd4j.autodiff.listeners.At;
 import org.nd4j.autodiff.listeners.BaseListener;
@@ -197,6 +199,14 @@ public final class GraphPlan {
         phSlots.put(e.getKey(), a);
         slots.put(e.getKey(), a);
       }
+      // what the run reads: later ops' inputs, the outputs and the gradients asked for
+      Set<String> read = new HashSet<>(outputNames);
+      for (String w : wrt) {
+        read.add(sd.getVariable(w).getGradient().name());
+      }
+      for (Recorded r : ops) {
+        read.addAll(r.inputs());
+      }
       List<Step> steps = new ArrayList<>();
       for (Recorded r : ops) {
         INDArray[] in = new INDArray[r.inputs().size()];
@@ -257,7 +267,8 @@ public final class GraphPlan {
         if (r.dArgs().length > 0) {
           ctx.setDArguments(r.dArgs());
         }
-        steps.add(new Step(r.op(), ctx, OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs())));
+        boolean firstOutputRead = !r.outputs().isEmpty() && read.contains(r.outputs().get(0));
+        steps.add(new Step(r.op(), ctx, OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead)));
       }
       Map<String, INDArray> outs = new LinkedHashMap<>();
       for (String o : outputNames) {

@@ -93,9 +93,11 @@ final class OneDnnConvolutions {
 
   /**
    * A kernel computing op {@code opName} from {@code in} into {@code out} with ND4J's integer
-   * arguments {@code iArgs}, or null where this class does not apply (ND4J's op then runs).
+   * arguments {@code iArgs}, or null where this class does not apply (ND4J's op then runs). For a
+   * backward op, {@code inputGradientUsed} false leaves out the gradient of the input (e.g. of a
+   * network's input images, which nothing reads): out[0] is then not written.
    */
-  static Runnable kernel(String opName, INDArray[] in, INDArray[] out, long[] iArgs) {
+  static Runnable kernel(String opName, INDArray[] in, INDArray[] out, long[] iArgs, boolean inputGradientUsed) {
     boolean backward = opName.endsWith("_bp");
     boolean transposed = opName.startsWith("deconv2d");
     if (!opName.equals("conv2d") && !opName.equals("conv2d_bp") && !opName.equals("deconv2d")
@@ -110,7 +112,7 @@ final class OneDnnConvolutions {
     boolean bias = in.length == (backward ? 4 : 3);
     INDArray y = backward ? in[in.length - 1] : out[0];
     Geometry g = new Geometry(x, w, y, iArgs, transposed);
-    return backward ? g.backward(x, w, y, out[0], out[1], bias ? out[2] : null)
+    return backward ? g.backward(x, w, y, inputGradientUsed ? out[0] : null, out[1], bias ? out[2] : null)
         : g.forward(x, w, bias ? in[2] : null, y);
   }
 
@@ -192,6 +194,7 @@ final class OneDnnConvolutions {
       return k;
     }
 
+    /** Backward data (skipped when {@code gradIn} is null) then backward weights, as ND4J runs them. */
     Kernel backward(INDArray x, INDArray w, INDArray gradOut, INDArray gradIn, INDArray gradW, INDArray gradB) {
       memory.desc biasMd = biasDesc(gradB);
       primitive_desc hint = forwardDesc(biasMd);
@@ -214,9 +217,11 @@ final class OneDnnConvolutions {
       }
       Kernel k = new Kernel();
       IntMemoryMap dataArgs = new IntMemoryMap();
-      dataArgs.put(dnnl.DNNL_ARG_DIFF_DST, k.input(gradOut, PLAIN, yDims, query(data, dnnl.dnnl_query_diff_dst_md)));
-      dataArgs.put(dnnl.DNNL_ARG_WEIGHTS, k.input(w, wPerm, wDims, query(data, dnnl.dnnl_query_weights_md)));
-      dataArgs.put(dnnl.DNNL_ARG_DIFF_SRC, k.output(gradIn, PLAIN, xDims, query(data, dnnl.dnnl_query_diff_src_md)));
+      if (gradIn != null) {
+        dataArgs.put(dnnl.DNNL_ARG_DIFF_DST, k.input(gradOut, PLAIN, yDims, query(data, dnnl.dnnl_query_diff_dst_md)));
+        dataArgs.put(dnnl.DNNL_ARG_WEIGHTS, k.input(w, wPerm, wDims, query(data, dnnl.dnnl_query_weights_md)));
+        dataArgs.put(dnnl.DNNL_ARG_DIFF_SRC, k.output(gradIn, PLAIN, xDims, query(data, dnnl.dnnl_query_diff_src_md)));
+      }
       IntMemoryMap weightArgs = new IntMemoryMap();
       weightArgs.put(dnnl.DNNL_ARG_SRC, k.input(x, PLAIN, xDims, query(weights, dnnl.dnnl_query_src_md)));
       weightArgs.put(dnnl.DNNL_ARG_DIFF_DST, k.input(gradOut, PLAIN, yDims, query(weights, dnnl.dnnl_query_diff_dst_md)));
@@ -225,8 +230,10 @@ final class OneDnnConvolutions {
       if (gradB != null) {
         weightArgs.put(dnnl.DNNL_ARG_DIFF_BIAS, k.plain(gradB, new long[] {gradB.length()}, PLAIN));
       }
-      k.add(transposed ? new deconvolution_backward_data((deconvolution_backward_data.primitive_desc) data)
-          : new convolution_backward_data((convolution_backward_data.primitive_desc) data), dataArgs);
+      if (gradIn != null) {
+        k.add(transposed ? new deconvolution_backward_data((deconvolution_backward_data.primitive_desc) data)
+            : new convolution_backward_data((convolution_backward_data.primitive_desc) data), dataArgs);
+      }
       k.add(transposed ? new deconvolution_backward_weights((deconvolution_backward_weights.primitive_desc) weights)
           : new convolution_backward_weights((convolution_backward_weights.primitive_desc) weights), weightArgs);
       return k;

@@ -16,8 +16,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The plan's oneDNN convolutions against ND4J's own ops on the same arrays: every output equal bit
- * for bit, weights given as views into a larger flat array (as {@link Net} places them), and the
- * cases the kernels leave to ND4J.
+ * for bit, weights given as views into a larger flat array (as {@link Net} places them), backward
+ * ops without the input gradient, and the cases the kernels leave to ND4J.
  */
 class OneDnnConvolutionsTest {
   private static final long N = 5;
@@ -63,16 +63,16 @@ class OneDnnConvolutionsTest {
     INDArray x = Nd4j.randn(DataType.FLOAT, N, 2, 8, 8);
     INDArray w = Nd4j.randn(DataType.FLOAT, 3, 3, 2, 4);
     INDArray[] out = {Nd4j.create(DataType.FLOAT, N, 4, 4, 4)};
-    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 2, 2, 0, 0, 0}))
+    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 2, 2, 0, 0, 0}, true))
         .as("dilation 2").isNull();
-    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0}))
+    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0}, true))
         .as("SAME padding").isNull();
-    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 0, 1, 0}))
+    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 0, 1, 0}, true))
         .as("NHWC").isNull();
     assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x.castTo(DataType.DOUBLE), w.castTo(DataType.DOUBLE)},
-        new INDArray[] {out[0].castTo(DataType.DOUBLE)}, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 0}))
+        new INDArray[] {out[0].castTo(DataType.DOUBLE)}, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 0}, true))
         .as("double").isNull();
-    assertThat(OneDnnConvolutions.kernel("matmul", new INDArray[] {x, w}, out, new long[0])).as("other op").isNull();
+    assertThat(OneDnnConvolutions.kernel("matmul", new INDArray[] {x, w}, out, new long[0], true)).as("other op").isNull();
   }
 
   /** Runs ND4J's op and the kernel on the same inputs into fresh outputs; all outputs must be equal bit for bit. */
@@ -89,7 +89,7 @@ class OneDnnConvolutionsTest {
     ctx.setOutputArrays(expected.toArray(new INDArray[0]));
     ctx.setIArguments(iArgs);
     Nd4j.exec(DynamicCustomOp.builder(op).build(), ctx);
-    Runnable kernel = OneDnnConvolutions.kernel(op, in, actual.toArray(new INDArray[0]), iArgs);
+    Runnable kernel = OneDnnConvolutions.kernel(op, in, actual.toArray(new INDArray[0]), iArgs, true);
     assertThat(kernel).as(op + " has a kernel").isNotNull();
     kernel.run();
     kernel.run(); // runs again on the same arrays (reorders and buffers are reused)
@@ -97,6 +97,19 @@ class OneDnnConvolutionsTest {
       float[] e = expected.get(i).data().asFloat();
       float[] a = actual.get(i).dup('c').data().asFloat();
       assertThat(a).as(op + " output " + i).containsExactly(e);
+    }
+    if (op.endsWith("_bp")) {
+      // without the input's gradient: the same weight (and bias) gradients, the input's untouched
+      List<INDArray> partial = new ArrayList<>();
+      for (long[] shape : outShapes) {
+        partial.add(Nd4j.valueArrayOf(shape, Float.NaN, DataType.FLOAT));
+      }
+      OneDnnConvolutions.kernel(op, in, partial.toArray(new INDArray[0]), iArgs, false).run();
+      assertThat(partial.get(0).data().asFloat()).as(op + " input gradient left out").containsOnly(Float.NaN);
+      for (int i = 1; i < outShapes.length; i++) {
+        assertThat(partial.get(i).data().asFloat()).as(op + " output " + i + " without the input gradient")
+            .containsExactly(expected.get(i).data().asFloat());
+      }
     }
   }
 
