@@ -72,13 +72,10 @@ final class OneDnnConvolutions {
       return false;
     }
     String backend = Nd4j.getBackend().getClass().getSimpleName();
-    String platform = Loader.getPlatform();
-    boolean onednnBuild = false;
-    for (String variant : new String[] {"-onednn", "-onednn-avx2", "-onednn-avx512"}) {
-      onednnBuild |= OneDnnConvolutions.class.getClassLoader().getResource(
-          "org/nd4j/linalg/cpu/nativecpu/bindings/" + platform + variant + "/") != null;
-    }
-    if (!backend.equals("CpuBackend") || !onednnBuild) {
+    // the library ND4J actually loaded (both the plain and the onednn build may be on the class path)
+    String nd4jLibrary = Loader.getLoadedLibraries().getOrDefault("nd4jcpu", "");
+    if (!backend.equals("CpuBackend") || !nd4jLibrary.contains("-onednn")) {
+      LOG.debug("ND4J backend {} from {}: convolutions run through ND4J's ops", backend, nd4jLibrary);
       return false;
     }
     try {
