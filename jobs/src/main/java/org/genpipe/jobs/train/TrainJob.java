@@ -228,6 +228,8 @@ public final class TrainJob {
         double imagesPerSecond = r.examples() / roundSeconds;
         metrics.add(new Tracker.Metric("images_per_second", imagesPerSecond, step + n - 1, now));
         metrics.add(new Tracker.Metric("round_seconds", roundSeconds, step + n - 1, now));
+        // the slowest worker's compute: round_seconds minus this is the round's averaging overhead
+        metrics.add(new Tracker.Metric("round_compute_seconds", r.maxComputeNanos() / 1e9, step + n - 1, now));
         tracker.logMetrics(metrics);
         long before = step;
         step += n;

@@ -177,6 +177,16 @@ class TrainEngineTest {
     assertThat(loss).hasSize(10);
     assertThat(loss.get(9)).matches("\\d{13} [0-9.eE+-]+ 9");
     assertThat(Files.readString(mlrun.resolve("params/train.averagingFrequency"))).isEqualTo("5");
+    // per round (steps 4 and 9): wall time and the slowest worker's compute, which is within it
+    List<String> wall = Files.readAllLines(mlrun.resolve("metrics/round_seconds"));
+    List<String> compute = Files.readAllLines(mlrun.resolve("metrics/round_compute_seconds"));
+    assertThat(compute).hasSize(2);
+    for (int i = 0; i < 2; i++) {
+      assertThat(compute.get(i)).endsWith(" " + (5 * i + 4));
+      double w = Double.parseDouble(wall.get(i).split(" ")[1]);
+      double c = Double.parseDouble(compute.get(i).split(" ")[1]);
+      assertThat(c).isPositive().isLessThanOrEqualTo(w);
+    }
     assertThat(Files.readString(mlrun.resolve("tags/averaging.workers"))).isEqualTo("2");
     assertThat(Files.readString(mlrun.resolve("tags/spark.app_id"))).isEqualTo(spark.sparkContext().applicationId());
     assertThat(mlrun.resolve("artifacts/model/state.bin")).isRegularFile();
