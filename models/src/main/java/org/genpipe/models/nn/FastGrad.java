@@ -13,6 +13,7 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.api.ops.impl.transforms.BaseDynamicTransformOp;
 import org.nd4j.linalg.util.HashUtil;
+import org.nd4j.enums.PadMode;
 
 /**
  * Element-wise ops whose forward pass is ND4J's own native op and whose backward pass is written
@@ -37,6 +38,7 @@ public final class FastGrad {
     register(new ChannelMul(), "multiply");
     register(new ChannelAdd(), "add");
     register(new BceWithLogits(), BceWithLogits.NATIVE);
+    register(new Crop(), Crop.NATIVE);
   }
 
   private FastGrad() {}
@@ -75,6 +77,84 @@ public final class FastGrad {
    */
   public static SDVariable bceWithLogits(SameDiff sd, SDVariable logits, SDVariable targets) {
     return new BceWithLogits(sd, logits, targets).outputVariable();
+  }
+
+  /**
+   * x[:, :, start:start+size, start:start+size] of an NCHW array whose spatial size is {@code full}:
+   * ND4J's native {@code slice} (a copy) forward, zero padding (native {@code pad}) as its gradient.
+   * Measured on [64, 8, 15, 15] -> 14x14, one thread: {@code strided_slice} 173 us and
+   * {@code strided_slice_bp} 116 us, against 110 us and 80 us; the values are the same.
+   */
+  public static SDVariable crop(SameDiff sd, SDVariable x, long start, long size, long full) {
+    return new Crop(sd, x, start, size, full).outputVariable();
+  }
+
+  /** The spatial crop of {@link #crop}: native slice with int arguments begin then size; pads back. */
+  public static final class Crop extends DynamicCustomOp {
+    static final String NATIVE = "slice";
+    private static final String START = "start";
+    private static final String TRAILING = "trailing";
+    private long start;
+    private long trailing;
+
+    public Crop() {}
+
+    Crop(SameDiff sd, SDVariable x, long start, long size, long full) {
+      super(sd, new SDVariable[] {x});
+      addIArgument(0, 0, start, start, -1, -1, size, size); // begin, then size (-1: the whole axis)
+      this.start = start;
+      this.trailing = full - start - size;
+    }
+
+    @Override
+    public String opName() {
+      return "genpipe_crop";
+    }
+
+    @Override
+    public long opHash() {
+      return HashUtil.getLongHash(NATIVE);
+    }
+
+    @Override
+    public CustomOpDescriptor getDescriptor() {
+      return nativeDescriptor(NATIVE);
+    }
+
+    @Override
+    public int getNumOutputs() {
+      return 1;
+    }
+
+    @Override
+    public List<DataType> calculateOutputDataTypes(List<DataType> in) {
+      return List.of(in.get(0));
+    }
+
+    @Override
+    public Map<String, Object> propertiesForFunction() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put(START, start);
+      m.put(TRAILING, trailing);
+      return m;
+    }
+
+    @Override
+    public void setPropertiesForFunction(Map<String, Object> properties) {
+      if (!(properties.get(START) instanceof Number s) || !(properties.get(TRAILING) instanceof Number t)) {
+        throw new IllegalStateException(opName() + ": no crop offsets in the serialised op (" + properties + ")");
+      }
+      start = s.longValue();
+      trailing = t.longValue();
+    }
+
+    @Override
+    public List<SDVariable> doDiff(List<SDVariable> grads) {
+      int s = Math.toIntExact(start);
+      int t = Math.toIntExact(trailing);
+      SDVariable padding = sameDiff.constant(Nd4j.createFromArray(new int[][] {{0, 0}, {0, 0}, {s, t}, {s, t}}));
+      return List.of(sameDiff.nn().pad(grads.get(0), padding, PadMode.CONSTANT, 0.0));
+    }
   }
 
   /** BCE with logits (ND4J's native op, inputs logits, weights, labels) with a three-op gradient. */

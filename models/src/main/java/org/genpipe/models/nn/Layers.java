@@ -6,7 +6,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.genpipe.models.ModelState;
-import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -163,7 +162,7 @@ public final class Layers {
       if (end > fullSize) {
         throw new IllegalArgumentException(name + ": output padding must be < padding here (crop only)");
       }
-      y = y.get(SDIndex.all(), SDIndex.all(), SDIndex.interval((long) p, end), SDIndex.interval((long) p, end));
+      y = FastGrad.crop(sd, y, p, end - p, fullSize);
     }
     if (!bias) {
       return y;
