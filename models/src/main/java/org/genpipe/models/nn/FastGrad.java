@@ -16,9 +16,9 @@ import org.nd4j.linalg.util.HashUtil;
 import org.nd4j.enums.PadMode;
 
 /**
- * Element-wise ops (and a crop) whose forward pass is ND4J's own native op and whose backward pass is written
- * from cheap forward ops instead of ND4J M2.1's backward kernels, which are the slowest part of a
- * small network's step on the CPU backend. Measured here ([64, 8, 14, 14] float, one thread):
+ * Element-wise ops (and a crop) whose forward pass is ND4J's own native op and whose backward
+ * pass is written from cheap forward ops instead of ND4J M2.1's backward kernels, which are the
+ * slowest part of a small network's step on the CPU backend. Measured here ([64, 8, 14, 14] float, one thread):
  * {@code thresholdedrelu_bp} (what {@code sd.nn().relu} differentiates to) 1,130 us and
  * {@code relu_bp} 320 us, against ~60 us for step-mask-and-multiply; per-channel broadcast
  * {@code multiply_bp} 2,750 us against ~140 us for multiply plus reduce; broadcast
