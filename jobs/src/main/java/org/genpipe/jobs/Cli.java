@@ -40,15 +40,18 @@ import picocli.CommandLine.Command;
       CommandLine.HelpCommand.class
     })
 public final class Cli implements Runnable {
+  private static final int HELP_WIDTH = 120;
 
   @Override
   public void run() {
-    new CommandLine(this).usage(System.out);
+    new CommandLine(this).setUsageHelpWidth(HELP_WIDTH).usage(System.out);
   }
 
   /** Runs a command line and returns the exit code (0 ok, 2 bad input or usage, 1 failure). */
   public static int execute(String... args) {
-    CommandLine cmd = new CommandLine(new Cli()).setCaseInsensitiveEnumValuesAllowed(true);
+    // descriptions are written as lines of up to ~110 characters: wrapping them at picocli's default
+    // 80 columns breaks every line in two
+    CommandLine cmd = new CommandLine(new Cli()).setCaseInsensitiveEnumValuesAllowed(true).setUsageHelpWidth(HELP_WIDTH);
     cmd.setExecutionExceptionHandler(
         (e, line, parsed) -> {
           BadInputException bad = BadInputException.findIn(e);
