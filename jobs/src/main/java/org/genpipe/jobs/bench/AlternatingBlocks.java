@@ -28,6 +28,16 @@ final class AlternatingBlocks {
     double ratio() {
       return ours / reference;
     }
+
+    /** "best of N: this project X ms/step, PyTorch Y ms/step, ratio this/PyTorch R (target)". */
+    void print(int repeats, String millis, String target) {
+      System.out.printf("  best of %d: this project " + millis + " ms/step", repeats, ours);
+      if (hasReference()) {
+        System.out.printf(", PyTorch " + millis + " ms/step, ratio this/PyTorch %.2f (%s)%n", reference, ratio(), target);
+      } else {
+        System.out.println();
+      }
+    }
   }
 
   private AlternatingBlocks() {}

@@ -82,13 +82,7 @@ public final class GanBenchmarkCommand implements Callable<Integer> {
               PythonReference.TORCH_ENV, model, String.valueOf(torchThreads), String.valueOf(batch),
               String.valueOf(width), "100", String.valueOf(Math.max(3, warmup / 4)), String.valueOf(steps)));
     }
-    System.out.printf("  best of %d: this project %.1f ms/step", repeats, best.ours());
-    if (best.hasReference()) {
-      System.out.printf(", PyTorch %.1f ms/step, ratio this/PyTorch %.2f (target <= 1: no slower)%n", best.reference(),
-          best.ratio());
-    } else {
-      System.out.println();
-    }
+    best.print(repeats, "%.1f", "target <= 1: no slower");
     return 0;
   }
 

@@ -88,13 +88,7 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
         block -> PythonReference.run(python, "beta_vae_torch.py", "ms_per_step", "python3-torch",
             PythonReference.TORCH_ENV, String.valueOf(torchThreads), String.valueOf(batch), "16",
             String.valueOf(Math.min(warmup, 100)), String.valueOf(steps)));
-    System.out.printf("  best of %d: this project %.2f ms/step", repeats, best.ours());
-    if (best.hasReference()) {
-      System.out.printf(", PyTorch %.2f ms/step, ratio this/PyTorch %.2f (target <= 0.8)%n", best.reference(),
-          best.ratio());
-    } else {
-      System.out.println();
-    }
+    best.print(repeats, "%.2f", "target <= 0.8");
     averagingOverhead();
     return 0;
   }

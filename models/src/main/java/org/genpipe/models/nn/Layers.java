@@ -1,6 +1,7 @@
 package org.genpipe.models.nn;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -328,7 +329,7 @@ public final class Layers {
       this.shape = shape;
       this.runningMean = new float[channels];
       this.runningVar = new float[channels];
-      java.util.Arrays.fill(runningVar, 1f);
+      Arrays.fill(runningVar, 1f);
     }
   }
 }

@@ -213,8 +213,9 @@ final class OneDnnConvolutions {
             cpu, (convolution_forward.primitive_desc) hint);
       }
       Kernel k = new Kernel();
-      IntMemoryMap dataArgs = new IntMemoryMap();
+      IntMemoryMap dataArgs = null;
       if (gradIn != null) {
+        dataArgs = new IntMemoryMap();
         dataArgs.put(dnnl.DNNL_ARG_DIFF_DST, k.input(gradOut, PLAIN, yDims, query(data, dnnl.dnnl_query_diff_dst_md)));
         dataArgs.put(dnnl.DNNL_ARG_WEIGHTS, k.input(w, wPerm, wDims, query(data, dnnl.dnnl_query_weights_md)));
         dataArgs.put(dnnl.DNNL_ARG_DIFF_SRC, k.output(gradIn, PLAIN, xDims, query(data, dnnl.dnnl_query_diff_src_md)));
