@@ -15,6 +15,7 @@ import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.config.SparkSettings;
 import org.genpipe.jobs.preprocess.PreprocessJob;
 import org.genpipe.jobs.spark.SparkSessions;
+import org.genpipe.jobs.train.ParameterAveraging;
 import org.genpipe.jobs.train.TrainJob;
 import org.genpipe.models.nn.Noise;
 import org.genpipe.models.vae.BetaVae;
@@ -31,7 +32,8 @@ import picocli.CommandLine.Option;
       "Benchmark training: (1) the beta-VAE step at --batch here and in PyTorch CPU (/usr/bin/python3 with",
       "Debian's python3-torch, --torch-threads threads) in alternating blocks, best of each, with the ratio;",
       "(2) the parameter-averaging overhead: wall time of a 2-worker Spark run (local[2], one ND4J thread per",
-      "worker) against the workers' pure compute time.",
+      "worker) against the workers' pure compute time, over the rounds after a warm-up (and per 50 rounds); once",
+      "with local mode's in-process hand-over of the state, once serialised as between JVMs on a cluster.",
       "The step runs with OMP_NUM_THREADS ND4J threads (the launcher sets 1 unless you set it; convolutions use",
       "oneDNN's own thread pool): for equal threads with PyTorch run OMP_NUM_THREADS=2 ./pipeline bench-train."
     })
@@ -56,8 +58,13 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
   @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python with torch (default ${DEFAULT-VALUE}).")
   String python;
 
-  @Option(names = "--averaging-steps", defaultValue = "1500", description = "Steps of the 2-worker run (default ${DEFAULT-VALUE}: "
-      + "150 rounds at frequency 10; Spark's per-round code runs in the JVM's interpreter for the first few dozen).")
+  @Option(names = "--averaging-warmup", defaultValue = "1500", description = "Untimed steps of the 2-worker run first "
+      + "(default ${DEFAULT-VALUE}: 150 rounds at frequency 10, while the JIT compiles Spark's per-round code, which "
+      + "runs once a round; reported separately).")
+  long averagingWarmup;
+
+  @Option(names = "--averaging-steps", defaultValue = "1500", description = "Timed steps of the 2-worker run after "
+      + "its warm-up (default ${DEFAULT-VALUE}).")
   long averagingSteps;
 
   @Option(names = "--averaging-frequency", defaultValue = "10", description = "Averaging frequency (default ${DEFAULT-VALUE}).")
@@ -106,26 +113,40 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
 
   /**
    * Two workers on this machine's two cores get one ND4J thread each, as the launcher gives Spark
-   * jobs; OpenMP's thread count is fixed when ND4J loads, so with more threads here the run goes to a
-   * child JVM started with OMP_NUM_THREADS=1.
+   * jobs (OpenMP's thread count is fixed when ND4J loads). Each variant runs in a fresh JVM started
+   * with OMP_NUM_THREADS=1, so neither inherits the other's JIT-compiled code: local mode's default
+   * in-process hand-over, then the state serialised as between JVMs on a cluster.
    */
   private void averagingOverhead() throws IOException, InterruptedException {
-    if ("1".equals(System.getenv("OMP_NUM_THREADS"))) {
-      averagingRun();
-      return;
+    for (boolean serialize : new boolean[] {false, true}) {
+      List<String> cmd = new ArrayList<>();
+      cmd.add(ProcessHandle.current().info().command().orElse("java"));
+      cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+      cmd.add("-D" + ParameterAveraging.SERIALIZE_PROPERTY + "=" + serialize);
+      cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), org.genpipe.jobs.Cli.class.getName(),
+          "bench-train", "--averaging-only", "--batch=" + batch, "--averaging-warmup=" + averagingWarmup,
+          "--averaging-steps=" + averagingSteps, "--averaging-frequency=" + frequency, "--work=" + work));
+      ProcessBuilder pb = new ProcessBuilder(cmd).inheritIO();
+      pb.environment().put("OMP_NUM_THREADS", "1");
+      int rc = pb.start().waitFor();
+      if (rc != 0) {
+        throw new IllegalStateException("the averaging run (" + String.join(" ", cmd) + ") exited with " + rc);
+      }
     }
-    List<String> cmd = new ArrayList<>();
-    cmd.add(ProcessHandle.current().info().command().orElse("java"));
-    cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
-    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), org.genpipe.jobs.Cli.class.getName(),
-        "bench-train", "--averaging-only", "--batch=" + batch, "--averaging-steps=" + averagingSteps,
-        "--averaging-frequency=" + frequency, "--work=" + work));
-    ProcessBuilder pb = new ProcessBuilder(cmd).inheritIO();
-    pb.environment().put("OMP_NUM_THREADS", "1");
-    int rc = pb.start().waitFor();
-    if (rc != 0) {
-      throw new IllegalStateException("the averaging run (" + String.join(" ", cmd) + ") exited with " + rc);
+  }
+
+  private static final int WINDOW = 50;
+
+  /** The overhead of each run of {@link #WINDOW} rounds, e.g. "21.0% 15.2% 12.9%" (the first includes round 1). */
+  private static String windows(TrainJob.Result r) {
+    StringBuilder sb = new StringBuilder();
+    for (int from = 0; from < r.rounds().size(); from += WINDOW) {
+      List<TrainJob.Result.RoundTime> w = r.rounds().subList(from, Math.min(from + WINDOW, r.rounds().size()));
+      double wall = w.stream().mapToDouble(TrainJob.Result.RoundTime::seconds).sum();
+      double compute = w.stream().mapToDouble(TrainJob.Result.RoundTime::computeSeconds).sum();
+      sb.append(String.format("%.1f%% ", 100 * TrainJob.Result.overhead(wall, compute)));
     }
+    return sb.toString().trim();
   }
 
   private void averagingRun() {
@@ -134,7 +155,7 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
     List<String> o = new ArrayList<>(BenchInputs.digitRecords(records, 4000));
     o.addAll(List.of("train.records=" + records, "train.output=" + runs.resolve("run-" + System.currentTimeMillis()),
         "train.workers=2", "train.batchSizePerWorker=" + batch, "train.averagingFrequency=" + frequency,
-        "train.steps=" + averagingSteps, "train.sampleEvery=0", "train.checkpointEvery=1000000",
+        "train.steps=" + (averagingWarmup + averagingSteps), "train.sampleEvery=0", "train.checkpointEvery=1000000",
         "tracking.uri=" + work.resolve("mlruns")));
     PipelineConfig config = PipelineConfig.load(null, o);
     SparkSession spark = SparkSessions.getOrCreate(new SparkSettings("local[2]", java.util.Map.of("spark.ui.enabled", "false")),
@@ -144,13 +165,25 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
         PreprocessJob.run(config, spark, true);
       }
       TrainJob.Result r = TrainJob.run(config, spark, false, true);
-      System.out.printf("parameter averaging, 2 workers (local[2]) x batch %d, averagingFrequency %d, %d steps:%n",
-          batch, frequency, r.steps());
-      System.out.printf("  all rounds: wall %.1f s, compute %.1f s (slowest worker per round), overhead %.1f%%%n",
-          r.seconds(), r.computeSeconds(), 100 * r.overhead());
-      System.out.printf("  after the first round (graph build + data load excluded): wall %.1f s, compute %.1f s,"
-          + " overhead %.1f%% (target < 10%%)%n", r.steadySeconds(), r.steadyComputeSeconds(), 100 * r.steadyOverhead());
-      System.out.printf("  throughput %,.0f images/s over both workers%n", r.examples() / r.seconds());
+      int warmRounds = (int) Math.min(r.rounds().size(), (averagingWarmup + frequency - 1) / frequency);
+      int timedRounds = r.rounds().size() - warmRounds;
+      System.out.printf("parameter averaging, 2 workers (local[2]) x batch %d, averagingFrequency %d, %d steps"
+          + " (%d rounds), state handed over %s:%n", batch, frequency, r.steps(), r.rounds().size(),
+          Boolean.getBoolean(ParameterAveraging.SERIALIZE_PROPERTY)
+              ? "serialised (broadcast + task results, as between JVMs on a cluster)"
+              : "in-process (local mode's default)");
+      System.out.printf("  whole run: wall %.1f s, compute %.1f s (slowest worker per round), overhead %.1f%%;"
+          + " after the first round (graph build + data load): overhead %.1f%%%n",
+          r.seconds(), r.computeSeconds(), 100 * r.overhead(), 100 * r.roundOverhead(1));
+      System.out.printf("  overhead per %d rounds: %s%n", WINDOW, windows(r));
+      if (timedRounds > 0) {
+        double wall = r.roundSeconds(warmRounds);
+        System.out.printf("  timed rounds %d-%d (after %d warm-up rounds): wall %.1f s, compute %.1f s, overhead %.1f%%"
+            + " (target < 10%%), %.1f ms per round; %,.0f images/s over both workers%n", warmRounds + 1,
+            r.rounds().size(), warmRounds, wall, r.roundComputeSeconds(warmRounds), 100 * r.roundOverhead(warmRounds),
+            1000 * (wall - r.roundComputeSeconds(warmRounds)) / timedRounds,
+            (double) timedRounds * frequency * 2 * batch / wall);
+      }
     } finally {
       spark.stop();
     }

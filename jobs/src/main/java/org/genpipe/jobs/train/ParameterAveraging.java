@@ -3,6 +3,14 @@ package org.genpipe.jobs.train;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.stream.IntStream;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
@@ -10,6 +18,8 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import scala.collection.JavaConverters;
 import scala.reflect.ClassTag$;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import scala.runtime.AbstractFunction2;
 import scala.runtime.BoxedUnit;
 
@@ -26,21 +36,40 @@ import scala.runtime.BoxedUnit;
  * {@code runJob} over a partition RDD made once per run, with a task function and a result handler
  * of named classes. That skips what Spark's Java API does per action (a new RDD, the closure
  * cleaner's bytecode scan of the wrapping Scala closures, a zero value): measured here ~4-5 ms of a
- * ~25 ms round overhead on a two-core machine. The results are merged in partition order, so the
- * average does not depend on which task finished first.
+ * ~25 ms round overhead on a two-core machine. The handler sums the results as they arrive, in
+ * partition order.
  *
  * <p>The run's constants ({@link RoundJob}) are a broadcast made once per run, so tasks carry only
- * two broadcast handles; each round's state broadcast is destroyed when the round ends.
+ * two broadcast handles; each round's state broadcast is destroyed when the round ends, on a
+ * thread of its own ({@link #close} waits for the last).
  */
-public final class ParameterAveraging {
+public final class ParameterAveraging implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ParameterAveraging.class);
+
   /** treeAggregate depth, as DL4J's ParameterAveragingTrainingMaster's default. */
   static final int DEPTH = 2;
+
+  /** Set to true to send the state serialised (broadcast and task results) in local mode too. */
+  public static final String SERIALIZE_PROPERTY = "genpipe.averaging.serialize";
+
+  /** In local mode: rounds' inputs and results handed between the driver and its tasks, by key. */
+  private static final Map<String, Object> HANDED = new ConcurrentHashMap<>();
+  private static final String INPUT = "input";
 
   private final JavaSparkContext jsc;
   private final Broadcast<RoundJob> job;
   private final int workers;
   private final JavaRDD<Integer> slots;
   private final scala.collection.Seq<Object> partitions;
+  private final ExecutorService releaser = Executors.newSingleThreadExecutor(runnable -> {
+    Thread t = new Thread(runnable, "genpipe-broadcast-release");
+    t.setDaemon(true);
+    return t;
+  });
+  private Future<?> released = CompletableFuture.completedFuture(null);
+  private final String id = UUID.randomUUID().toString();
+  private final boolean inProcess;
+  private long rounds;
 
   public ParameterAveraging(JavaSparkContext jsc, Broadcast<RoundJob> job, int workers) {
     this.jsc = jsc;
@@ -49,6 +78,17 @@ public final class ParameterAveraging {
     List<Integer> ids = IntStream.range(0, workers).boxed().toList();
     this.slots = jsc.parallelize(ids, workers);
     this.partitions = JavaConverters.asScalaBufferConverter(new ArrayList<Object>(ids)).asScala().toSeq();
+    this.inProcess = jsc.sc().isLocal() && !Boolean.getBoolean(SERIALIZE_PROPERTY);
+  }
+
+  /** How many inputs and results are handed over now (0 between rounds). */
+  static int handedCount() {
+    return HANDED.size();
+  }
+
+  /** Whether rounds hand the state to the tasks and back by reference (see the class comment). */
+  public boolean inProcess() {
+    return inProcess;
   }
 
   /**
@@ -60,67 +100,169 @@ public final class ParameterAveraging {
     return partitions > scale + (int) Math.ceil((double) partitions / scale);
   }
 
-  /** One round: every worker's local steps from {@code in}, the results summed. */
+  /**
+   * One round: every worker's local steps from {@code in}, the results summed. Named in Spark's UI
+   * as the steps it runs.
+   */
   public RoundResult round(RoundJob.Input in) {
+    jsc.setJobDescription("parameter averaging: steps " + in.fromStep() + "-" + (in.fromStep() + in.steps() - 1)
+        + " on " + workers + " workers");
+    try {
+      if (hasTreeLevels(workers, DEPTH)) {
+        return treeRound(in);
+      }
+      return inProcess ? inProcessRound(in) : broadcastRound(in);
+    } finally {
+      jsc.setJobDescription(null);
+    }
+  }
+
+  /** The state out as a broadcast, the results back as Spark's task results. */
+  private RoundResult broadcastRound(RoundJob.Input in) {
     Broadcast<RoundJob.Input> state = jsc.broadcast(in);
     try {
-      WorkerTask task = new WorkerTask(job, state);
-      if (hasTreeLevels(workers, DEPTH)) {
-        return slots.mapPartitionsWithIndex((index, it) -> List.of(task.run(index)).iterator(), false)
-            .treeAggregate(new RoundResult(), RoundResult::merge, RoundResult::merge, DEPTH);
-      }
-      Collect collect = new Collect(workers);
-      jsc.sc().runJob(slots.rdd(), task, partitions, collect, ClassTag$.MODULE$.apply(RoundResult.class));
-      return collect.merged();
+      return runJob(new WorkerTask(job, state, null));
     } finally {
-      state.destroy();
+      release(state);
+    }
+  }
+
+  /** The state out and the results back through {@link #HANDED} (local mode: tasks run in this JVM). */
+  private RoundResult inProcessRound(RoundJob.Input in) {
+    String round = id + "/" + rounds++ + "/";
+    HANDED.put(round + INPUT, in);
+    try {
+      return runJob(new WorkerTask(job, null, round));
+    } finally {
+      HANDED.keySet().removeIf(k -> k.startsWith(round)); // the input and any failed attempt's result
+    }
+  }
+
+  private RoundResult runJob(WorkerTask task) {
+    Collect collect = new Collect(workers);
+    jsc.sc().runJob(slots.rdd(), task, partitions, collect, ClassTag$.MODULE$.apply(Object.class));
+    return collect.merged();
+  }
+
+  /** Six or more workers: Spark's treeAggregate, as DL4J (the results meet on executors first). */
+  private RoundResult treeRound(RoundJob.Input in) {
+    Broadcast<RoundJob.Input> state = jsc.broadcast(in);
+    try {
+      WorkerTask task = new WorkerTask(job, state, null);
+      return slots.mapPartitionsWithIndex((index, it) -> List.of(task.run(index)).iterator(), false)
+          .treeAggregate(new RoundResult(), RoundResult::merge, RoundResult::merge, DEPTH);
+    } finally {
+      release(state);
+    }
+  }
+
+  /**
+   * Destroys a round's broadcast on the release thread, off the rounds' critical path (Spark's
+   * removal is a round trip to the block manager master, ~1-2 ms here); at most one is in flight,
+   * so broadcasts do not pile up.
+   */
+  private void release(Broadcast<?> broadcast) {
+    awaitRelease();
+    released = releaser.submit(() -> {
+      try {
+        broadcast.destroy();
+      } catch (RuntimeException e) {
+        LOG.warn("could not release the broadcast of an averaging round: {}", e.toString());
+      }
+    });
+  }
+
+  private void awaitRelease() {
+    try {
+      released.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while releasing an averaging round's broadcast", e);
+    } catch (ExecutionException e) {
+      throw new IllegalStateException("releasing an averaging round's broadcast failed", e.getCause());
+    }
+  }
+
+  /** Waits for the last round's broadcast to be destroyed and stops the release thread. */
+  @Override
+  public void close() {
+    try {
+      awaitRelease();
+    } finally {
+      releaser.shutdown();
     }
   }
 
   /** A worker's part of the round, as the task function of {@code runJob}. */
   private static final class WorkerTask
-      extends AbstractFunction2<TaskContext, scala.collection.Iterator<Integer>, RoundResult>
+      extends AbstractFunction2<TaskContext, scala.collection.Iterator<Integer>, Object>
       implements Serializable {
     private static final long serialVersionUID = 1L;
     private final Broadcast<RoundJob> job;
     private final Broadcast<RoundJob.Input> state;
+    private final String handedRound;
 
-    WorkerTask(Broadcast<RoundJob> job, Broadcast<RoundJob.Input> state) {
+    /** Exactly one of {@code state} (a broadcast) and {@code handedRound} (a key prefix in HANDED) is set. */
+    WorkerTask(Broadcast<RoundJob> job, Broadcast<RoundJob.Input> state, String handedRound) {
       this.job = job;
       this.state = state;
+      this.handedRound = handedRound;
     }
 
     RoundResult run(int worker) {
-      return job.value().run(state.value(), worker);
+      RoundJob.Input in = state != null ? state.value() : (RoundJob.Input) HANDED.get(handedRound + INPUT);
+      if (in == null) {
+        throw new IllegalStateException("averaging round " + handedRound + " handed no state to this JVM: its task"
+            + " runs outside the driver's JVM although the Spark master is local");
+      }
+      return job.value().run(in, worker);
     }
 
     @Override
-    public RoundResult apply(TaskContext context, scala.collection.Iterator<Integer> ignored) {
-      return run(context.partitionId());
+    public Object apply(TaskContext context, scala.collection.Iterator<Integer> ignored) {
+      RoundResult r = run(context.partitionId());
+      if (handedRound == null) {
+        return r;
+      }
+      String key = handedRound + context.partitionId() + "/" + context.attemptNumber();
+      HANDED.put(key, r);
+      return new Handed(key);
     }
   }
 
-  /** The driver's result handler: one result per partition, merged in partition order at the end. */
-  private static final class Collect extends AbstractFunction2<Object, RoundResult, BoxedUnit> {
-    private final RoundResult[] results;
+  /** A task's result left in {@link #HANDED} under {@code key}. */
+  private record Handed(String key) implements Serializable {}
+
+  /**
+   * The driver's result handler: sums the results in partition order as they arrive (a result that
+   * comes early waits for those before it), so the average does not depend on which task finished
+   * first, and most of the summing happens while slower workers still compute.
+   */
+  private static final class Collect extends AbstractFunction2<Object, Object, BoxedUnit> {
+    private final RoundResult[] waiting;
+    private int next;
+    private RoundResult sum = new RoundResult();
 
     Collect(int workers) {
-      this.results = new RoundResult[workers];
+      this.waiting = new RoundResult[workers];
     }
 
     @Override
-    public synchronized BoxedUnit apply(Object partition, RoundResult result) {
-      results[(Integer) partition] = result;
+    public synchronized BoxedUnit apply(Object partition, Object result) {
+      waiting[(Integer) partition] = result instanceof Handed h ? (RoundResult) HANDED.remove(h.key()) : (RoundResult) result;
+      while (next < waiting.length && waiting[next] != null) {
+        sum = RoundResult.merge(sum, waiting[next]);
+        waiting[next++] = null;
+      }
+      if (next > 0 && next < waiting.length) {
+        sum = sum.asSum(); // a lone first result becomes the weighted double sum now, not when the last arrives
+      }
       return BoxedUnit.UNIT;
     }
 
     synchronized RoundResult merged() {
-      RoundResult sum = new RoundResult();
-      for (int i = 0; i < results.length; i++) {
-        if (results[i] == null) {
-          throw new IllegalStateException("no result from worker " + i + " although its Spark job succeeded");
-        }
-        sum = RoundResult.merge(sum, results[i]);
+      if (next < waiting.length) {
+        throw new IllegalStateException("no result from worker " + next + " although its Spark job succeeded");
       }
       return sum;
     }

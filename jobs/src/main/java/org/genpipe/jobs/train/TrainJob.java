@@ -60,20 +60,36 @@ public final class TrainJob {
   /** What a finished run leaves. */
   public record Result(
       Path output, long steps, long examples, ModelState state, Path checkpoint, String trackingLocation,
-      double seconds, double computeSeconds, String notLogged, List<String> pictures,
-      double steadySeconds, double steadyComputeSeconds) {
+      double seconds, double computeSeconds, String notLogged, List<String> pictures, List<RoundTime> rounds) {
 
-    /** Share of the rounds' wall time not spent computing (slowest worker per round). */
+    /** One averaging round of this session: its wall time and its slowest worker's compute time. */
+    public record RoundTime(double seconds, double computeSeconds) {}
+
+    /** Share of the run's wall time not spent computing (slowest worker per round). */
     public double overhead() {
       return overhead(seconds, computeSeconds);
     }
 
-    /** The same after the first round (which also builds the graphs and reads the data slices). */
-    public double steadyOverhead() {
-      return overhead(steadySeconds, steadyComputeSeconds);
+    /** Wall seconds of this session's rounds from index {@code first} on. */
+    public double roundSeconds(int first) {
+      return rounds.stream().skip(first).mapToDouble(RoundTime::seconds).sum();
     }
 
-    static double overhead(double wall, double compute) {
+    /** Compute seconds (slowest worker per round) of this session's rounds from index {@code first} on. */
+    public double roundComputeSeconds(int first) {
+      return rounds.stream().skip(first).mapToDouble(RoundTime::computeSeconds).sum();
+    }
+
+    /**
+     * The rounds' share of wall time not spent computing, from round {@code first} on (round 0 also
+     * builds the graphs and reads the data slices).
+     */
+    public double roundOverhead(int first) {
+      return overhead(roundSeconds(first), roundComputeSeconds(first));
+    }
+
+    /** 1 - compute / wall, at least 0 (0 for no wall time). */
+    public static double overhead(double wall, double compute) {
       return wall > 0 ? Math.max(0, 1 - compute / wall) : 0;
     }
   }
@@ -184,9 +200,7 @@ public final class TrainJob {
         showProgress) : null;
     long started = System.nanoTime();
     long computeNanos = 0;
-    long steadyWallNanos = 0;
-    long steadyComputeNanos = 0;
-    boolean firstRound = true;
+    List<Result.RoundTime> roundTimes = new ArrayList<>();
     Path lastCheckpoint = resumedFrom;
     List<String> pictures = new ArrayList<>();
     ProgressBar bar = showProgress ? progressBar(totalSteps, step) : null;
@@ -210,11 +224,7 @@ public final class TrainJob {
         }
         state = averaged;
         computeNanos += r.maxComputeNanos();
-        if (!firstRound) {
-          steadyWallNanos += roundNanos;
-          steadyComputeNanos += r.maxComputeNanos();
-        }
-        firstRound = false;
+        roundTimes.add(new Result.RoundTime(roundSeconds, r.maxComputeNanos() / 1e9));
         List<Tracker.Metric> metrics = new ArrayList<>();
         long now = System.currentTimeMillis();
         Map<String, Double> last = null;
@@ -274,7 +284,7 @@ public final class TrainJob {
       tracker.endRun(status);
       String notLogged = tracker.finish(60, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
       return new Result(runDir, step, examples, state, lastCheckpoint, tracker.location(),
-          seconds, compute, notLogged, pictures, steadyWallNanos / 1e9, steadyComputeNanos / 1e9);
+          seconds, compute, notLogged, pictures, roundTimes);
     } catch (IOException e) {
       throw Storage.unreachable(runDir, e);
     } finally {
@@ -290,6 +300,7 @@ public final class TrainJob {
       }
       tracker.close();
       driverModel.close();
+      averaging.close();
       jobOnce.destroy();
     }
   }

@@ -10,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.io.Storage;
@@ -35,7 +36,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The parameter-averaging engine on Spark local[2] against the single-machine loop. */
+/**
+ * The parameter-averaging engine on Spark local[2,2] (two threads, a failed task tried twice) against
+ * the single-machine loop.
+ */
 class TrainEngineTest {
   static final ImageShape SHAPE = new ImageShape(28, 28, 1);
   static SparkSession spark;
@@ -44,7 +48,7 @@ class TrainEngineTest {
 
   @BeforeAll
   static void start() {
-    spark = SparkTestSession.start(Map.of());
+    spark = SparkTestSession.start("local[2,2]", Map.of());
     records = dir.resolve("records");
     PipelineConfig pre = PipelineConfig.load(null, DigitRecords.preprocess(records, 400, 100));
     PreprocessJob.run(pre, spark, false);
@@ -144,7 +148,7 @@ class TrainEngineTest {
 
   @Test
   void aNonFiniteLossStopsTheRunNamingLossAndStepAndKeepsTheLastGoodCheckpoint() throws Exception {
-    ModelFactory f = new NanAt.Factory(new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.sgd(0.1), 1), 7);
+    ModelFactory f = new FaultAt.Factory(new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.sgd(0.1), 1), 7, false);
     PipelineConfig c = config("nan", "train.steps=20", "train.averagingFrequency=2");
     assertThatThrownBy(() -> TrainJob.run(c, spark, false, false, f))
         .isInstanceOf(TrainJob.DivergedException.class)
@@ -152,6 +156,55 @@ class TrainEngineTest {
         .hasMessageContaining("step-00000006");
     List<org.apache.hadoop.fs.Path> kept = Checkpoint.list(Storage.path(dir.resolve("nan").toString()), conf());
     assertThat(kept.get(kept.size() - 1).getName()).isEqualTo("step-00000006");
+  }
+
+  /**
+   * Local mode hands the state to the tasks and back by reference; the serialised path (broadcast +
+   * task results, as on a cluster) must give the same parameters bit for bit, and neither leaves
+   * anything behind in the JVM.
+   */
+  @Test
+  void inProcessAndSerialisedRoundsGiveTheSameParameters() {
+    ModelFactory f = new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.adam(0.01, 0.9, 0.999), 5);
+    TrainJob.Result handed = TrainJob.run(config("handed", "train.steps=12", "train.averagingFrequency=3"), spark, false,
+        false, f);
+    TrainJob.Result serialised;
+    System.setProperty(ParameterAveraging.SERIALIZE_PROPERTY, "true");
+    try {
+      assertThat(inProcess()).isFalse();
+      serialised = TrainJob.run(config("serialised", "train.steps=12", "train.averagingFrequency=3"), spark, false,
+          false, f);
+    } finally {
+      System.clearProperty(ParameterAveraging.SERIALIZE_PROPERTY);
+    }
+    assertThat(inProcess()).isTrue();
+    assertThat(handed.state().maxAbsDiff(serialised.state())).isZero();
+    assertThat(handed.state().maxAbsDiff(f.create().state())).isGreaterThan(1e-4);
+    assertThat(ParameterAveraging.handedCount()).isZero();
+  }
+
+  private static boolean inProcess() {
+    try (ParameterAveraging a = new ParameterAveraging(JavaSparkContext.fromSparkContext(spark.sparkContext()), null, 2)) {
+      return a.inProcess();
+    }
+  }
+
+  /**
+   * A task that fails in the middle of a round (worker 1, step 7 of rounds [6, 9)) is tried again by
+   * Spark from the round's state: the run ends as one without the failure, every example counted once.
+   */
+  @Test
+  void aTaskFailingMidRoundIsRetriedFromTheRoundsState() {
+    ModelFactory plain = new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.adam(0.01, 0.9, 0.999), 5);
+    TrainJob.Result straight = TrainJob.run(config("no-failure", "train.steps=12", "train.averagingFrequency=3"), spark,
+        false, false, plain);
+    FaultAt.THROWN.set(false);
+    TrainJob.Result retried = TrainJob.run(config("failure", "train.steps=12", "train.averagingFrequency=3"), spark,
+        false, false, new FaultAt.Factory(plain, 7, true));
+    assertThat(FaultAt.THROWN.get()).isTrue();
+    assertThat(retried.examples()).isEqualTo(straight.examples()).isEqualTo(12L * 16 * 2);
+    assertThat(retried.state().maxAbsDiff(straight.state())).isZero();
+    assertThat(ParameterAveraging.handedCount()).isZero();
   }
 
   @Test
@@ -206,28 +259,39 @@ class TrainEngineTest {
         "--grid", a.toString())).isEqualTo(2);
   }
 
-  /** Wraps a model and reports a NaN loss at one step: a divergence at a known place. */
-  static final class NanAt implements GenerativeModel {
-    record Factory(ModelFactory inner, long step) implements ModelFactory {
+  /**
+   * Wraps a model and, at one step, reports a NaN loss (a divergence at a known place) or, once per
+   * JVM and only on worker 1's replica, throws (a task failure Spark retries).
+   */
+  static final class FaultAt implements GenerativeModel {
+    static final java.util.concurrent.atomic.AtomicBoolean THROWN = new java.util.concurrent.atomic.AtomicBoolean();
+
+    record Factory(ModelFactory inner, long step, boolean throwOnce) implements ModelFactory {
       @Override
       public GenerativeModel create() {
-        return new NanAt(inner.create(), step);
+        return new FaultAt(inner.create(), step, throwOnce);
       }
     }
 
     private final GenerativeModel inner;
-    private final long nanStep;
+    private final long faultStep;
+    private final boolean throwOnce;
 
-    NanAt(GenerativeModel inner, long nanStep) {
+    FaultAt(GenerativeModel inner, long faultStep, boolean throwOnce) {
       this.inner = inner;
-      this.nanStep = nanStep;
+      this.faultStep = faultStep;
+      this.throwOnce = throwOnce;
     }
 
     @Override
     public Map<String, Double> trainStep(Minibatch batch, long step, long seed) {
       Map<String, Double> l = new LinkedHashMap<>(inner.trainStep(batch, step, seed));
-      if (step == nanStep) {
+      if (step == faultStep && !throwOnce) {
         l.put("loss", Double.NaN);
+      }
+      if (step == faultStep && throwOnce && org.apache.spark.TaskContext.getPartitionId() == 1
+          && THROWN.compareAndSet(false, true)) {
+        throw new IllegalStateException("injected task failure at step " + step);
       }
       return l;
     }
