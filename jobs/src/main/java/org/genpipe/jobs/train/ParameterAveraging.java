@@ -16,10 +16,10 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
-import scala.collection.JavaConverters;
-import scala.reflect.ClassTag$;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import scala.collection.JavaConverters;
+import scala.reflect.ClassTag$;
 import scala.runtime.AbstractFunction2;
 import scala.runtime.BoxedUnit;
 
@@ -42,6 +42,13 @@ import scala.runtime.BoxedUnit;
  * <p>The run's constants ({@link RoundJob}) are a broadcast made once per run, so tasks carry only
  * two broadcast handles; each round's state broadcast is destroyed when the round ends, on a
  * thread of its own ({@link #close} waits for the last).
+ *
+ * <p>In Spark local mode the tasks run in the driver's JVM, and the runJob path hands the round's
+ * state to them and their results back by reference, through a map keyed by run, round, partition
+ * and task attempt, instead of through a broadcast and Spark's task results (which serialise and
+ * copy the megabytes of state on the way out and on each worker's way back: ~6 ms of a round here).
+ * Spark still schedules, retries and keeps one result per partition; a round's entries, including
+ * those of failed attempts, are removed when it ends. {@link #SERIALIZE_PROPERTY} turns this off.
  */
 public final class ParameterAveraging implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ParameterAveraging.class);
@@ -78,7 +85,15 @@ public final class ParameterAveraging implements AutoCloseable {
     List<Integer> ids = IntStream.range(0, workers).boxed().toList();
     this.slots = jsc.parallelize(ids, workers);
     this.partitions = JavaConverters.asScalaBufferConverter(new ArrayList<Object>(ids)).asScala().toSeq();
-    this.inProcess = jsc.sc().isLocal() && !Boolean.getBoolean(SERIALIZE_PROPERTY);
+    this.inProcess = handsOverInProcess(jsc, workers);
+  }
+
+  /**
+   * Whether a run with {@code workers} on this Spark context hands the state over by reference: in
+   * local mode, on the runJob path (below six workers), unless {@link #SERIALIZE_PROPERTY} is set.
+   */
+  public static boolean handsOverInProcess(JavaSparkContext jsc, int workers) {
+    return jsc.sc().isLocal() && !hasTreeLevels(workers, DEPTH) && !Boolean.getBoolean(SERIALIZE_PROPERTY);
   }
 
   /** How many inputs and results are handed over now (0 between rounds). */
@@ -224,7 +239,7 @@ public final class ParameterAveraging implements AutoCloseable {
       if (handedRound == null) {
         return r;
       }
-      String key = handedRound + context.partitionId() + "/" + context.attemptNumber();
+      String key = handedRound + context.partitionId() + "/" + context.taskAttemptId();
       HANDED.put(key, r);
       return new Handed(key);
     }
@@ -249,7 +264,8 @@ public final class ParameterAveraging implements AutoCloseable {
 
     @Override
     public synchronized BoxedUnit apply(Object partition, Object result) {
-      waiting[(Integer) partition] = result instanceof Handed h ? (RoundResult) HANDED.remove(h.key()) : (RoundResult) result;
+      waiting[(Integer) partition] =
+          result instanceof Handed h ? (RoundResult) HANDED.remove(h.key()) : (RoundResult) result;
       while (next < waiting.length && waiting[next] != null) {
         sum = RoundResult.merge(sum, waiting[next]);
         waiting[next++] = null;

@@ -181,6 +181,8 @@ public final class TrainJob {
     tags.put("averaging.workers", String.valueOf(ts.workers()));
     tags.put("averaging.batch_size_per_worker", String.valueOf(ts.batchSizePerWorker()));
     tags.put("averaging.frequency", String.valueOf(ts.averagingFrequency()));
+    tags.put("averaging.state_transfer",
+        ParameterAveraging.handsOverInProcess(jsc, ts.workers()) ? "in-process" : "serialised");
     if (resumedFrom != null) {
       tags.put("genpipe.resumed_from", resumedFrom.toString());
     }

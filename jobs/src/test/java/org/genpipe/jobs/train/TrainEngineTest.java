@@ -241,6 +241,7 @@ class TrainEngineTest {
       assertThat(c).isPositive().isLessThanOrEqualTo(w);
     }
     assertThat(Files.readString(mlrun.resolve("tags/averaging.workers"))).isEqualTo("2");
+    assertThat(Files.readString(mlrun.resolve("tags/averaging.state_transfer"))).isEqualTo("in-process");
     assertThat(Files.readString(mlrun.resolve("tags/spark.app_id"))).isEqualTo(spark.sparkContext().applicationId());
     assertThat(mlrun.resolve("artifacts/model/state.bin")).isRegularFile();
     assertThat(mlrun.resolve("artifacts/loss.png")).isRegularFile();
