@@ -140,11 +140,9 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
   /** The overhead of each run of {@link #WINDOW} rounds, e.g. "21.0% 15.2% 12.9%" (the first includes round 1). */
   private static String windows(TrainJob.Result r) {
     StringBuilder sb = new StringBuilder();
-    for (int from = 0; from < r.rounds().size(); from += WINDOW) {
-      List<TrainJob.Result.RoundTime> w = r.rounds().subList(from, Math.min(from + WINDOW, r.rounds().size()));
-      double wall = w.stream().mapToDouble(TrainJob.Result.RoundTime::seconds).sum();
-      double compute = w.stream().mapToDouble(TrainJob.Result.RoundTime::computeSeconds).sum();
-      sb.append(String.format("%.1f%% ", 100 * TrainJob.Result.overhead(wall, compute)));
+    int n = r.rounds().size();
+    for (int from = 0; from < n; from += WINDOW) {
+      sb.append(String.format("%.1f%% ", 100 * r.roundOverhead(from, Math.min(from + WINDOW, n))));
     }
     return sb.toString().trim();
   }
@@ -165,24 +163,24 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
         PreprocessJob.run(config, spark, true);
       }
       TrainJob.Result r = TrainJob.run(config, spark, false, true);
-      int warmRounds = (int) Math.min(r.rounds().size(), (averagingWarmup + frequency - 1) / frequency);
-      int timedRounds = r.rounds().size() - warmRounds;
+      int rounds = r.rounds().size();
+      int warmRounds = (int) Math.min(rounds, (averagingWarmup + frequency - 1) / frequency);
       System.out.printf("parameter averaging, 2 workers (local[2]) x batch %d, averagingFrequency %d, %d steps"
-          + " (%d rounds), state handed over %s:%n", batch, frequency, r.steps(), r.rounds().size(),
+          + " (%d rounds), state handed over %s:%n", batch, frequency, r.steps(), rounds,
           Boolean.getBoolean(ParameterAveraging.SERIALIZE_PROPERTY)
               ? "serialised (broadcast + task results, as between JVMs on a cluster)"
               : "in-process (local mode's default)");
       System.out.printf("  whole run: wall %.1f s, compute %.1f s (slowest worker per round), overhead %.1f%%;"
           + " after the first round (graph build + data load): overhead %.1f%%%n",
-          r.seconds(), r.computeSeconds(), 100 * r.overhead(), 100 * r.roundOverhead(1));
+          r.seconds(), r.computeSeconds(), 100 * r.overhead(), 100 * r.roundOverhead(Math.min(1, rounds), rounds));
       System.out.printf("  overhead per %d rounds: %s%n", WINDOW, windows(r));
-      if (timedRounds > 0) {
-        double wall = r.roundSeconds(warmRounds);
+      if (warmRounds < rounds) {
+        double wall = r.roundSeconds(warmRounds, rounds);
+        double compute = r.roundComputeSeconds(warmRounds, rounds);
         System.out.printf("  timed rounds %d-%d (after %d warm-up rounds): wall %.1f s, compute %.1f s, overhead %.1f%%"
-            + " (target < 10%%), %.1f ms per round; %,.0f images/s over both workers%n", warmRounds + 1,
-            r.rounds().size(), warmRounds, wall, r.roundComputeSeconds(warmRounds), 100 * r.roundOverhead(warmRounds),
-            1000 * (wall - r.roundComputeSeconds(warmRounds)) / timedRounds,
-            (double) timedRounds * frequency * 2 * batch / wall);
+            + " (target < 10%%), %.1f ms per round; %,.0f images/s over both workers%n", warmRounds + 1, rounds,
+            warmRounds, wall, compute, 100 * TrainJob.Result.overhead(wall, compute),
+            1000 * (wall - compute) / (rounds - warmRounds), (double) (rounds - warmRounds) * frequency * 2 * batch / wall);
       }
     } finally {
       spark.stop();

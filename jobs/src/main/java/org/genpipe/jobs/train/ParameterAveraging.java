@@ -5,19 +5,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.stream.IntStream;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import scala.collection.JavaConverters;
 import scala.reflect.ClassTag$;
 import scala.runtime.AbstractFunction2;
@@ -36,12 +29,11 @@ import scala.runtime.BoxedUnit;
  * {@code runJob} over a partition RDD made once per run, with a task function and a result handler
  * of named classes. That skips what Spark's Java API does per action (a new RDD, the closure
  * cleaner's bytecode scan of the wrapping Scala closures, a zero value): measured here ~4-5 ms of a
- * ~25 ms round overhead on a two-core machine. The handler sums the results as they arrive, in
- * partition order.
+ * ~25 ms round overhead on a two-core machine. The results are merged in partition order, so the
+ * average does not depend on which task finished first.
  *
  * <p>The run's constants ({@link RoundJob}) are a broadcast made once per run, so tasks carry only
- * two broadcast handles; each round's state broadcast is destroyed when the round ends, on a
- * thread of its own ({@link #close} waits for the last).
+ * two broadcast handles; each round's state broadcast is destroyed when the round ends.
  *
  * <p>In Spark local mode the tasks run in the driver's JVM, and the runJob path hands the round's
  * state to them and their results back by reference, through a map keyed by run, round, partition
@@ -50,9 +42,7 @@ import scala.runtime.BoxedUnit;
  * Spark still schedules, retries and keeps one result per partition; a round's entries, including
  * those of failed attempts, are removed when it ends. {@link #SERIALIZE_PROPERTY} turns this off.
  */
-public final class ParameterAveraging implements AutoCloseable {
-  private static final Logger LOG = LoggerFactory.getLogger(ParameterAveraging.class);
-
+public final class ParameterAveraging {
   /** treeAggregate depth, as DL4J's ParameterAveragingTrainingMaster's default. */
   static final int DEPTH = 2;
 
@@ -68,12 +58,6 @@ public final class ParameterAveraging implements AutoCloseable {
   private final int workers;
   private final JavaRDD<Integer> slots;
   private final scala.collection.Seq<Object> partitions;
-  private final ExecutorService releaser = Executors.newSingleThreadExecutor(runnable -> {
-    Thread t = new Thread(runnable, "genpipe-broadcast-release");
-    t.setDaemon(true);
-    return t;
-  });
-  private Future<?> released = CompletableFuture.completedFuture(null);
   private final String id = UUID.randomUUID().toString();
   private final boolean inProcess;
   private long rounds;
@@ -101,11 +85,6 @@ public final class ParameterAveraging implements AutoCloseable {
     return HANDED.size();
   }
 
-  /** Whether rounds hand the state to the tasks and back by reference (see the class comment). */
-  public boolean inProcess() {
-    return inProcess;
-  }
-
   /**
    * Whether Spark's treeAggregate over {@code partitions} at {@code depth} has intermediate levels
    * (its rule: scale = max(ceil(n^(1/depth)), 2); another level while n > scale + ceil(n / scale)).
@@ -123,22 +102,27 @@ public final class ParameterAveraging implements AutoCloseable {
     jsc.setJobDescription("parameter averaging: steps " + in.fromStep() + "-" + (in.fromStep() + in.steps() - 1)
         + " on " + workers + " workers");
     try {
-      if (hasTreeLevels(workers, DEPTH)) {
-        return treeRound(in);
-      }
       return inProcess ? inProcessRound(in) : broadcastRound(in);
     } finally {
       jsc.setJobDescription(null);
     }
   }
 
-  /** The state out as a broadcast, the results back as Spark's task results. */
+  /**
+   * The state out as a broadcast, the results back as Spark's task results: through treeAggregate
+   * from six workers on, as DL4J (the results meet on executors first), else one runJob.
+   */
   private RoundResult broadcastRound(RoundJob.Input in) {
     Broadcast<RoundJob.Input> state = jsc.broadcast(in);
     try {
-      return runJob(new WorkerTask(job, state, null));
+      WorkerTask task = new WorkerTask(job, state, null);
+      if (hasTreeLevels(workers, DEPTH)) {
+        return slots.mapPartitionsWithIndex((index, it) -> List.of(task.run(index)).iterator(), false)
+            .treeAggregate(new RoundResult(), RoundResult::merge, RoundResult::merge, DEPTH);
+      }
+      return runJob(task);
     } finally {
-      release(state);
+      state.destroy();
     }
   }
 
@@ -157,55 +141,6 @@ public final class ParameterAveraging implements AutoCloseable {
     Collect collect = new Collect(workers);
     jsc.sc().runJob(slots.rdd(), task, partitions, collect, ClassTag$.MODULE$.apply(Object.class));
     return collect.merged();
-  }
-
-  /** Six or more workers: Spark's treeAggregate, as DL4J (the results meet on executors first). */
-  private RoundResult treeRound(RoundJob.Input in) {
-    Broadcast<RoundJob.Input> state = jsc.broadcast(in);
-    try {
-      WorkerTask task = new WorkerTask(job, state, null);
-      return slots.mapPartitionsWithIndex((index, it) -> List.of(task.run(index)).iterator(), false)
-          .treeAggregate(new RoundResult(), RoundResult::merge, RoundResult::merge, DEPTH);
-    } finally {
-      release(state);
-    }
-  }
-
-  /**
-   * Destroys a round's broadcast on the release thread, off the rounds' critical path (Spark's
-   * removal is a round trip to the block manager master, ~1-2 ms here); at most one is in flight,
-   * so broadcasts do not pile up.
-   */
-  private void release(Broadcast<?> broadcast) {
-    awaitRelease();
-    released = releaser.submit(() -> {
-      try {
-        broadcast.destroy();
-      } catch (RuntimeException e) {
-        LOG.warn("could not release the broadcast of an averaging round: {}", e.toString());
-      }
-    });
-  }
-
-  private void awaitRelease() {
-    try {
-      released.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while releasing an averaging round's broadcast", e);
-    } catch (ExecutionException e) {
-      throw new IllegalStateException("releasing an averaging round's broadcast failed", e.getCause());
-    }
-  }
-
-  /** Waits for the last round's broadcast to be destroyed and stops the release thread. */
-  @Override
-  public void close() {
-    try {
-      awaitRelease();
-    } finally {
-      releaser.shutdown();
-    }
   }
 
   /** A worker's part of the round, as the task function of {@code runJob}. */
@@ -248,37 +183,28 @@ public final class ParameterAveraging implements AutoCloseable {
   /** A task's result left in {@link #HANDED} under {@code key}. */
   private record Handed(String key) implements Serializable {}
 
-  /**
-   * The driver's result handler: sums the results in partition order as they arrive (a result that
-   * comes early waits for those before it), so the average does not depend on which task finished
-   * first, and most of the summing happens while slower workers still compute.
-   */
+  /** The driver's result handler: one result per partition, merged in partition order at the end. */
   private static final class Collect extends AbstractFunction2<Object, Object, BoxedUnit> {
-    private final RoundResult[] waiting;
-    private int next;
-    private RoundResult sum = new RoundResult();
+    private final RoundResult[] results;
 
     Collect(int workers) {
-      this.waiting = new RoundResult[workers];
+      this.results = new RoundResult[workers];
     }
 
     @Override
     public synchronized BoxedUnit apply(Object partition, Object result) {
-      waiting[(Integer) partition] =
+      results[(Integer) partition] =
           result instanceof Handed h ? (RoundResult) HANDED.remove(h.key()) : (RoundResult) result;
-      while (next < waiting.length && waiting[next] != null) {
-        sum = RoundResult.merge(sum, waiting[next]);
-        waiting[next++] = null;
-      }
-      if (next > 0 && next < waiting.length) {
-        sum = sum.asSum(); // a lone first result becomes the weighted double sum now, not when the last arrives
-      }
       return BoxedUnit.UNIT;
     }
 
     synchronized RoundResult merged() {
-      if (next < waiting.length) {
-        throw new IllegalStateException("no result from worker " + next + " although its Spark job succeeded");
+      RoundResult sum = new RoundResult();
+      for (int i = 0; i < results.length; i++) {
+        if (results[i] == null) {
+          throw new IllegalStateException("no result from worker " + i + " although its Spark job succeeded");
+        }
+        sum = RoundResult.merge(sum, results[i]);
       }
       return sum;
     }

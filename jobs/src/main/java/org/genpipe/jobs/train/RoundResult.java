@@ -105,27 +105,6 @@ public final class RoundResult implements Serializable {
     return r;
   }
 
-  /**
-   * This result in the form of a sum (weighted double sums): {@code merge(asSum(), b)} equals
-   * {@code merge(this, b)} bit for bit, so a first result can be converted before the next arrives.
-   */
-  RoundResult asSum() {
-    if (single == null) {
-      return this;
-    }
-    RoundResult r = new RoundResult();
-    r.weightedState = weighted();
-    r.examples = examples;
-    r.workers = workers;
-    r.lossNames = lossNames;
-    r.lossSums = lossSums;
-    r.maxComputeNanos = maxComputeNanos;
-    r.badStep = badStep;
-    r.badLoss = badLoss;
-    r.badWorker = badWorker;
-    return r;
-  }
-
   private boolean isEmpty() {
     return single == null && weightedState == null;
   }

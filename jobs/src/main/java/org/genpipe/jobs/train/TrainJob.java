@@ -60,32 +60,37 @@ public final class TrainJob {
   /** What a finished run leaves. */
   public record Result(
       Path output, long steps, long examples, ModelState state, Path checkpoint, String trackingLocation,
-      double seconds, double computeSeconds, String notLogged, List<String> pictures, List<RoundTime> rounds) {
+      double seconds, String notLogged, List<String> pictures, List<RoundTime> rounds) {
 
     /** One averaging round of this session: its wall time and its slowest worker's compute time. */
     public record RoundTime(double seconds, double computeSeconds) {}
 
+    /** The rounds' compute time (slowest worker per round). */
+    public double computeSeconds() {
+      return roundComputeSeconds(0, rounds.size());
+    }
+
     /** Share of the run's wall time not spent computing (slowest worker per round). */
     public double overhead() {
-      return overhead(seconds, computeSeconds);
+      return overhead(seconds, computeSeconds());
     }
 
-    /** Wall seconds of this session's rounds from index {@code first} on. */
-    public double roundSeconds(int first) {
-      return rounds.stream().skip(first).mapToDouble(RoundTime::seconds).sum();
+    /** Wall seconds of rounds [from, to) of this session. */
+    public double roundSeconds(int from, int to) {
+      return rounds.subList(from, to).stream().mapToDouble(RoundTime::seconds).sum();
     }
 
-    /** Compute seconds (slowest worker per round) of this session's rounds from index {@code first} on. */
-    public double roundComputeSeconds(int first) {
-      return rounds.stream().skip(first).mapToDouble(RoundTime::computeSeconds).sum();
+    /** Compute seconds (slowest worker per round) of rounds [from, to) of this session. */
+    public double roundComputeSeconds(int from, int to) {
+      return rounds.subList(from, to).stream().mapToDouble(RoundTime::computeSeconds).sum();
     }
 
     /**
-     * The rounds' share of wall time not spent computing, from round {@code first} on (round 0 also
-     * builds the graphs and reads the data slices).
+     * The share of wall time not spent computing in rounds [from, to) (round 0 also builds the graphs
+     * and reads the data slices).
      */
-    public double roundOverhead(int first) {
-      return overhead(roundSeconds(first), roundComputeSeconds(first));
+    public double roundOverhead(int from, int to) {
+      return overhead(roundSeconds(from, to), roundComputeSeconds(from, to));
     }
 
     /** 1 - compute / wall, at least 0 (0 for no wall time). */
@@ -201,7 +206,6 @@ public final class TrainJob {
         config.requireEvaluate().domain(), config.seed(), Storage.path(config.requireEvaluate().cache()), conf,
         showProgress) : null;
     long started = System.nanoTime();
-    long computeNanos = 0;
     List<Result.RoundTime> roundTimes = new ArrayList<>();
     Path lastCheckpoint = resumedFrom;
     List<String> pictures = new ArrayList<>();
@@ -225,7 +229,6 @@ public final class TrainJob {
               + (lastCheckpoint == null ? "none (no checkpoint was written yet)" : lastCheckpoint.toString()));
         }
         state = averaged;
-        computeNanos += r.maxComputeNanos();
         roundTimes.add(new Result.RoundTime(roundSeconds, r.maxComputeNanos() / 1e9));
         List<Tracker.Metric> metrics = new ArrayList<>();
         long now = System.currentTimeMillis();
@@ -269,7 +272,7 @@ public final class TrainJob {
         bar = null;
       }
       double seconds = (System.nanoTime() - started) / 1e9;
-      double compute = computeNanos / 1e9;
+      double compute = roundTimes.stream().mapToDouble(Result.RoundTime::computeSeconds).sum();
       driverModel.loadState(state);
       pictures.add(writeSamples(driverModel, fixedNoise, runDir, step, conf, tracker, manifest.classes(), monitor));
       pictures.add(writeAnimation(runDir, conf, tracker));
@@ -286,7 +289,7 @@ public final class TrainJob {
       tracker.endRun(status);
       String notLogged = tracker.finish(60, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
       return new Result(runDir, step, examples, state, lastCheckpoint, tracker.location(),
-          seconds, compute, notLogged, pictures, roundTimes);
+          seconds, notLogged, pictures, roundTimes);
     } catch (IOException e) {
       throw Storage.unreachable(runDir, e);
     } finally {
@@ -302,7 +305,6 @@ public final class TrainJob {
       }
       tracker.close();
       driverModel.close();
-      averaging.close();
       jobOnce.destroy();
     }
   }

@@ -39,19 +39,6 @@ class RoundResultTest {
     assertThat(all.maxComputeNanos()).isEqualTo(2_000L);
   }
 
-  /** The result handler turns a first result into a sum before the next arrives: same bits. */
-  @Test
-  void aResultConvertedToASumEarlyMergesToTheSameBits() {
-    float[] direct = RoundResult.merge(worker(0, 0.1f, 64), worker(1, 0.7f, 48)).averagedState().get("w");
-    RoundResult early = worker(0, 0.1f, 64).asSum();
-    RoundResult merged = RoundResult.merge(early, worker(1, 0.7f, 48));
-    assertThat(merged.averagedState().get("w")).containsExactly(direct);
-    assertThat(merged.workers()).isEqualTo(2);
-    assertThat(merged.examples()).isEqualTo(112);
-    assertThat(merged.meanLosses(0).get("loss")).isEqualTo(((double) 0.1f + (double) 0.7f) / 2);
-    assertThat(early.asSum()).isSameAs(early);
-  }
-
   @Test
   void treeLevelsFollowSparksRule() {
     // n = 2..5 at depth 2: one level (a plain reduce); from 6 on, treeAggregate adds a level

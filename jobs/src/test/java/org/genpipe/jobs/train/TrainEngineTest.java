@@ -184,9 +184,7 @@ class TrainEngineTest {
   }
 
   private static boolean inProcess() {
-    try (ParameterAveraging a = new ParameterAveraging(JavaSparkContext.fromSparkContext(spark.sparkContext()), null, 2)) {
-      return a.inProcess();
-    }
+    return ParameterAveraging.handsOverInProcess(JavaSparkContext.fromSparkContext(spark.sparkContext()), 2);
   }
 
   /**
