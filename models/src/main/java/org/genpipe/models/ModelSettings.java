@@ -10,6 +10,8 @@ import org.genpipe.models.gan.Acgan;
 import org.genpipe.models.gan.Dcgan;
 import org.genpipe.models.gan.Gan;
 import org.genpipe.models.gan.GanSettings;
+import org.genpipe.models.pix2pix.Pix2Pix;
+import org.genpipe.models.pix2pix.Pix2PixSettings;
 import org.genpipe.models.vae.BetaVae;
 import org.genpipe.models.vae.BetaVaeSettings;
 
@@ -20,18 +22,25 @@ import org.genpipe.models.vae.BetaVaeSettings;
  * @param name one of {@link #NAMES}
  * @param betaVae settings of the beta-VAE
  * @param gan settings of the GAN models (dcgan, cgan, acgan)
+ * @param pix2pix settings of pix2pix
  */
-public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings gan) implements Serializable {
-  public static final List<String> NAMES = List.of(BetaVae.NAME, Dcgan.NAME, Dcgan.CONDITIONAL_NAME, Acgan.NAME);
+public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings gan, Pix2PixSettings pix2pix)
+    implements Serializable {
+  public static final List<String> NAMES =
+      List.of(BetaVae.NAME, Dcgan.NAME, Dcgan.CONDITIONAL_NAME, Acgan.NAME, Pix2Pix.NAME);
 
   public ModelSettings {
     check(name != null && NAMES.contains(name), "name",
         "'" + name + "' is not a model; allowed: " + String.join(", ", NAMES));
   }
 
-  /** The config key of the chosen model's own section: betaVae, or gan for the GAN models. */
+  /** The config key of the chosen model's own section: betaVae, pix2pix, or gan for the GAN models. */
   public String section() {
-    return BetaVae.NAME.equals(name) ? "betaVae" : "gan";
+    return switch (name) {
+      case BetaVae.NAME -> "betaVae";
+      case Pix2Pix.NAME -> "pix2pix";
+      default -> "gan";
+    };
   }
 
   /**
@@ -59,6 +68,10 @@ public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings ga
           throw new BadInputException(source + ": " + e.getMessage());
         }
         return new Gan.Factory(name, gan, shape, classes, seed);
+      case Pix2Pix.NAME:
+        check(pix2pix != null, "pix2pix", "section missing for model pix2pix");
+        Pix2Pix.checkShape(pix2pix, shape, source);
+        return new Pix2Pix.Factory(pix2pix, shape, seed);
       default:
         throw new IllegalStateException("no factory for model " + name);
     }

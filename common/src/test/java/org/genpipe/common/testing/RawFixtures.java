@@ -139,6 +139,30 @@ public final class RawFixtures {
     return out;
   }
 
+  /**
+   * Writes {@code split/<i>.jpg} pairs in the official pix2pix layout (photo left, label map right)
+   * of synthetic street scenes ({@link Scenes}).
+   */
+  public static List<Item> scenePairs(Path dir, String split, int n, int side, long seed) throws IOException {
+    Path sub = dir.resolve(split);
+    Files.createDirectories(sub);
+    List<Item> out = new ArrayList<>();
+    int i = 1;
+    for (Scenes.Pair pair : Scenes.pairs(n, side, seed)) {
+      BufferedImage img = new BufferedImage(2 * side, side, BufferedImage.TYPE_INT_RGB);
+      for (int y = 0; y < side; y++) {
+        for (int x = 0; x < side; x++) {
+          int p = (y * side + x) * 3;
+          img.setRGB(x, y, rgb(pair.photo(), p));
+          img.setRGB(side + x, y, rgb(pair.labelMap(), p));
+        }
+      }
+      ImageIO.write(img, "jpg", sub.resolve(i++ + ".jpg").toFile());
+      out.add(new Item(-1, null, pair.photo(), pair.labelMap()));
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- CAPTCHA folder
 
   /** Writes one PNG per text, named {@code <text>.png}, with random grey pixels (w x h). */

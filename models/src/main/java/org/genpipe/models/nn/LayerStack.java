@@ -58,6 +58,12 @@ public final class LayerStack {
     return this;
   }
 
+  /** Instance norm ({@link Layers#instanceNorm}): per example, so it needs no running statistics. */
+  public LayerStack instanceNorm() {
+    layers.add(new InstanceNorm(shape()));
+    return this;
+  }
+
   public LayerStack leakyRelu(double slope) {
     layers.add(new Leaky(slope, shape()));
     return this;
@@ -95,9 +101,25 @@ public final class LayerStack {
     return shape().clone();
   }
 
-  /** Whether {@link Applied#inputGradient} can be built (no batch norm). */
+  /**
+   * The receptive field of one output position, in input pixels: 1 + sum over conv layers of
+   * (kernel - 1) times the product of the strides before it.
+   */
+  public long receptiveField() {
+    long field = 1;
+    long jump = 1;
+    for (Layer layer : layers) {
+      if (layer instanceof Conv c) {
+        field += (c.k() - 1L) * jump;
+        jump *= c.s();
+      }
+    }
+    return field;
+  }
+
+  /** Whether {@link Applied#inputGradient} can be built (no normalisation layer). */
   public boolean hasInputGradient() {
-    return layers.stream().noneMatch(l -> l instanceof Norm);
+    return layers.stream().noneMatch(l -> l instanceof Norm || l instanceof InstanceNorm);
   }
 
   /**
@@ -236,6 +258,18 @@ public final class LayerStack {
     @Override
     public SDVariable inputGradient(Layers l, SDVariable x, SDVariable dy) {
       throw new IllegalStateException("no input gradient through batch norm " + name);
+    }
+  }
+
+  private record InstanceNorm(long[] outShape) implements Layer {
+    @Override
+    public SDVariable forward(Layers l, SDVariable x) {
+      return l.instanceNorm(x);
+    }
+
+    @Override
+    public SDVariable inputGradient(Layers l, SDVariable x, SDVariable dy) {
+      throw new IllegalStateException("no input gradient through instance norm");
     }
   }
 

@@ -234,6 +234,18 @@ public final class Layers {
     return x.mul(scale).add(shift);
   }
 
+  /**
+   * Instance norm of NCHW activations: each example's channel planes normalised by their own mean
+   * and (biased) variance, eps 1e-5, no learned scale or shift and no running statistics (PyTorch's
+   * {@code InstanceNorm2d} defaults, as pix2pix uses it), so training and inference are the same.
+   */
+  public SDVariable instanceNorm(SDVariable x) {
+    SDVariable mean = x.mean(true, 2, 3);
+    SDVariable centred = FastGrad.channelAdd(sd, x, mean.neg(), 2, 3);
+    SDVariable var = centred.mul(centred).mean(true, 2, 3);
+    return FastGrad.channelMul(sd, centred, sd.math().rsqrt(var.add(BN_EPS)), 2, 3);
+  }
+
   /** Names of the batch statistics a training step must return to update the running statistics. */
   public List<String> batchStatOutputs() {
     List<String> out = new ArrayList<>();

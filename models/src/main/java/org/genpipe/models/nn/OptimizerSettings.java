@@ -38,4 +38,14 @@ public record OptimizerSettings(String name, double learningRate, double beta1, 
   public IUpdater updater() {
     return "sgd".equals(name) ? new Sgd(learningRate) : new Adam(learningRate, beta1, beta2, epsilon);
   }
+
+  /** The optimizer with the learning rate falling linearly after {@code constantSteps} updates ({@link LinearDecay}). */
+  public IUpdater updater(long constantSteps, long decaySteps) {
+    if (decaySteps <= 0) {
+      return updater();
+    }
+    LinearDecay lr = new LinearDecay(learningRate, constantSteps, decaySteps);
+    return "sgd".equals(name) ? new Sgd(lr)
+        : Adam.builder().learningRateSchedule(lr).beta1(beta1).beta2(beta2).epsilon(epsilon).build();
+  }
 }
