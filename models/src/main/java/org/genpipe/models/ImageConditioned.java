@@ -1,6 +1,10 @@
 package org.genpipe.models;
 
+import java.awt.image.BufferedImage;
+import org.genpipe.common.image.ImageGrid;
+import org.genpipe.common.image.Images;
 import org.genpipe.common.records.Minibatch;
+import org.genpipe.common.records.PixelRange;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -22,4 +26,21 @@ public interface ImageConditioned {
 
   /** What the condition images are, for captions and errors (e.g. "label map"). */
   String conditionName();
+
+  /**
+   * A grid of (condition | generated | target) rows, the first row captioned; condition and target
+   * in {@code range} (the batch's), generated in [0, 1].
+   */
+  static BufferedImage triplets(INDArray cond, INDArray generated, INDArray target, PixelRange range,
+      String conditionName) {
+    ImageGrid grid = new ImageGrid(3, 96);
+    INDArray c = range == PixelRange.MINUS_ONE_ONE ? cond.add(1.0).muli(0.5) : cond;
+    INDArray t = range == PixelRange.MINUS_ONE_ONE ? target.add(1.0).muli(0.5) : target;
+    for (int i = 0; i < c.size(0); i++) {
+      grid.add(Images.fromUnitFloats(c, i), i == 0 ? conditionName : null);
+      grid.add(Images.fromUnitFloats(generated, i), i == 0 ? "generated" : null);
+      grid.add(Images.fromUnitFloats(t, i), i == 0 ? "target" : null);
+    }
+    return grid.render();
+  }
 }

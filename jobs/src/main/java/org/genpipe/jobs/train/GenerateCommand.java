@@ -1,6 +1,11 @@
 package org.genpipe.jobs.train;
 
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.hadoop.conf.Configuration;
 import org.genpipe.common.image.ImageGrid;
@@ -9,8 +14,16 @@ import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.io.Storage;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.models.Condition;
+import org.genpipe.common.records.ImageRecord;
+import org.genpipe.common.records.ImageShape;
+import org.genpipe.common.records.Manifest;
+import org.genpipe.common.records.Minibatch;
+import org.genpipe.common.records.PixelRange;
+import org.genpipe.common.records.ShardReader;
 import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.ImageConditioned;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -19,7 +32,10 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Sample images from a checkpoint (a checkpoints/step-N folder, or a run folder: its latest checkpoint)",
-      "into a grid PNG (--grid) and/or a folder of PNGs (--folder). The same --seed gives the same images."
+      "into a grid PNG (--grid) and/or a folder of PNGs (--folder). The same --seed gives the same images.",
+      "Image-to-image models (pix2pix) translate condition images instead: --condition-image FILE (any image",
+      "of the model's size, e.g. a label map) or --condition-record ID (a record of the checkpoint's records, e.g.",
+      "val/17); the grid then shows (condition | generated [| target]) rows, the folder the generated images."
     })
 public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--checkpoint", required = true, paramLabel = "DIR", description = "Checkpoint or run folder.")
@@ -34,6 +50,14 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--class", paramLabel = "K",
       description = "Conditional models (cgan, acgan): generate class K, an index or a class name (e.g. 3 or cat).")
   String classArg;
+
+  @Option(names = "--condition-image", paramLabel = "FILE",
+      description = "Image-to-image models: translate this image (the model's size, e.g. 256x256); repeatable.")
+  List<Path> conditionImages = new ArrayList<>();
+
+  @Option(names = "--condition-record", paramLabel = "ID",
+      description = "Image-to-image models: translate the condition of this record of the checkpoint's records; repeatable.")
+  List<String> conditionRecords = new ArrayList<>();
 
   @Option(names = "--grid", paramLabel = "PNG", description = "Write one grid PNG here.")
   Path grid;
@@ -56,6 +80,14 @@ public final class GenerateCommand implements Callable<Integer> {
     try (GenerativeModel model =
         config.requireModel().factory(c.info().imageShape(), c.info().classCount(), c.info().seed(), dir.toString()).create()) {
       model.loadState(c.state());
+      if (!conditionImages.isEmpty() || !conditionRecords.isEmpty()) {
+        translate(model, c, conf);
+        return 0;
+      }
+      if (model instanceof ImageConditioned ic) {
+        throw new BadInputException(model.name() + " translates a " + ic.conditionName() + " into an image: give"
+            + " --condition-image FILE or --condition-record ID");
+      }
       Condition condition = null;
       if (classArg != null) {
         int[] labels = new int[count];
@@ -81,6 +113,115 @@ public final class GenerateCommand implements Callable<Integer> {
       System.out.println("from:   " + dir + " (" + c.info().model() + ", step " + c.info().step() + ")");
     }
     return 0;
+  }
+
+  /** Image-to-image: one generated image per condition image or record; grid rows (condition | generated [| target]). */
+  private void translate(GenerativeModel model, Checkpoint.Loaded c, Configuration conf) throws IOException {
+    if (!(model instanceof ImageConditioned ic)) {
+      throw new BadInputException("--condition-image/--condition-record: model " + model.name()
+          + " is not conditioned on images");
+    }
+    ImageShape shape = model.imageShape();
+    List<ImageRecord> inputs = new ArrayList<>();
+    for (Path file : conditionImages) {
+      inputs.add(conditionRecord(file, shape));
+    }
+    Minibatch pairs = null;
+    if (!conditionRecords.isEmpty()) {
+      pairs = Minibatch.of(findRecords(c, conditionRecords, conf), model.pixelRange());
+    }
+    List<INDArray> conds = new ArrayList<>();
+    if (!inputs.isEmpty()) {
+      conds.add(Minibatch.of(inputs, model.pixelRange()).images());
+    }
+    if (pairs != null) {
+      conds.add(ic.conditions(pairs));
+    }
+    INDArray cond = conds.size() == 1 ? conds.get(0) : Nd4j.concat(0, conds.toArray(new INDArray[0]));
+    int n = (int) cond.size(0);
+    INDArray images = model.generate(n, seed, Condition.ofImages(cond));
+    if (grid != null) {
+      BufferedImage picture;
+      if (pairs != null && inputs.isEmpty()) {
+        picture = ImageConditioned.triplets(cond, images, ic.targets(pairs), model.pixelRange(), ic.conditionName());
+      } else {
+        ImageGrid g = new ImageGrid(2, 96);
+        INDArray shown = model.pixelRange() == PixelRange.MINUS_ONE_ONE ? cond.add(1.0).muli(0.5) : cond;
+        for (int i = 0; i < n; i++) {
+          g.add(Images.fromUnitFloats(shown, i), i == 0 ? ic.conditionName() : null);
+          g.add(Images.fromUnitFloats(images, i), i == 0 ? "generated" : null);
+        }
+        picture = g.render();
+      }
+      Storage.writeAtomically(Storage.path(grid.toString()), Images.encodePng(picture), conf);
+      System.out.println("grid:   " + grid);
+    }
+    if (folder != null) {
+      List<String> names = new ArrayList<>();
+      conditionImages.forEach(f -> names.add(f.getFileName().toString().replaceFirst("\\.[^.]*$", "")));
+      conditionRecords.forEach(id -> names.add(id.replace('/', '-')));
+      for (int i = 0; i < n; i++) {
+        Storage.writeAtomically(Storage.path(folder.resolve(names.get(i) + ".png").toString()),
+            Images.encodePng(Images.fromUnitFloats(images, i)), conf);
+      }
+      System.out.println("folder: " + folder + " (" + n + " PNGs)");
+    }
+    System.out.println("from:   " + c.dir() + " (" + c.info().model() + ", step " + c.info().step() + ")");
+  }
+
+  /** A condition image file as a record of the model's shape; a clear error for anything else. */
+  static ImageRecord conditionRecord(Path file, ImageShape shape) throws IOException {
+    if (!Files.isRegularFile(file)) {
+      throw new BadInputException("--condition-image " + file + ": no such file");
+    }
+    BufferedImage img = Images.decode(Files.readAllBytes(file));
+    if (img == null) {
+      throw new BadInputException("--condition-image " + file + ": not an image ImageIO can read (PNG, JPEG, BMP, GIF)");
+    }
+    if (img.getHeight() != shape.height() || img.getWidth() != shape.width()) {
+      throw new BadInputException("--condition-image " + file + " is " + img.getWidth() + "x" + img.getHeight()
+          + "; the model reads " + shape.width() + "x" + shape.height() + " images (a pix2pix pair's half, resized"
+          + " as preprocess does)");
+    }
+    byte[] hwc = Images.toHwc(img, shape.channels());
+    return new ImageRecord(file.toString(), "input", null, null, shape.height(), shape.width(), shape.channels(), hwc,
+        null);
+  }
+
+  /** The records of the given ids from the checkpoint's records (any split), in the order asked. */
+  private static List<ImageRecord> findRecords(Checkpoint.Loaded c, List<String> ids, Configuration conf) {
+    org.apache.hadoop.fs.Path recordsDir = Storage.path(c.info().records());
+    Manifest manifest = Manifest.readChecked(recordsDir, conf).manifest();
+    java.util.Map<String, ImageRecord> found = new java.util.HashMap<>();
+    for (String split : manifest.counts().keySet()) {
+      var it = ShardReader.read(manifest.shardPaths(recordsDir, split), conf);
+      while (it.hasNext() && found.size() < ids.size()) {
+        ImageRecord r = it.next();
+        if (ids.contains(r.id())) {
+          found.put(r.id(), r);
+        }
+      }
+    }
+    List<ImageRecord> out = new ArrayList<>();
+    for (String id : ids) {
+      ImageRecord r = found.get(id);
+      if (r == null) {
+        throw new BadInputException("--condition-record " + id + ": no record with that id in " + recordsDir
+            + " (ids look like " + firstId(manifest, recordsDir, conf) + ")");
+      }
+      out.add(r);
+    }
+    return out;
+  }
+
+  private static String firstId(Manifest manifest, org.apache.hadoop.fs.Path recordsDir, Configuration conf) {
+    for (String split : manifest.counts().keySet()) {
+      var it = ShardReader.read(manifest.shardPaths(recordsDir, split), conf);
+      if (it.hasNext()) {
+        return it.next().id();
+      }
+    }
+    return "(the records are empty)";
   }
 
   /** The class index of {@code arg}: an index, or one of the checkpoint's class names. */

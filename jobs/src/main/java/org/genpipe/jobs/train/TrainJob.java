@@ -37,6 +37,7 @@ import org.genpipe.jobs.tracking.Tracker;
 import org.genpipe.jobs.tracking.TrackingSettings;
 import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.ImageConditioned;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.Noise;
@@ -56,6 +57,10 @@ public final class TrainJob {
   private static final long FIXED_NOISE_SALT = 0x46495845444e4fL;
   private static final String SAMPLES_DIR = "samples";
   private static final int REPORT_SAMPLE = 1000;
+  /** At most this many floats of held-out images for the report pictures (1000 28x28 images; 254 at 256x256x3). */
+  private static final long REPORT_FLOATS = 50_000_000L;
+  /** Held-out pairs shown in every sample grid of an image-conditioned model (pix2pix's three triplets). */
+  private static final int FIXED_PAIRS = 3;
 
   /** What a finished run leaves. */
   public record Result(
@@ -205,6 +210,8 @@ public final class TrainJob {
     SampleMonitor monitor = ts.monitor() ? SampleMonitor.create(recordsDir, manifest, manifestSha, heldOut,
         config.requireEvaluate().domain(), config.seed(), Storage.path(config.requireEvaluate().cache()), conf,
         showProgress) : null;
+    Minibatch fixedPairs = driverModel instanceof ImageConditioned
+        ? heldOutBatch(manifest, recordsDir, heldOut, FIXED_PAIRS, driverModel, conf) : null;
     long started = System.nanoTime();
     List<Result.RoundTime> roundTimes = new ArrayList<>();
     Path lastCheckpoint = resumedFrom;
@@ -256,7 +263,8 @@ public final class TrainJob {
         }
         if (ts.sampleEvery() > 0 && step / ts.sampleEvery() > before / ts.sampleEvery() && step < totalSteps) {
           driverModel.loadState(state);
-          pictures.add(writeSamples(driverModel, fixedNoise, runDir, step, conf, tracker, manifest.classes(), monitor));
+          pictures.add(writeSamples(driverModel, fixedNoise, fixedPairs, runDir, step, conf, tracker, manifest.classes(),
+              monitor));
         }
         if (round % ts.checkpointEvery() == 0 || step >= totalSteps) {
           Checkpoint c = new Checkpoint(Checkpoint.FORMAT, driverModel.name(), driverModel.imageShape(), step, round, examples, config.seed(),
@@ -274,7 +282,8 @@ public final class TrainJob {
       double seconds = (System.nanoTime() - started) / 1e9;
       double compute = roundTimes.stream().mapToDouble(Result.RoundTime::computeSeconds).sum();
       driverModel.loadState(state);
-      pictures.add(writeSamples(driverModel, fixedNoise, runDir, step, conf, tracker, manifest.classes(), monitor));
+      pictures.add(writeSamples(driverModel, fixedNoise, fixedPairs, runDir, step, conf, tracker, manifest.classes(),
+              monitor));
       pictures.add(writeAnimation(runDir, conf, tracker));
       pictures.addAll(writeReports(driverModel, manifest, recordsDir, ts, config.seed(), runDir, conf, tracker));
       pictures.add(writeLossPlot(history, driverModel.name(), runDir, conf, tracker));
@@ -383,10 +392,22 @@ public final class TrainJob {
 
   /**
    * The fixed-noise grid of {@code step}: 8 x 8 samples, or for conditional models one row of 8 per
-   * class (up to 10 classes) captioned with the class name; with the monitor's warning signs logged.
+   * class (up to 10 classes) captioned with the class name, or for image-conditioned models the same
+   * held-out pairs as (condition | generated | target) rows; with the monitor's warning signs logged.
    */
-  private static String writeSamples(GenerativeModel model, long noiseSeed, Path runDir, long step,
-      Configuration conf, ResilientTracker tracker, List<String> classNames, SampleMonitor monitor) throws IOException {
+  private static String writeSamples(GenerativeModel model, long noiseSeed, Minibatch fixedPairs, Path runDir,
+      long step, Configuration conf, ResilientTracker tracker, List<String> classNames, SampleMonitor monitor)
+      throws IOException {
+    String name = String.format("%s/step-%08d.png", SAMPLES_DIR, step);
+    if (fixedPairs != null) {
+      ImageConditioned ic = (ImageConditioned) model;
+      INDArray cond = ic.conditions(fixedPairs);
+      INDArray generated = model.generate(fixedPairs.size(), noiseSeed, Condition.ofImages(cond));
+      writePicture(ImageConditioned.triplets(cond, generated, ic.targets(fixedPairs), model.pixelRange(),
+          ic.conditionName()), name, runDir, conf,
+          tracker);
+      return name;
+    }
     int k = Math.min(model.classCount(), 10);
     int n = k > 0 ? 8 * k : 64;
     Condition condition = null;
@@ -406,7 +427,6 @@ public final class TrainJob {
       }
       grid.add(Images.fromUnitFloats(images, i), caption);
     }
-    String name = String.format("%s/step-%08d.png", SAMPLES_DIR, step);
     writePicture(grid.render(), name, runDir, conf, tracker);
     if (monitor != null) {
       long now = System.currentTimeMillis();
@@ -449,18 +469,25 @@ public final class TrainJob {
   private static List<String> writeReports(GenerativeModel model, Manifest manifest, Path recordsDir,
       TrainSettings ts, long seed, Path runDir, Configuration conf, ResilientTracker tracker) throws IOException {
     String split = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
-    List<ImageRecord> sample = new ArrayList<>();
-    Iterator<ImageRecord> it = ShardReader.read(manifest.shardPaths(recordsDir, split), conf);
-    while (it.hasNext() && sample.size() < REPORT_SAMPLE) {
-      sample.add(it.next());
-    }
-    Minibatch batch = Minibatch.of(sample, model.pixelRange());
+    int count = (int) Math.max(16, Math.min(REPORT_SAMPLE, REPORT_FLOATS / (2L * manifest.imageShape().pixels())));
+    Minibatch batch = heldOutBatch(manifest, recordsDir, split, count, model, conf);
     List<String> names = new ArrayList<>();
     for (Map.Entry<String, BufferedImage> e : model.reports(batch, manifest.classes(), seed).entrySet()) {
       writePicture(e.getValue(), e.getKey(), runDir, conf, tracker);
       names.add(e.getKey());
     }
     return names;
+  }
+
+  /** The first {@code n} records of {@code split} as a batch in the model's pixel range. */
+  private static Minibatch heldOutBatch(Manifest manifest, Path recordsDir, String split, int n, GenerativeModel model,
+      Configuration conf) {
+    List<ImageRecord> sample = new ArrayList<>();
+    Iterator<ImageRecord> it = ShardReader.read(manifest.shardPaths(recordsDir, split), conf);
+    while (it.hasNext() && sample.size() < n) {
+      sample.add(it.next());
+    }
+    return Minibatch.of(sample, model.pixelRange());
   }
 
   private static String writeLossPlot(List<Checkpoint.HistoryPoint> history, String model, Path runDir,

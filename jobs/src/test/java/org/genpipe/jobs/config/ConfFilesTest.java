@@ -22,7 +22,8 @@ class ConfFilesTest {
       files = s.filter(p -> p.toString().endsWith(".yaml")).sorted().toList();
     }
     assertThat(files).extracting(p -> p.getFileName().toString())
-        .contains("dcgan-cifar10.yaml", "cgan-cifar10.yaml", "acgan-cifar10.yaml", "quickstart.yaml");
+        .contains("dcgan-cifar10.yaml", "cgan-cifar10.yaml", "acgan-cifar10.yaml", "quickstart.yaml",
+            "pix2pix-cityscapes.yaml", "pix2pix-cityscapes-cpu.yaml");
     for (Path f : files) {
       PipelineConfig c = PipelineConfig.load(f, List.of());
       String name = f.getFileName().toString();
@@ -32,6 +33,19 @@ class ConfFilesTest {
           assertThat(m.classCount()).isEqualTo(name.startsWith("dcgan") ? 0 : 10);
         }
         assertThat(c.requireEvaluate().checkpoint()).isEqualTo(c.requireTrain().output());
+      }
+      if (name.startsWith("pix2pix")) {
+        int size = c.requireModel().pix2pix().size();
+        // the factory checks the records' shape and D's fit; the 64x64 model is also built
+        var factory = c.requireModel().factory(new ImageShape(size, size, 3), 0, c.seed(), name);
+        if (size == 64) {
+          try (GenerativeModel m = factory.create()) {
+            assertThat(m.name()).isEqualTo("pix2pix");
+          }
+          assertThat(c.preprocess().cityscapes().height()).isEqualTo(64);
+        }
+        assertThat(c.requireEvaluate().checkpoint()).isEqualTo(c.requireTrain().output());
+        assertThat(c.requireTrain().evalSplit()).isEqualTo("val");
       }
     }
   }

@@ -18,6 +18,10 @@ import javax.imageio.ImageReader;
 import javax.imageio.stream.ImageInputStream;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.common.io.BadInputException;
+import static org.genpipe.jobs.RunFiles.frames;
+import static org.genpipe.jobs.RunFiles.meanValue;
+import static org.genpipe.jobs.RunFiles.readAll;
+
 import org.genpipe.jobs.CliTest;
 import org.genpipe.jobs.SparkTestSession;
 import org.genpipe.jobs.config.PipelineConfig;
@@ -177,28 +181,5 @@ class GanTrainTest {
         spark, false, false)).isInstanceOf(BadInputException.class).hasMessageContaining("discriminatorNorm: none");
     assertThatThrownBy(() -> PipelineConfig.load(null, List.of("model.name=dcgan", "model.gan.labelSmoothing=0.1",
         "model.gan.loss=hinge"))).hasMessageContaining("labelSmoothing");
-  }
-
-  static double meanValue(List<String> metricLines) {
-    return metricLines.stream().mapToDouble(l -> Double.parseDouble(l.split(" ")[1])).average().orElseThrow();
-  }
-
-  static List<org.genpipe.common.records.ImageRecord> readAll(Path recordsDir, String split) throws IOException {
-    var conf = new org.apache.hadoop.conf.Configuration();
-    var dir = new org.apache.hadoop.fs.Path(recordsDir.toUri());
-    var manifest = org.genpipe.common.records.Manifest.read(dir, conf);
-    List<org.genpipe.common.records.ImageRecord> out = new ArrayList<>();
-    org.genpipe.common.records.ShardReader.read(manifest.shardPaths(dir, split), conf).forEachRemaining(out::add);
-    return out;
-  }
-
-  static int frames(Path gif) throws IOException {
-    ImageReader reader = ImageIO.getImageReadersByFormatName("gif").next();
-    try (ImageInputStream in = ImageIO.createImageInputStream(gif.toFile())) {
-      reader.setInput(in);
-      return reader.getNumImages(true);
-    } finally {
-      reader.dispose();
-    }
   }
 }

@@ -6,8 +6,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.genpipe.common.image.ImageGrid;
-import org.genpipe.common.image.Images;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Minibatch;
@@ -415,23 +413,7 @@ public final class Pix2Pix implements GenerativeModel, ImageConditioned {
     INDArray cond = rows(conditions(sample), n);
     INDArray target = rows(targets(sample), n);
     INDArray generated = generate(n, seed, Condition.ofImages(cond));
-    return Map.of("translations.png", triplets(cond, generated, target, conditionName()));
-  }
-
-  /**
-   * A grid of (condition | generated | target) rows, the first row captioned; condition and target
-   * in [-1, 1], generated in [0, 1].
-   */
-  public static BufferedImage triplets(INDArray cond, INDArray generated, INDArray target, String conditionName) {
-    ImageGrid grid = new ImageGrid(3, 96);
-    INDArray c = cond.add(1.0).muli(0.5);
-    INDArray t = target.add(1.0).muli(0.5);
-    for (int i = 0; i < c.size(0); i++) {
-      grid.add(Images.fromUnitFloats(c, i), i == 0 ? conditionName : null);
-      grid.add(Images.fromUnitFloats(generated, i), i == 0 ? "generated" : null);
-      grid.add(Images.fromUnitFloats(t, i), i == 0 ? "target" : null);
-    }
-    return grid.render();
+    return Map.of("translations.png", ImageConditioned.triplets(cond, generated, target, pixelRange(), conditionName()));
   }
 
   private static INDArray rows(INDArray x, int n) {
