@@ -28,6 +28,12 @@ public interface ImageConditioned {
   String conditionName();
 
   /**
+   * Whether the model makes the pairs' label maps (from photos), which the evaluation then reads as
+   * classes by their colours; otherwise it makes the photos, which a segmenter reads.
+   */
+  boolean makesLabelMaps();
+
+  /**
    * A grid of (condition | generated | target) rows, the first row captioned; condition and target
    * in {@code range} (the batch's), generated in [0, 1].
    */

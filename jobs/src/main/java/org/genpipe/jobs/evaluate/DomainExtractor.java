@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The offline feature extractor: the penultimate layer of a {@link DomainClassifier} trained on the
- * records' training split (class labels, or the characters of CAPTCHA texts). Trained once per
+ * records' training split (class labels, the characters of CAPTCHA texts, or the palette classes of
+ * the label-map pixels: a segmenter of the photos). Trained once per
  * (records manifest, classifier settings, seed) on the driver and cached under the evaluation cache.
  */
 public final class DomainExtractor implements FeatureExtractor.Spec {
@@ -166,14 +167,17 @@ public final class DomainExtractor implements FeatureExtractor.Spec {
     List<String> texts = new ArrayList<>();
     Iterator<ImageRecord> it = ShardReader.read(manifest.shardPaths(recordsDir, split), conf);
     while (it.hasNext()) {
-      String t = it.next().text();
-      if (t == null) {
+      ImageRecord r = it.next();
+      if (r.labelMap() != null) {
+        return Targets.ofLabelMaps(r.shape().height(), r.shape().width());
+      }
+      if (r.text() == null) {
         break;
       }
-      texts.add(t);
+      texts.add(r.text());
     }
     if (texts.isEmpty()) {
-      throw new BadInputException(recordsDir + ": the records have neither class labels nor texts, which the domain"
+      throw new BadInputException(recordsDir + ": the records have neither class labels, texts nor label maps, which the domain"
           + " extractor learns; use evaluate.extractor: inception");
     }
     return Targets.ofTexts(texts);

@@ -30,6 +30,7 @@ import org.genpipe.jobs.tracking.Tracker;
 import org.genpipe.jobs.tracking.TrackingSettings;
 import org.genpipe.jobs.train.Checkpoint;
 import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.ImageConditioned;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.Reconstructing;
@@ -46,6 +47,12 @@ import org.slf4j.LoggerFactory;
  * <p>Metric names carry the protocol: {@code fid_<extractor>_<gen|rec>_<samples>_<split>} (e.g.
  * {@code fid_domain_gen_600_test}, {@code fid_inception_gen_10k_test}), and KID as {@code kid_...}
  * with {@code kid_..._std}.
+ *
+ * <p>An image-to-image model ({@link ImageConditioned}) translates every pair of the split instead
+ * of sampling noise: its FID/KID compare the translations with the pairs' targets, and it gets the
+ * paired metrics {@code l1_gen_N_split}, {@code psnr_...}, {@code ssim_...} and the segmentation
+ * score {@code seg_domain_{pixel_acc,class_acc,iou}_{gen,real}_N_split} (a segmenter trained on the
+ * train photos, as the domain extractor is, read on the translations and on the real photos).
  */
 public final class EvaluateJob {
   private static final Logger LOG = LoggerFactory.getLogger(EvaluateJob.class);
@@ -87,6 +94,7 @@ public final class EvaluateJob {
     PipelineConfig trained = PipelineConfig.fromYaml(ck.info().config(), ckInfo);
     ModelFactory factory = trained.requireModel().factory(ck.info().imageShape(), ck.info().classCount(), ck.info().seed(), ckInfo);
     boolean reconstructs;
+    ImageConditioned conditioned;
     try (GenerativeModel probe = factory.create()) {
       try {
         probe.loadState(ck.state());
@@ -95,6 +103,7 @@ public final class EvaluateJob {
             + e.getMessage(), e);
       }
       reconstructs = probe instanceof Reconstructing;
+      conditioned = probe instanceof ImageConditioned ic ? ic : null;
     }
 
     Path recordsDir = Storage.path(EvaluateSettings.given(es.records()) ? es.records() : ck.info().records());
@@ -116,7 +125,11 @@ public final class EvaluateJob {
       throw new BadInputException(recordsDir + " holds " + manifest.imageShape() + " images, the checkpoint's model "
           + "makes " + ck.info().imageShape());
     }
-    long samples = es.samples() > 0 ? es.samples() : splitCount;
+    long samples = es.samples() > 0 && conditioned == null ? es.samples() : splitCount;
+    if (conditioned != null && es.samples() > 0 && es.samples() != splitCount) {
+      warnings.add("evaluate.samples " + es.samples() + " ignored: an image-to-image model makes one image per "
+          + es.split() + " pair (" + splitCount + ")");
+    }
     if (samples < 2) {
       throw new BadInputException("evaluate.samples: FID needs at least 2 samples, got " + samples);
     }
@@ -129,8 +142,17 @@ public final class EvaluateJob {
       default -> throw new IllegalStateException("extractor " + es.extractor());
     };
 
+    // a translated photo's classes come from a segmenter of the photos (the domain extractor's, when it is one)
+    DomainExtractor segmenter = null;
+    if (conditioned != null && !conditioned.makesLabelMaps()) {
+      segmenter = extractor instanceof DomainExtractor d && d.targets().pixels() ? d
+          : DomainExtractor.obtain(recordsDir, manifest, manifestSha, es.domain(), config.seed(), es.split(), cacheDir,
+              conf, showProgress);
+    }
+
     // the reference set: imported, cached, or computed in the same job as the samples
-    String refKey = Digests.shortSha(manifestSha + "|" + es.split() + "|" + extractor.id() + "|" + es.kidMaxSamples());
+    String refKey = Digests.shortSha(manifestSha + "|" + es.split() + "|" + extractor.id() + "|" + es.kidMaxSamples()
+        + (conditioned != null && conditioned.makesLabelMaps() ? "|label maps" : ""));
     Path refDir = new Path(cacheDir, "reference-" + refKey);
     Reference reference = EvaluateSettings.given(es.referenceStats())
         ? importStats(Storage.path(es.referenceStats()), extractor, conf)
@@ -141,18 +163,18 @@ public final class EvaluateJob {
     long offset = 0;
     for (Manifest.Shard s : manifest.shards()) {
       if (s.split().equals(es.split())) {
-        if (computeReference || reconstructs) {
+        if (computeReference || reconstructs || conditioned != null) {
           items.add(EvaluationTask.Item.shard(new Path(recordsDir, s.file()), offset, s.rows(), computeReference,
-              reconstructs));
+              reconstructs || conditioned != null));
         }
         offset += s.rows();
       }
     }
-    for (long c = 0; c * EvaluationTask.CHUNK < samples; c++) {
+    for (long c = 0; conditioned == null && c * EvaluationTask.CHUNK < samples; c++) {
       items.add(EvaluationTask.Item.chunk(c, samples));
     }
     String jobId = UUID.randomUUID().toString();
-    EvaluationTask task = new EvaluationTask(jobId, factory, ck.state(), extractor, new HadoopConf(conf),
+    EvaluationTask task = new EvaluationTask(jobId, factory, ck.state(), extractor, segmenter, new HadoopConf(conf),
         config.seed(), es.batchSize(), es.kidMaxSamples());
     Broadcast<EvaluationTask> once = jsc.broadcast(task);
     FeatureSets sets;
@@ -195,10 +217,17 @@ public final class EvaluateJob {
     common.put("reference_split", es.split());
     common.put("reference_images", reference.count() < 0 ? "unknown (imported)" : String.valueOf(reference.count()));
     List<Metric> metrics = new ArrayList<>();
-    compare(Kind.GENERATED, samples, sets, reference, extractor, es, common, metrics, warnings, config.seed());
+    String generatedSet = conditioned == null ? "generated from noise (seed " + config.seed() + ")"
+        : "translated from the " + es.split() + " " + conditioned.conditionName() + "s, one per pair (seed "
+            + config.seed() + ")";
+    compare(Kind.GENERATED, samples, generatedSet, sets, reference, extractor, es, common, metrics, warnings,
+        config.seed());
     if (reconstructs) {
-      compare(Kind.RECONSTRUCTED, splitCount, sets, reference, extractor, es, common, metrics, warnings,
-          config.seed());
+      compare(Kind.RECONSTRUCTED, splitCount, "reconstructions of the reference images", sets, reference, extractor,
+          es, common, metrics, warnings, config.seed());
+    }
+    if (conditioned != null) {
+      pairedMetrics(sets, splitCount, es.split(), generatedSet, conditioned, segmenter, metrics);
     }
 
     // report: JSON in the run folder, console by the caller, MLflow
@@ -235,7 +264,52 @@ public final class EvaluateJob {
         (System.nanoTime() - started) / 1e9);
   }
 
-  private static void compare(Kind kind, long count, FeatureSets sets, Reference reference,
+  /**
+   * {@code l1_gen_N_split}, {@code psnr_...}, {@code ssim_...} of the translations against their
+   * targets; {@code seg_domain_{pixel_acc,class_acc,iou}_{gen,real}_N_split} of the segmenter on
+   * translated and on real photos (or {@code seg_palette_..._gen_...}: the colours of translated
+   * label maps read as classes).
+   */
+  private static void pairedMetrics(FeatureSets sets, long count, String split, String generatedSet,
+      ImageConditioned model, DomainExtractor segmenter, List<Metric> metrics) {
+    PairedMetrics p = sets.paired();
+    String suffix = "_" + count(count) + "_" + split;
+    Map<String, String> protocol = new LinkedHashMap<>();
+    protocol.put("set", generatedSet);
+    protocol.put("pairs", String.valueOf(p.count()));
+    protocol.put("pixel_range", "[0, 1]");
+    Map<String, String> l1 = new LinkedHashMap<>(protocol);
+    l1.put("definition", "mean absolute pixel difference to the target");
+    metrics.add(new Metric("l1_gen" + suffix, p.meanL1(), l1));
+    Map<String, String> psnr = new LinkedHashMap<>(protocol);
+    psnr.put("definition", "per pair 10 log10(1 / MSE), capped at " + (int) PairedMetrics.PSNR_CAP + " dB, averaged");
+    metrics.add(new Metric("psnr_gen" + suffix, p.meanPsnr(), psnr));
+    Map<String, String> ssim = new LinkedHashMap<>(protocol);
+    ssim.put("definition", "Wang et al. 2004: 11x11 Gaussian window sigma 1.5, K1 0.01, K2 0.03, data range 1,"
+        + " mean over valid positions and channels");
+    metrics.add(new Metric("ssim_gen" + suffix, p.meanSsim(), ssim));
+    for (Kind kind : List.of(Kind.GENERATED, Kind.REAL)) {
+      SegmentationScore s = sets.segmentation(kind);
+      if (s == null) {
+        continue;
+      }
+      Map<String, String> seg = new LinkedHashMap<>();
+      seg.put("set", kind == Kind.GENERATED ? generatedSet : "the real " + split + " photos (the segmenter's ceiling)");
+      seg.put("truth", "the " + split + " label maps, each pixel the Cityscapes class of its nearest palette colour"
+          + " (void pixels left out)");
+      seg.put("segmenter", model.makesLabelMaps() ? "none: the generated label maps' colours read as classes"
+          : segmenter.id() + " trained on the train photos (held-out pixel accuracy "
+              + String.format("%.4f", segmenter.heldOutAccuracy()) + "); not comparable with FCN-8s scores");
+      seg.put("pixels", String.valueOf(s.pixels()));
+      String base = "seg_" + (model.makesLabelMaps() ? "palette" : DomainExtractor.NAME) + "_";
+      String set = "_" + kind.label + suffix;
+      metrics.add(new Metric(base + "pixel_acc" + set, s.pixelAccuracy(), seg));
+      metrics.add(new Metric(base + "class_acc" + set, s.classAccuracy(), seg));
+      metrics.add(new Metric(base + "iou" + set, s.meanIou(), seg));
+    }
+  }
+
+  private static void compare(Kind kind, long count, String set, FeatureSets sets, Reference reference,
       FeatureExtractor.Spec extractor, EvaluateSettings es, Map<String, String> common, List<Metric> metrics,
       List<String> warnings, long seed) {
     FeatureStats s = sets.stats(kind);
@@ -247,8 +321,7 @@ public final class EvaluateJob {
     String base = extractor.name() + "_" + kind.label + "_" + count(count) + "_" + es.split();
     Map<String, String> protocol = new LinkedHashMap<>(common);
     protocol.put("samples", String.valueOf(s.count()));
-    protocol.put("set", kind == Kind.GENERATED ? "generated from noise (seed " + seed + ")"
-        : "reconstructions of the reference images");
+    protocol.put("set", set);
     FrechetDistance.Result fid = FrechetDistance.of(reference.stats().mu(), reference.stats().sigma(), s.mean(),
         s.covariance());
     Map<String, String> fidProtocol = new LinkedHashMap<>(protocol);
@@ -377,7 +450,9 @@ public final class EvaluateJob {
         if (!m.name().endsWith("_std")) {
           // params hold what the metric name already fixes (MLflow params cannot change); the rest are tags
           for (String k : List.of("extractor", "resize", "reference_split", "samples")) {
-            params.put("eval." + m.name() + "." + k, m.protocol().get(k));
+            if (m.protocol().containsKey(k)) {
+              params.put("eval." + m.name() + "." + k, m.protocol().get(k));
+            }
           }
           m.protocol().forEach((k, v) -> protocolTags.put("eval." + m.name() + "." + k, v));
         }

@@ -11,34 +11,45 @@ import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.MinibatchIterator;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.common.records.ShardReader;
+import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.ImageConditioned;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.Reconstructing;
+import org.genpipe.models.classify.DomainClassifier;
+import org.genpipe.models.classify.Targets;
 import org.genpipe.models.nn.Noise;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * What every evaluation task needs (one broadcast per evaluation), and the work of one {@link Item}:
- * features of a reference shard (and of the model's reconstructions of it), or of one chunk of
- * generated samples. Sample {@code i}'s noise depends only on the seed and {@code i}'s chunk, so the
- * samples are the same whatever the number of executors or partitions.
+ * features of a reference shard (and of the model's output for each of its records: the
+ * reconstruction of an autoencoder, the translation of an image-to-image model, with the paired
+ * metrics and segmentation scores of the translations), or of one chunk of generated samples.
+ * Sample {@code i}'s noise depends only on the seed and {@code i}'s chunk (a translation's on the
+ * seed and its record's index), so the samples are the same whatever the number of executors or
+ * partitions.
+ *
+ * @param segmenter the classifier whose per-pixel predictions score translated photos, or null
  */
 record EvaluationTask(String jobId, ModelFactory factory, ModelState state, FeatureExtractor.Spec extractor,
-    HadoopConf conf, long seed, int batchSize, int kidMax) implements Serializable {
+    DomainExtractor segmenter, HadoopConf conf, long seed, int batchSize, int kidMax) implements Serializable {
 
   /** Generated samples per chunk (a chunk's noise comes from its own seed). */
   static final int CHUNK = 500;
   private static final long GENERATE_SALT = 0x4556414c47454eL;
+  private static final long TRANSLATE_SALT = 0x5452414e534cL;
 
   /**
    * One unit of work: a reference shard ({@code shard} set; its images are samples {@code start..}
-   * of the reference set) or a chunk of generated samples ({@code chunk} >= 0).
+   * of the reference set; {@code modelOutputs}: also the model's output for each record) or a chunk
+   * of generated samples ({@code chunk} >= 0).
    */
-  record Item(String shard, boolean reference, boolean reconstruct, long chunk, long start, long count)
+  record Item(String shard, boolean reference, boolean modelOutputs, long chunk, long start, long count)
       implements Serializable {
-    static Item shard(Path shard, long start, long rows, boolean reference, boolean reconstruct) {
-      return new Item(shard.toString(), reference, reconstruct, -1, start, rows);
+    static Item shard(Path shard, long start, long rows, boolean reference, boolean modelOutputs) {
+      return new Item(shard.toString(), reference, modelOutputs, -1, start, rows);
     }
 
     static Item chunk(long chunk, long total) {
@@ -47,8 +58,8 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     }
   }
 
-  /** A model and an extractor built on an executor, reused by its later tasks of the same job. */
-  private record Tools(GenerativeModel model, FeatureExtractor extractor) {}
+  /** A model, an extractor and the segmenter built on an executor, reused by its later tasks of the same job. */
+  private record Tools(GenerativeModel model, FeatureExtractor extractor, DomainClassifier segmenter) {}
 
   private static final Map<String, ConcurrentLinkedQueue<Tools>> POOL = new ConcurrentHashMap<>();
 
@@ -76,7 +87,7 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     if (t == null) {
       GenerativeModel model = factory.create();
       model.loadState(state);
-      t = new Tools(model, extractor.open(conf.get()));
+      t = new Tools(model, extractor.open(conf.get()), segmenter == null ? null : segmenter.classifier());
     }
     return t;
   }
@@ -93,7 +104,7 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
   }
 
   /** Conditional models: sample j of the evaluation generates class j mod K (classes equally often). */
-  private static org.genpipe.models.Condition balancedLabels(org.genpipe.models.GenerativeModel model, long first,
+  private static Condition balancedLabels(GenerativeModel model, long first,
       int n) {
     int k = model.classCount();
     if (k == 0) {
@@ -103,7 +114,7 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     for (int i = 0; i < n; i++) {
       labels[i] = (int) ((first + i) % k);
     }
-    return org.genpipe.models.Condition.ofLabels(labels);
+    return Condition.ofLabels(labels);
   }
 
   private void readShard(Item item, Tools tools, FeatureSets into) {
@@ -112,16 +123,49 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     long offset = item.start();
     while (batches.hasNext()) {
       Minibatch b = batches.next();
-      INDArray images = b.images();
-      if (item.reference()) {
-        into.add(FeatureSets.Kind.REFERENCE, offset, tools.extractor().features(images), kidMax);
-      }
-      if (item.reconstruct()) {
-        INDArray input = tools.model().pixelRange() == PixelRange.ZERO_ONE ? images : images.mul(2).subi(1);
-        INDArray rec = ((Reconstructing) tools.model()).reconstruct(input);
-        into.add(FeatureSets.Kind.RECONSTRUCTED, offset, tools.extractor().features(rec), kidMax);
+      if (tools.model() instanceof ImageConditioned ic) {
+        translate(b, offset, item, ic, tools, into);
+      } else {
+        INDArray images = b.images();
+        if (item.reference()) {
+          into.add(FeatureSets.Kind.REFERENCE, offset, tools.extractor().features(images), kidMax);
+        }
+        if (item.modelOutputs()) {
+          INDArray rec = ((Reconstructing) tools.model()).reconstruct(toModelRange(tools.model(), images));
+          into.add(FeatureSets.Kind.RECONSTRUCTED, offset, tools.extractor().features(rec), kidMax);
+        }
       }
       offset += b.size();
     }
+  }
+
+  /**
+   * One generated image per pair, conditioned on its condition image: features against the targets'
+   * (the reference set), the paired metrics, and the segmentation scores of the generated images and
+   * (the ceiling) of the real ones, against the label maps' classes.
+   */
+  private void translate(Minibatch b, long offset, Item item, ImageConditioned ic, Tools tools, FeatureSets into) {
+    GenerativeModel model = tools.model();
+    INDArray target = ic.targets(b);
+    INDArray generated = model.generate(b.size(), Noise.mix(seed, TRANSLATE_SALT, offset),
+        Condition.ofImages(toModelRange(model, ic.conditions(b))));
+    if (item.reference()) {
+      into.add(FeatureSets.Kind.REFERENCE, offset, tools.extractor().features(target), kidMax);
+    }
+    into.add(FeatureSets.Kind.GENERATED, offset, tools.extractor().features(generated), kidMax);
+    into.addPairs(generated, target);
+    Targets pixels = Targets.ofLabelMaps((int) target.size(2), (int) target.size(3));
+    int[][] truth = pixels.indices(b);
+    if (ic.makesLabelMaps()) {
+      into.addSegmentation(FeatureSets.Kind.GENERATED, pixels.classes(), truth, pixels.pixelClasses(generated));
+    } else if (tools.segmenter() != null) {
+      into.addSegmentation(FeatureSets.Kind.GENERATED, pixels.classes(), truth, tools.segmenter().predict(generated));
+      into.addSegmentation(FeatureSets.Kind.REAL, pixels.classes(), truth, tools.segmenter().predict(target));
+    }
+  }
+
+  /** [0, 1] images in the model's pixel range. */
+  private static INDArray toModelRange(GenerativeModel model, INDArray images) {
+    return model.pixelRange() == PixelRange.ZERO_ONE ? images : images.mul(2).subi(1);
   }
 }

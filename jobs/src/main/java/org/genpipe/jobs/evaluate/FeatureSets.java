@@ -10,7 +10,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Features of the evaluation's image sets as they come back from tasks: float64 sufficient statistics
  * per set, and the features of the first {@code kidMax} samples (by sample index) for KID, kept as
- * blocks by start index so that the merge order does not matter.
+ * blocks by start index so that the merge order does not matter; for image-to-image models also the
+ * paired metrics of the translations and the segmentation scores of translated and real images.
  */
 final class FeatureSets implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -19,7 +20,9 @@ final class FeatureSets implements Serializable {
   enum Kind {
     REFERENCE("reference"),
     RECONSTRUCTED("rec"),
-    GENERATED("gen");
+    GENERATED("gen"),
+    /** The reference images themselves, scored by the segmenter (its ceiling). */
+    REAL("real");
 
     final String label;
 
@@ -31,6 +34,37 @@ final class FeatureSets implements Serializable {
   private final Map<Kind, FeatureStats> stats = new EnumMap<>(Kind.class);
   private final Map<Kind, TreeMap<Long, float[]>> kept = new EnumMap<>(Kind.class);
   private int dim;
+  private PairedMetrics paired;
+  private final Map<Kind, SegmentationScore> segmentation = new EnumMap<>(Kind.class);
+
+  /** Adds translated images [N, C, H, W] and their targets, both in [0, 1]. */
+  void addPairs(INDArray generated, INDArray targets) {
+    if (paired == null) {
+      paired = new PairedMetrics();
+    }
+    paired.add(floats(generated), floats(targets), (int) generated.size(0), (int) generated.size(1),
+        (int) generated.size(2), (int) generated.size(3));
+  }
+
+  /** Adds the predicted pixel classes of images of set {@code kind} against the true classes, [N][pixels]. */
+  void addSegmentation(Kind kind, int classes, int[][] truth, int[][] predicted) {
+    SegmentationScore s = segmentation.computeIfAbsent(kind, k -> new SegmentationScore(classes));
+    for (int i = 0; i < truth.length; i++) {
+      s.add(truth[i], predicted[i]);
+    }
+  }
+
+  PairedMetrics paired() {
+    return paired;
+  }
+
+  SegmentationScore segmentation(Kind kind) {
+    return segmentation.get(kind);
+  }
+
+  private static float[] floats(INDArray a) {
+    return a.castTo(DataType.FLOAT).dup('c').data().asFloat();
+  }
 
   /** Adds the features [n, dim] of samples {@code start .. start + n - 1} of set {@code kind}. */
   void add(Kind kind, long start, INDArray features, int kidMax) {
@@ -54,6 +88,12 @@ final class FeatureSets implements Serializable {
       a.kept.computeIfAbsent(e.getKey(), k -> new TreeMap<>()).putAll(e.getValue());
     }
     a.dim = Math.max(a.dim, b.dim);
+    if (b.paired != null) {
+      a.paired = a.paired == null ? b.paired : a.paired.merge(b.paired);
+    }
+    for (Map.Entry<Kind, SegmentationScore> e : b.segmentation.entrySet()) {
+      a.segmentation.merge(e.getKey(), e.getValue(), SegmentationScore::merge);
+    }
     return a;
   }
 

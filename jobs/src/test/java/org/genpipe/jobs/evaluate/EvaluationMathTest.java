@@ -260,4 +260,54 @@ class EvaluationMathTest {
   private static double[][] slice(double[][] x, int from, int to) {
     return java.util.Arrays.copyOfRange(x, from, to);
   }
+
+  @Test
+  void pairedMetricsAgreeWithScikitImage() {
+    int c = 3;
+    int h = 16;
+    int w = 20;
+    float[] x = new float[c * h * w];
+    float[] y = new float[c * h * w];
+    for (int ch = 0; ch < c; ch++) {
+      for (int i = 0; i < h; i++) {
+        for (int j = 0; j < w; j++) {
+          int at = (ch * h + i) * w + j;
+          x[at] = (float) (((i * 7 + j * 13 + ch * 5) % 17) / 16.0);
+          y[at] = (float) (0.7 * x[at] + 0.3 * (((i * 3 + j * 5 + ch) % 11) / 10.0));
+        }
+      }
+    }
+    PairedMetrics m = new PairedMetrics();
+    m.add(x, y, 1, c, h, w);
+    // skimage 0.26: structural_similarity(x, y, channel_axis=0, gaussian_weights=True, sigma=1.5,
+    // use_sample_covariance=False, data_range=1), peak_signal_noise_ratio(x, y, data_range=1), |x - y|.mean()
+    assertThat(m.meanSsim()).isCloseTo(0.8858036628651678, within(1e-6));
+    assertThat(m.meanPsnr()).isCloseTo(17.64229971292816, within(1e-6));
+    assertThat(m.meanL1()).isCloseTo(0.10697656313811119, within(1e-6));
+    // a pair of identical images: SSIM 1, PSNR at its cap; sums merge as means over all pairs
+    PairedMetrics same = new PairedMetrics();
+    same.add(x, x, 1, c, h, w);
+    assertThat(same.meanSsim()).isCloseTo(1.0, within(1e-12));
+    assertThat(same.meanPsnr()).isEqualTo(PairedMetrics.PSNR_CAP);
+    assertThat(m.merge(same).count()).isEqualTo(2);
+    assertThat(m.meanL1()).isCloseTo(0.10697656313811119 / 2, within(1e-6));
+    assertThatThrownBy(() -> new PairedMetrics().add(new float[300], new float[300], 1, 3, 10, 10))
+        .hasMessageContaining("11x11");
+  }
+
+  @Test
+  void segmentationScoresCountByHand() {
+    // classes 0, 1, 2 (2 never in the truth), -1 void
+    SegmentationScore a = new SegmentationScore(3);
+    a.add(new int[] {0, 0, 0, 1, -1}, new int[] {0, 0, 1, 1, 2});
+    SegmentationScore b = new SegmentationScore(3);
+    b.add(new int[] {1, 1, 0}, new int[] {2, -1, 0});
+    SegmentationScore s = a.merge(b);
+    // truth 0: 4 pixels, 3 right; truth 1: 3 pixels, 1 right (one predicted 2, one void); void truth ignored
+    assertThat(s.pixels()).isEqualTo(7);
+    assertThat(s.pixelAccuracy()).isCloseTo(4.0 / 7, within(1e-12));
+    assertThat(s.classAccuracy()).isCloseTo((3.0 / 4 + 1.0 / 3) / 2, within(1e-12));
+    // IoU 0: 3 / (4 + 3 - 3); IoU 1: 1 / (3 + 2 - 1)
+    assertThat(s.meanIou()).isCloseTo((3.0 / 4 + 1.0 / 4) / 2, within(1e-12));
+  }
 }

@@ -20,6 +20,7 @@ import org.genpipe.common.testing.RawFixtures;
 import org.genpipe.jobs.CliTest;
 import org.genpipe.jobs.SparkTestSession;
 import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.evaluate.EvaluateJob;
 import org.genpipe.jobs.RunFiles;
 import org.genpipe.jobs.preprocess.PreprocessJob;
 import org.genpipe.jobs.train.TrainJob;
@@ -36,7 +37,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Pix2Pix through the pipeline on Spark local[2]: synthetic street scenes written as the official
  * pix2pix Cityscapes JPEG pairs (photo left, label map right) -> preprocess at 64x64 -> train on 2
  * workers by parameter averaging -> MLflow losses and params, (label map | generated | target) grids,
- * the GIF -> resume exactness -> generate from a label-map image and from a val record.
+ * the GIF -> evaluate (paired metrics, domain FID/KID, segmentation score against an untrained start)
+ * -> resume exactness -> generate from a label-map image and from a val record.
  */
 class Pix2PixTrainTest {
   static SparkSession spark;
@@ -115,6 +117,44 @@ class Pix2PixTrainTest {
     INDArray gen = m.generate(val.size(), 3, Condition.ofImages(ic.conditions(val)));
     INDArray target = ic.targets(val).add(1.0).muli(0.5);
     return gen.sub(target).norm1Number().doubleValue() / gen.length();
+  }
+
+  private static EvaluateJob.Result evaluate(String run) {
+    return EvaluateJob.run(PipelineConfig.load(null, List.of("evaluate.checkpoint=" + dir.resolve(run),
+        "evaluate.split=val", "evaluate.cache=" + dir.resolve("cache"), "evaluate.domain.steps=80",
+        "evaluate.domain.batchSize=32", "evaluate.domain.featureSize=16", "evaluate.kidSubsets=10",
+        "tracking.uri=" + dir.resolve("mlruns"))), spark, false);
+  }
+
+  @Test
+  void evaluationTranslatesEveryValPairAndScoresItAgainstTheStart() {
+    TrainJob.run(config("start", "train.steps=1", "train.sampleEvery=0"), spark, false, false);
+    EvaluateJob.Result start = evaluate("start");
+    EvaluateJob.Result trained = evaluate("run");
+    assertThat(trained.metrics()).extracting(EvaluateJob.Metric::name).containsExactly("fid_domain_gen_8_val",
+        "kid_domain_gen_8_val", "kid_domain_gen_8_val_std", "l1_gen_8_val", "psnr_gen_8_val", "ssim_gen_8_val",
+        "seg_domain_pixel_acc_gen_8_val", "seg_domain_class_acc_gen_8_val", "seg_domain_iou_gen_8_val",
+        "seg_domain_pixel_acc_real_8_val", "seg_domain_class_acc_real_8_val", "seg_domain_iou_real_8_val");
+    // 60 steps: closer to the targets, and the segmenter finds the label maps in the photos more often
+    assertThat(trained.value("l1_gen_8_val")).isLessThan(0.8 * start.value("l1_gen_8_val"));
+    assertThat(trained.value("psnr_gen_8_val")).isGreaterThan(start.value("psnr_gen_8_val"));
+    assertThat(trained.value("ssim_gen_8_val")).isGreaterThan(start.value("ssim_gen_8_val"));
+    assertThat(trained.value("seg_domain_pixel_acc_gen_8_val"))
+        .isGreaterThan(start.value("seg_domain_pixel_acc_gen_8_val") + 0.1);
+    assertThat(trained.value("seg_domain_iou_gen_8_val")).isGreaterThan(start.value("seg_domain_iou_gen_8_val"));
+    // the real photos' score is the ceiling: the same segmenter (cached), the same photos
+    assertThat(trained.value("seg_domain_pixel_acc_real_8_val")).isEqualTo(start.value("seg_domain_pixel_acc_real_8_val"))
+        .isGreaterThan(0.8).isGreaterThanOrEqualTo(trained.value("seg_domain_pixel_acc_gen_8_val") - 0.05);
+    assertThat(trained.warnings()).anyMatch(w -> w.contains("strongly biased"));
+    // the same checkpoint evaluated again: the same numbers (dropout noise seeded per pair)
+    assertThat(evaluate("run").metrics()).isEqualTo(trained.metrics());
+
+    // photo -> label map: the generated maps' colours are read as classes, no segmenter ceiling
+    TrainJob.run(config("to-labels", "train.steps=2", "train.sampleEvery=0", "model.pix2pix.direction=photo-to-labels"),
+        spark, false, false);
+    assertThat(evaluate("to-labels").metrics()).extracting(EvaluateJob.Metric::name).contains("l1_gen_8_val",
+        "seg_palette_pixel_acc_gen_8_val", "seg_palette_iou_gen_8_val")
+        .doesNotContain("seg_domain_pixel_acc_real_8_val");
   }
 
   @Test

@@ -28,6 +28,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * loss: softmax cross-entropy per position (P = 1 for class labels, the text length for texts)
  * </pre>
  *
+ * For per-pixel targets (label maps) the head is a segmentation decoder instead, the features
+ * feeding it as global context: ReLU(Linear F->128) added to every position of the 128-channel
+ * map, ReLU | ConvT 128->64 k4 s2 p1, ReLU | ConvT 64->32 k4 s2 p1, ReLU | ConvT 32->K k4 s2 p1:
+ * class scores per pixel, the loss their mean cross-entropy over the labelled pixels. The
+ * penultimate features are then those of a segmenter.
+ *
  * Inputs are images in [0, 1].
  */
 public final class DomainClassifier {
@@ -49,18 +55,36 @@ public final class DomainClassifier {
     int k = targets.choices();
     SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, shape.channels(), shape.height(), shape.width());
     SDVariable t = sd.placeHolder("t", DataType.FLOAT, -1, p, k);
-    SDVariable h = FastGrad.relu(sd, layers.conv2d("c1", x, shape.channels(), 32, 3, 2, 1));
-    h = FastGrad.relu(sd, layers.conv2d("c2", h, 32, 64, 3, 2, 1));
-    h = FastGrad.relu(sd, layers.conv2d("c3", h, 64, 128, 3, 2, 1));
-    h = h.mean(2, 3);
-    SDVariable features = sd.identity("features", layers.dense("f", h, 128, featureSize));
-    SDVariable logits = layers.dense("out", FastGrad.relu(sd, features), featureSize, p * k).reshape(-1, p, k);
+    SDVariable c1 = FastGrad.relu(sd, layers.conv2d("c1", x, shape.channels(), 32, 3, 2, 1));
+    SDVariable c2 = FastGrad.relu(sd, layers.conv2d("c2", c1, 32, 64, 3, 2, 1));
+    SDVariable c3 = FastGrad.relu(sd, layers.conv2d("c3", c2, 64, 128, 3, 2, 1));
+    SDVariable features = sd.identity("features", layers.dense("f", c3.mean(2, 3), 128, featureSize));
+    SDVariable logits;
+    if (targets.pixels()) {
+      if (shape.height() % 8 != 0 || shape.width() != shape.height()) {
+        throw new IllegalArgumentException("the segmenting classifier needs square images of a side divisible by 8, got "
+            + shape.height() + "x" + shape.width());
+      }
+      // the features as global context added to every position of c3, then three up-sampling steps
+      // back to the image size: k per-pixel class scores
+      SDVariable context = layers.dense("ctx", FastGrad.relu(sd, features), featureSize, 128).reshape(-1, 128, 1, 1);
+      SDVariable u = FastGrad.relu(sd, FastGrad.channelAdd(sd, c3, context, 2, 3));
+      u = FastGrad.relu(sd, layers.deconv2d("u1", u, 128, 64, 4, 2, 1, 0, shape.height() / 8));
+      u = FastGrad.relu(sd, layers.deconv2d("u2", u, 64, 32, 4, 2, 1, 0, shape.height() / 4));
+      u = layers.deconv2d("u3", u, 32, k, 4, 2, 1, 0, shape.height() / 2);
+      logits = u.permute(0, 2, 3, 1).reshape(-1, p, k);
+    } else {
+      logits = layers.dense("out", FastGrad.relu(sd, features), featureSize, p * k).reshape(-1, p, k);
+    }
     sd.identity("logits", logits);
     // log-softmax written out (M2.1's logSoftmax(x, dim) has no working backward)
     SDVariable max = logits.max(true, 2);
     SDVariable shifted = logits.sub(max);
     SDVariable logProb = shifted.sub(sd.math().log(sd.math().exp(shifted).sum(true, 2)));
-    sd.setLossVariables(logProb.mul(t).sum(1, 2).mean().neg("loss"));
+    SDVariable picked = logProb.mul(t);
+    // per-pixel targets: the mean over labelled pixels (void ones have all-zero targets)
+    sd.setLossVariables(targets.pixels() ? picked.sum().div(t.sum().add(1e-6)).neg("loss")
+        : picked.sum(1, 2).mean().neg("loss"));
     Graphs.buildGradients(sd);
     net = new Net(NET, sd, layers.takeParams(), settings.optimizer().updater());
     update = new GraphPlan.Compiled(sd, List.of("loss", "logits"), net);
@@ -100,7 +124,7 @@ public final class DomainClassifier {
     return sd.output(Map.of("x", images), "features").get("features");
   }
 
-  /** Predicted index per position, [N][positions]. */
+  /** Predicted index per position (per pixel for label-map targets), [N][positions]. */
   public int[][] predict(INDArray images) {
     INDArray logits = sd.output(Map.of("x", images), "logits").get("logits");
     INDArray arg = logits.argMax(2);
@@ -119,8 +143,10 @@ public final class DomainClassifier {
     long total = 0;
     for (int i = 0; i < indices.length; i++) {
       for (int p = 0; p < indices[i].length; p++) {
-        right += arg.getInt(i, p) == indices[i][p] ? 1 : 0;
-        total++;
+        if (indices[i][p] >= 0) {
+          right += arg.getInt(i, p) == indices[i][p] ? 1 : 0;
+          total++;
+        }
       }
     }
     return total == 0 ? 0 : (double) right / total;

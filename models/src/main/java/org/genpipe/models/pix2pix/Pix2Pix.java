@@ -294,6 +294,11 @@ public final class Pix2Pix implements GenerativeModel, ImageConditioned {
   }
 
   @Override
+  public boolean makesLabelMaps() {
+    return !settings.labelsToPhoto();
+  }
+
+  @Override
   public String conditionName() {
     return settings.labelsToPhoto() ? "label map" : "photo";
   }

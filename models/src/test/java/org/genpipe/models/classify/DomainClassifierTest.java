@@ -9,6 +9,7 @@ import java.util.SplittableRandom;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Minibatch;
+import org.genpipe.common.testing.Scenes;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.CheckedPlans;
 import org.genpipe.models.nn.OptimizerSettings;
@@ -94,6 +95,55 @@ class DomainClassifierTest {
     }
     // band 0 -> "a" + none, band 1 -> "ba"; band 2 is a coin flip of one character: ~5/6 learnable
     assertThat(c.accuracy(bands(300, 98, true))).isGreaterThan(0.75);
+  }
+
+  /** Synthetic street scenes: photos [0, 1] as images, colour label maps as label maps. */
+  private static Minibatch scenes(int n, int side, long seed) {
+    List<Scenes.Pair> pairs = Scenes.pairs(n, side, seed);
+    int plane = side * side;
+    float[] photos = new float[n * 3 * plane];
+    float[] maps = new float[n * 3 * plane];
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      for (int p = 0; p < plane; p++) {
+        for (int c = 0; c < 3; c++) {
+          photos[(i * 3 + c) * plane + p] = (pairs.get(i).photo()[p * 3 + c] & 0xFF) / 255f;
+          maps[(i * 3 + c) * plane + p] = (pairs.get(i).labelMap()[p * 3 + c] & 0xFF) / 255f;
+        }
+      }
+      ids.add("s" + i);
+    }
+    long[] shape = {n, 3, side, side};
+    return new Minibatch(Nd4j.create(photos, shape, 'c'), Nd4j.create(maps, shape, 'c'), null, null, ids);
+  }
+
+  @Test
+  void labelMapsAreSegmentedIntoPaletteClassesPerPixel() {
+    ImageShape shape = new ImageShape(32, 32, 3);
+    Targets t = Targets.ofLabelMaps(32, 32);
+    Minibatch test = scenes(24, 32, 99);
+    int[][] truth = t.indices(test);
+    // the scenes draw sky, building, vegetation, road and cars: train ids 10, 2, 8, 0, 13
+    assertThat(java.util.Arrays.stream(truth).flatMapToInt(java.util.Arrays::stream).distinct().sorted().toArray())
+        .containsExactly(0, 2, 8, 10, 13);
+    DomainClassifier c = new DomainClassifier(shape, t, SETTINGS, 7);
+    double before = c.accuracy(test);
+    for (int step = 0; step < 120; step++) {
+      c.trainStep(scenes(16, 32, step), step);
+    }
+    assertThat(c.accuracy(test)).isGreaterThan(0.9).isGreaterThan(before);
+    assertThat(c.predict(test.images())[0]).hasSize(32 * 32);
+    assertThat(c.features(test.images()).shape()).containsExactly(24, 16);
+    CheckedPlans.run(() -> {
+      DomainClassifier d = new DomainClassifier(shape, t, SETTINGS, 5);
+      for (int step = 0; step < 2; step++) {
+        d.trainStep(scenes(4, 32, step), step);
+      }
+    });
+    assertThatThrownBy(() -> new DomainClassifier(new ImageShape(30, 30, 3), Targets.ofLabelMaps(30, 30), SETTINGS, 1))
+        .hasMessageContaining("divisible by 8");
+    assertThatThrownBy(() -> t.indices(bands(2, 1, false))).isInstanceOf(BadInputException.class)
+        .hasMessageContaining("record r0 has no label map");
   }
 
   @Test
