@@ -32,7 +32,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Benchmark evaluation: (1) the Frechet distance of two --dim statistics here and with scipy.linalg.sqrtm",
-      "(/usr/bin/python3, Debian's python3-scipy, as pytorch-fid computes it) on the same matrices, both against",
+      "(--python's scipy, as pytorch-fid computes it) on the same matrices, both against",
       "the exact value: the matrices are H B H^T / d with H a Hadamard matrix and B block-diagonal (2x2 blocks of",
       "dyadic numbers), so they are exact in float64 and tr((S1 S2)^1/2) has a closed form, evaluated with 50",
       "digits; (2) feature-extraction images/s of the domain classifier; (3) the evaluation job with 1 and 2",
@@ -45,7 +45,8 @@ public final class FidBenchmarkCommand implements Callable<Integer> {
   @Option(names = "--repeats", defaultValue = "3", description = "Timed repeats, the best counts (default ${DEFAULT-VALUE}).")
   int repeats;
 
-  @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python with scipy (default ${DEFAULT-VALUE}).")
+  @Option(names = "--python", defaultValue = PythonReference.DEFAULT_PYTHON,
+      description = "Python with scipy (default ${DEFAULT-VALUE}, made by scripts/reference-env).")
   String python;
 
   @Option(names = "--samples", defaultValue = "10000", description = "Generated samples in the job runs (default ${DEFAULT-VALUE}).")
@@ -91,7 +92,7 @@ public final class FidBenchmarkCommand implements Callable<Integer> {
     System.out.printf("  exact                         %.12f%n", exact);
     System.out.printf("  this project (%s)  %.12f  rel. error %.2e  %.2f s%n", ours.factor(), ours.distance(),
         Math.abs(ours.distance() - exact) / exact, best);
-    String scipy = PythonReference.run(python, "fid_scipy.py", "fid_scipy", "python3-scipy", java.util.Map.of(), fa.toString(), fb.toString(),
+    String scipy = PythonReference.run(python, "fid_scipy.py", "fid_scipy", "scipy", java.util.Map.of(), fa.toString(), fb.toString(),
         String.valueOf(repeats));
     if (scipy != null) {
       double value = PythonReference.number(scipy, "fid_scipy");

@@ -5,11 +5,14 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Minibatch;
+import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.gan.Gan;
 import org.genpipe.models.gan.GanLoss;
 import org.genpipe.models.gan.GanSettings;
 import org.genpipe.models.nn.Noise;
 import org.genpipe.models.nn.OptimizerSettings;
+import org.genpipe.models.pix2pix.Pix2Pix;
+import org.genpipe.models.pix2pix.Pix2PixSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -17,20 +20,28 @@ import picocli.CommandLine.Option;
     name = "bench-gan",
     mixinStandardHelpOptions = true,
     description = {
-      "Benchmark a GAN training step (D's update, then G's on the same noise) on 32x32x3 images, here and in",
-      "PyTorch CPU (/usr/bin/python3 with Debian's python3-torch, --torch-threads threads) in one run, with the",
-      "ratio. Same architecture, non-saturating loss, Adam 2e-4 (0.5, 0.999), N(0, 0.02) weights.",
+      "Benchmark a GAN training step (D's update, then G's on the same noise or condition) here and in",
+      "PyTorch CPU (--python, --torch-threads threads) in one run, with the ratio: DCGAN and AC-GAN on 32x32x3",
+      "images, Pix2Pix on --size pairs (U-Net G, 70x70 PatchGAN, lambda 100 L1, no jitter). Same architecture,",
+      "non-saturating loss, Adam 2e-4 (0.5, 0.999), N(0, 0.02) weights.",
       "ND4J's threads follow OMP_NUM_THREADS (the launcher sets 1 unless you set it)."
     })
 public final class GanBenchmarkCommand implements Callable<Integer> {
-  @Option(names = "--model", defaultValue = "dcgan", description = "dcgan or acgan (default ${DEFAULT-VALUE}).")
+  @Option(names = "--model", defaultValue = "dcgan", description = "dcgan, acgan or pix2pix (default ${DEFAULT-VALUE}).")
   String model;
 
-  @Option(names = "--batch", defaultValue = "64", description = "Batch size (default ${DEFAULT-VALUE}).")
-  int batch;
+  @Option(names = "--batch", description = "Batch size (default 64; pix2pix 1, as the paper).")
+  Integer batch;
 
-  @Option(names = "--width", defaultValue = "64", description = "DCGAN base channels (default ${DEFAULT-VALUE}).")
+  @Option(names = "--width", defaultValue = "64",
+      description = "DCGAN base channels; Pix2Pix G's and D's first widths (default ${DEFAULT-VALUE}).")
   int width;
+
+  @Option(names = "--size", defaultValue = "256", description = "Pix2Pix image side: 64, 128 or 256 (default ${DEFAULT-VALUE}).")
+  int size;
+
+  @Option(names = "--norm", defaultValue = "batch", description = "Pix2Pix normalisation: batch or instance (default ${DEFAULT-VALUE}).")
+  String norm;
 
   @Option(names = "--warmup", defaultValue = "40",
       description = "Untimed steps first (SameDiff's JIT warm-up; PyTorch gets a quarter; default ${DEFAULT-VALUE}).")
@@ -61,7 +72,8 @@ public final class GanBenchmarkCommand implements Callable<Integer> {
   @Option(names = "--work", defaultValue = "data/bench-gan", description = "Study scratch folder (default ${DEFAULT-VALUE}).")
   java.nio.file.Path work;
 
-  @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python with torch (default ${DEFAULT-VALUE}).")
+  @Option(names = "--python", defaultValue = PythonReference.DEFAULT_PYTHON,
+      description = "Python with torch (default ${DEFAULT-VALUE}, made by scripts/reference-env).")
   String python;
 
   @Override
@@ -70,17 +82,25 @@ public final class GanBenchmarkCommand implements Callable<Integer> {
       AveragingStudy.run(work, frequencies, studySteps);
       return 0;
     }
-    if (!List.of("dcgan", "acgan").contains(model)) {
-      throw new org.genpipe.common.io.BadInputException("--model " + model + ": expected dcgan or acgan");
+    if (!List.of("dcgan", "acgan", Pix2Pix.NAME).contains(model)) {
+      throw new org.genpipe.common.io.BadInputException("--model " + model + ": expected dcgan, acgan or pix2pix");
     }
-    System.out.printf("%s step (D then G), batch %d%s, latent 100; OMP_NUM_THREADS=%s%n", model, batch,
-        "dcgan".equals(model) ? ", width " + width : "", System.getenv().getOrDefault("OMP_NUM_THREADS", "(unset)"));
+    boolean pix2pix = Pix2Pix.NAME.equals(model);
+    int n = batch != null ? batch : pix2pix ? 1 : 64;
+    String torchWarmup = String.valueOf(Math.max(3, warmup / 4));
+    System.out.printf("%s step (D then G), batch %d%s; OMP_NUM_THREADS=%s%n", model, n, pix2pix
+        ? ", " + size + "x" + size + ", widths " + width + ", " + norm + " norm" : ("dcgan".equals(model) ? ", width "
+        + width : "") + ", latent 100", System.getenv().getOrDefault("OMP_NUM_THREADS", "(unset)"));
     AlternatingBlocks.Best best;
-    try (Timed timed = new Timed()) {
+    try (Timed timed = new Timed(n)) {
       best = AlternatingBlocks.run(repeats, torchThreads, block -> timed.stepMillis(block == 0 ? warmup : 0),
-          block -> PythonReference.run(python, "gan_torch.py", "ms_per_step", "python3-torch",
-              PythonReference.TORCH_ENV, model, String.valueOf(torchThreads), String.valueOf(batch),
-              String.valueOf(width), "100", String.valueOf(Math.max(3, warmup / 4)), String.valueOf(steps)));
+          block -> pix2pix
+              ? PythonReference.run(python, "pix2pix_torch.py", "ms_per_step", "torch", PythonReference.TORCH_ENV,
+                  String.valueOf(torchThreads), String.valueOf(size), String.valueOf(n), String.valueOf(width), norm,
+                  torchWarmup, String.valueOf(steps))
+              : PythonReference.run(python, "gan_torch.py", "ms_per_step", "torch", PythonReference.TORCH_ENV, model,
+                  String.valueOf(torchThreads), String.valueOf(n), String.valueOf(width), "100", torchWarmup,
+                  String.valueOf(steps)));
     }
     best.print(repeats, "%.1f", "target <= 1: no slower");
     return 0;
@@ -88,23 +108,31 @@ public final class GanBenchmarkCommand implements Callable<Integer> {
 
   /** One model and batch, timed in blocks (the warm-up only before the first). */
   private final class Timed implements AutoCloseable {
-    private final Gan gan;
+    private final GenerativeModel gan;
     private final AlternatingBlocks.StepTimer timer;
 
-    Timed() {
+    Timed(int n) {
       OptimizerSettings adam = OptimizerSettings.adam(2e-4, 0.5, 0.999);
-      GanSettings s = new GanSettings(100, width, GanLoss.NON_SATURATING, 0, 0, 1, null, "batch", List.of(), 0, 0, 0.02,
-          adam, adam);
-      gan = (Gan) new Gan.Factory(model, s, new ImageShape(32, 32, 3), 10, 0).create();
-      var images = org.nd4j.linalg.ops.transforms.Transforms.tanh(Noise.gaussian(1, batch, 3, 32, 32), false);
-      int[] labels = new int[batch];
+      int side = Pix2Pix.NAME.equals(model) ? size : 32;
+      if (Pix2Pix.NAME.equals(model)) {
+        Pix2PixSettings s = new Pix2PixSettings(size, Pix2PixSettings.LABELS_TO_PHOTO, width, width, "patch70", norm,
+            GanLoss.NON_SATURATING, 100, 0.5, false, 0.02, 0, 0, adam, adam);
+        gan = new Pix2Pix.Factory(s, new ImageShape(size, size, 3), 0).create();
+      } else {
+        GanSettings s = new GanSettings(100, width, GanLoss.NON_SATURATING, 0, 0, 1, null, "batch", List.of(), 0, 0,
+            0.02, adam, adam);
+        gan = new Gan.Factory(model, s, new ImageShape(32, 32, 3), 10, 0).create();
+      }
+      var images = org.nd4j.linalg.ops.transforms.Transforms.tanh(Noise.gaussian(1, n, 3, side, side), false);
+      var maps = org.nd4j.linalg.ops.transforms.Transforms.tanh(Noise.gaussian(2, n, 3, side, side), false);
+      int[] labels = new int[n];
       List<String> ids = new ArrayList<>();
-      for (int i = 0; i < batch; i++) {
+      for (int i = 0; i < n; i++) {
         ids.add("b" + i);
         labels[i] = i % 10;
       }
       timer = new AlternatingBlocks.StepTimer(gan,
-          new Minibatch(images, null, org.nd4j.linalg.factory.Nd4j.createFromArray(labels), null, ids));
+          new Minibatch(images, maps, org.nd4j.linalg.factory.Nd4j.createFromArray(labels), null, ids));
     }
 
     double stepMillis(int untimed) {

@@ -11,15 +11,19 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs a reference script (a resource beside the benchmarks) with the system Python, for numbers
- * measured in the same run; says so in one line when Python or its package is missing.
+ * Runs a reference script (a resource beside the benchmarks) with a Python that has the reference
+ * packages, for numbers measured in the same run; says so in one line when Python or its package is
+ * missing.
  */
 final class PythonReference {
+  /** The virtualenv {@code scripts/reference-env} makes with the pinned PyPI packages. */
+  static final String DEFAULT_PYTHON = ".venv-reference/bin/python";
+
   private PythonReference() {}
 
   /**
    * @param marker a string the script's result line contains
-   * @param install what to install when it fails (e.g. "python3-torch")
+   * @param install the package it needs (e.g. "torch"), named when it fails
    * @return the script's result line, or null (after printing why) when it could not run
    */
   static String run(String python, String resource, String marker, String install, Map<String, String> env,
@@ -39,13 +43,14 @@ final class PythonReference {
         p = pb.start();
       } catch (IOException e) {
         System.out.println("  reference not available: cannot run " + python + " (" + e.getMessage()
-            + ")  [apt-get install " + install + "]");
+            + ")  [scripts/reference-env installs " + install + " into " + DEFAULT_PYTHON + "]");
         return null;
       }
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
       if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0 || !out.contains(marker)) {
         System.out.println("  reference not available (" + python + "): "
-            + out.lines().reduce((a, b) -> b).orElse("no output") + "  [apt-get install " + install + "]");
+            + out.lines().reduce((a, b) -> b).orElse("no output") + "  [scripts/reference-env installs " + install
+            + " into " + DEFAULT_PYTHON + "]");
         return null;
       }
       return out.lines().filter(l -> l.contains(marker)).findFirst().orElseThrow();

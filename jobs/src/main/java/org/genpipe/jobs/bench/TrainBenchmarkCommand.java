@@ -29,8 +29,8 @@ import picocli.CommandLine.Option;
     name = "bench-train",
     mixinStandardHelpOptions = true,
     description = {
-      "Benchmark training: (1) the beta-VAE step at --batch here and in PyTorch CPU (/usr/bin/python3 with",
-      "Debian's python3-torch, --torch-threads threads) in alternating blocks, best of each, with the ratio;",
+      "Benchmark training: (1) the beta-VAE step at --batch here and in PyTorch CPU (--python, made by",
+      "scripts/reference-env; --torch-threads threads) in alternating blocks, best of each, with the ratio;",
       "(2) the parameter-averaging overhead: wall time of a 2-worker Spark run (local[2], one ND4J thread per",
       "worker) against the workers' pure compute time, over the rounds after a warm-up (and per 50 rounds); once",
       "with local mode's in-process hand-over of the state, once serialised as between JVMs on a cluster.",
@@ -55,7 +55,8 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
           + "(default ${DEFAULT-VALUE}).")
   int repeats;
 
-  @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python with torch (default ${DEFAULT-VALUE}).")
+  @Option(names = "--python", defaultValue = PythonReference.DEFAULT_PYTHON,
+      description = "Python with torch (default ${DEFAULT-VALUE}, made by scripts/reference-env).")
   String python;
 
   @Option(names = "--averaging-warmup", defaultValue = "1500", description = "Untimed steps of the 2-worker run first "
@@ -92,7 +93,7 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
     AlternatingBlocks.StepTimer timer = betaVaeStep();
     AlternatingBlocks.Best best = AlternatingBlocks.run(repeats, torchThreads,
         block -> timer.millis(block == 0 ? warmup : 0, steps),
-        block -> PythonReference.run(python, "beta_vae_torch.py", "ms_per_step", "python3-torch",
+        block -> PythonReference.run(python, "beta_vae_torch.py", "ms_per_step", "torch",
             PythonReference.TORCH_ENV, String.valueOf(torchThreads), String.valueOf(batch), "16",
             String.valueOf(Math.min(warmup, 100)), String.valueOf(steps)));
     best.print(repeats, "%.2f", "target <= 0.8");

@@ -56,9 +56,13 @@ public final class GraphPlan {
   private final Map<String, INDArray> variables;
   private final Map<String, INDArray> outputs;
   private final Map<String, INDArray> gradients;
+  private final Map<String, Integer> pausePoints = new java.util.HashMap<>();
 
-  /** One op call; {@code kernel} (may be null) runs it instead of ND4J's op (see {@link OneDnnConvolutions}). */
-  private record Step(DifferentialFunction op, OpContext context, Runnable kernel) {
+  /**
+   * One op call on its arrays; {@code kernel} (may be null) runs it instead of ND4J's op (see
+   * {@link OneDnnConvolutions}).
+   */
+  private record Step(DifferentialFunction op, OpContext context, Runnable kernel, INDArray[] in, INDArray[] out) {
     void run() {
       if (kernel != null) {
         kernel.run();
@@ -111,17 +115,57 @@ public final class GraphPlan {
 
   /** Copies the placeholders in and runs every op; returns the plan's output and gradient arrays. */
   public OutAndGrad run(Map<String, INDArray> ph) {
+    assign(ph, null, true);
+    runSteps(0, steps.size());
+    return new OutAndGrad(outputs, gradients);
+  }
+
+  /** Copies in the placeholders named in {@code names} ({@code in}) or all others ({@code !in}); all when null. */
+  private void assign(Map<String, INDArray> ph, Set<String> names, boolean in) {
     for (Map.Entry<String, INDArray> e : placeholders.entrySet()) {
+      if (names != null && names.contains(e.getKey()) != in) {
+        continue;
+      }
       INDArray given = ph.get(e.getKey());
       if (given == null) {
         throw new IllegalArgumentException("placeholder " + e.getKey() + " not given");
       }
       e.getValue().assign(given);
     }
-    for (Step s : steps) {
-      s.run();
+  }
+
+  private void runSteps(int from, int to) {
+    for (int i = from; i < to; i++) {
+      steps.get(i).run();
     }
-    return new OutAndGrad(outputs, gradients);
+  }
+
+  /**
+   * Where a run can pause once output {@code name} is computed and wait for the placeholders
+   * {@code deferred}: the index of the first op after the one computing {@code name}, or -1 when an
+   * op before that point reads one of {@code deferred}.
+   */
+  int pausePoint(String name, Set<String> deferred) {
+    INDArray target = outputs.get(name);
+    if (target == null) {
+      throw new IllegalArgumentException(name + " is not an output of the plan");
+    }
+    int last = -1;
+    for (int i = 0; i < steps.size(); i++) {
+      for (INDArray o : steps.get(i).out()) {
+        last = o == target ? i : last;
+      }
+    }
+    for (int i = 0; i <= last; i++) {
+      for (INDArray a : steps.get(i).in()) {
+        for (String d : deferred) {
+          if (a == placeholders.get(d)) {
+            return -1;
+          }
+        }
+      }
+    }
+    return last + 1;
   }
 
   /** True while every variable the plan reads is still the array object it was compiled with. */
@@ -268,7 +312,8 @@ public final class GraphPlan {
           ctx.setDArguments(r.dArgs());
         }
         boolean firstOutputRead = !r.outputs().isEmpty() && read.contains(r.outputs().get(0));
-        steps.add(new Step(r.op(), ctx, OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead)));
+        steps.add(new Step(r.op(), ctx, OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead),
+            in, out));
       }
       Map<String, INDArray> outs = new LinkedHashMap<>();
       for (String o : outputNames) {
@@ -352,6 +397,86 @@ public final class GraphPlan {
       return compiled(ph);
     }
 
+    /**
+     * A run in two parts, for a computation whose output {@code output} does not depend on the
+     * placeholders {@code deferred} while the rest does (a GAN generator's image, computed before
+     * the discriminator's update, whose new weights its own update then reads): {@link Started#output}
+     * runs the ops up to {@code output} with {@code ph}, {@link Started#finish} the rest with the
+     * deferred placeholders' new values. The values of {@code deferred} in {@code ph} serve only to
+     * compile the plan. When the graph's order does not allow the split, the whole computation runs
+     * twice (as two separate runs would).
+     */
+    public Started start(Map<String, INDArray> ph, String output, Set<String> deferred) {
+      return new Started(ph, output, deferred);
+    }
+
+    /** A run started by {@link #start}. */
+    public final class Started {
+      private final Map<String, INDArray> ph;
+      private final Set<String> deferred;
+      private final String mode = System.getProperty(MODE_PROPERTY, "compiled");
+      private final GraphPlan plan;
+      private final int pause;
+      private final INDArray output;
+
+      private Started(Map<String, INDArray> ph, String name, Set<String> deferred) {
+        this.ph = ph;
+        this.deferred = deferred;
+        if (!outputs.contains(name)) {
+          throw new IllegalArgumentException(name + " is not one of the outputs " + outputs);
+        }
+        boolean interpretedOnly = mode.equals("interpreted") || unsupported;
+        plan = interpretedOnly ? null : compiledPlan(ph);
+        pause = plan == null ? -1 : plan.pausePoints.computeIfAbsent(name + deferred, k -> plan.pausePoint(name, deferred));
+        if (plan == null) {
+          output = sd.output(ph, List.of(name)).get(name);
+        } else if (pause < 0) {
+          output = plan.run(ph).getOutputs().get(name).dup();
+        } else {
+          plan.assign(ph, deferred, false);
+          plan.runSteps(0, pause);
+          output = plan.outputs.get(name);
+          if (mode.equals("checked")) {
+            compare("output", Map.of(name, sd.output(ph, List.of(name)).get(name)), Map.of(name, output));
+          }
+        }
+      }
+
+      /** Whether the compiled plan pauses (false: it runs whole twice, or SameDiff runs it). */
+      boolean pauses() {
+        return pause >= 0;
+      }
+
+      /** The output computed before the pause; belongs to the plan. */
+      public INDArray output() {
+        return output;
+      }
+
+      /** The rest of the run with the deferred placeholders' values now: all outputs and gradients. */
+      public OutAndGrad finish(Map<String, INDArray> deferredValues) {
+        Map<String, INDArray> all = new LinkedHashMap<>(ph);
+        all.putAll(deferredValues);
+        if (plan == null) {
+          return interpreted(all);
+        }
+        OutAndGrad result;
+        if (pause < 0) {
+          result = plan.run(all);
+        } else {
+          plan.assign(deferredValues, deferred, true);
+          plan.runSteps(pause, plan.steps.size());
+          result = new OutAndGrad(plan.outputs, plan.gradients);
+        }
+        last = plan;
+        if (mode.equals("checked")) {
+          OutAndGrad reference = interpreted(all);
+          compare("output", reference.getOutputs(), result.getOutputs());
+          compare("gradient of", reference.getGradients(), result.getGradients());
+        }
+        return result;
+      }
+    }
+
     /** SameDiff's own execution of the same computation. */
     public OutAndGrad interpreted(Map<String, INDArray> ph) {
       return wrt.isEmpty() ? new OutAndGrad(sd.output(ph, outputs), Map.of())
@@ -375,6 +500,16 @@ public final class GraphPlan {
     }
 
     private OutAndGrad compiled(Map<String, INDArray> ph) {
+      GraphPlan plan = compiledPlan(ph);
+      if (plan == null) {
+        return interpreted(ph);
+      }
+      last = plan;
+      return plan.run(ph);
+    }
+
+    /** The plan for these placeholders' shapes, recorded on first use; null when it cannot be compiled. */
+    private GraphPlan compiledPlan(Map<String, INDArray> ph) {
       StringBuilder key = new StringBuilder();
       for (Map.Entry<String, INDArray> e : new java.util.TreeMap<>(ph).entrySet()) {
         key.append(e.getKey()).append(Arrays.toString(e.getValue().shape())).append(e.getValue().dataType()).append(';');
@@ -387,12 +522,11 @@ public final class GraphPlan {
         } catch (UnsupportedOperationException e) {
           LOG.warn("running {} with SameDiff's executor: {}", outputs, e.getMessage());
           unsupported = true;
-          return interpreted(ph);
+          return null;
         }
         plans.put(k, plan);
       }
-      last = plan;
-      return plan.run(ph);
+      return plan;
     }
 
     /** The plan of the last run. */

@@ -83,7 +83,6 @@ public final class Pix2Pix implements GenerativeModel, ImageConditioned {
   private final Map<String, long[]> masks = new LinkedHashMap<>();
   private final List<String> dOutputs = new ArrayList<>();
   private final List<String> gOutputs = new ArrayList<>();
-  private final GraphPlan.Compiled fakePlan;
   private final GraphPlan.Compiled generatePlan;
   private final GraphPlan.Compiled dUpdate;
   private final GraphPlan.Compiled gUpdate;
@@ -103,7 +102,6 @@ public final class Pix2Pix implements GenerativeModel, ImageConditioned {
     d = buildDiscriminatorGraph();
     gLayers = new Layers(gGraph, Noise.mix(seed, 1, 0)).normalInit(settings.weightStd()).external(d);
     g = buildGeneratorGraph();
-    fakePlan = new GraphPlan.Compiled(gGraph, List.of("fake"), List.of());
     generatePlan = new GraphPlan.Compiled(gGraph, List.of("generated"), List.of());
     dUpdate = new GraphPlan.Compiled(dGraph, dOutputs, d);
     gUpdate = new GraphPlan.Compiled(gGraph, gOutputs, g);
@@ -178,7 +176,7 @@ public final class Pix2Pix implements GenerativeModel, ImageConditioned {
     SDVariable diff = fake.sub(images(sd, "target"));
     SDVariable l1 = sd.identity("g_l1", sd.math().abs(diff).mean());
     sd.setLossVariables(sd.identity("g_loss", gan.add(l1.mul(settings.l1Weight()))));
-    gOutputs.addAll(List.of("g_loss", "g_gan", "g_l1"));
+    gOutputs.addAll(List.of("g_loss", "g_gan", "g_l1", "fake"));
     gOutputs.addAll(gLayers.batchStatOutputs());
     Graphs.buildGradients(sd);
     return new Net("G", sd, params,
@@ -324,10 +322,13 @@ public final class Pix2Pix implements GenerativeModel, ImageConditioned {
     Map<String, INDArray> gIn = new LinkedHashMap<>();
     gIn.put("cond", cond);
     gIn.putAll(dropoutMasks(n, Noise.mix(seed, 4, 0)));
-    INDArray fake = fakePlan.run(gIn).getOutputs().get("fake");
+    // G's forward pass runs once: its image goes to D's update, then G's update goes on from there
+    // with D's new weights (as PyTorch reuses G(x) after D's step)
+    GraphPlan.Compiled.Started gRun = gUpdate.start(generatorPlaceholders(gIn, target), "fake",
+        new java.util.HashSet<>(d.params()));
     Map<String, Double> out = new LinkedHashMap<>();
-    discriminatorStep(cond, target, fake, step, out);
-    generatorStep(gIn, target, n, step, out);
+    discriminatorStep(cond, target, gRun.output(), step, out);
+    applyGenerator(gRun.finish(discriminatorWeights()), n, step, out);
     Map<String, Double> ordered = new LinkedHashMap<>();
     for (String k : List.of("d_loss", "g_loss", "g_gan", "g_l1", "d_real", "d_fake")) {
       ordered.put(k, out.get(k));
@@ -351,7 +352,10 @@ public final class Pix2Pix implements GenerativeModel, ImageConditioned {
 
   /** G's update: adversarial loss through D (D's current weights fed in) + lambda * L1 to the target. */
   void generatorStep(Map<String, INDArray> gIn, INDArray target, int n, long step, Map<String, Double> metrics) {
-    OutAndGrad r = generatorGradients(gIn, target);
+    applyGenerator(generatorGradients(gIn, target), n, step, metrics);
+  }
+
+  private void applyGenerator(OutAndGrad r, int n, long step, Map<String, Double> metrics) {
     g.apply(r.getGradients(), step);
     gLayers.updateRunningStats(r.getOutputs(), n);
     for (String k : List.of("g_loss", "g_gan", "g_l1")) {
@@ -361,12 +365,22 @@ public final class Pix2Pix implements GenerativeModel, ImageConditioned {
 
   /** G's losses and gradients, without an update. */
   OutAndGrad generatorGradients(Map<String, INDArray> gIn, INDArray target) {
+    return gUpdate.run(generatorPlaceholders(gIn, target));
+  }
+
+  private Map<String, INDArray> generatorPlaceholders(Map<String, INDArray> gIn, INDArray target) {
     Map<String, INDArray> ph = new LinkedHashMap<>(gIn);
     ph.put("target", target);
+    ph.putAll(discriminatorWeights());
+    return ph;
+  }
+
+  private Map<String, INDArray> discriminatorWeights() {
+    Map<String, INDArray> w = new LinkedHashMap<>();
     for (String p : d.params()) {
-      ph.put(p, d.param(p));
+      w.put(p, d.param(p));
     }
-    return gUpdate.run(ph);
+    return w;
   }
 
   @Override

@@ -104,4 +104,45 @@ class GraphPlanTest {
     assertThatThrownBy(() -> GraphPlan.Compiled.compare("output", Map.of("h", a), Map.of("h", b)))
         .hasMessageContaining("output h");
   }
+
+  @Test
+  void aRunPausedAfterAnOutputFinishesWithTheDeferredPlaceholdersNewValues() {
+    // h = relu(x W + b) needs only x; the loss mean(sum(h * s)) also the placeholder s, given late
+    Layers layers = new Layers(SameDiff.create(), 4);
+    SameDiff sd = layers.sd();
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 3);
+    SDVariable s = sd.placeHolder("s", DataType.FLOAT, -1, 4);
+    SDVariable h = sd.identity("h", FastGrad.relu(sd, layers.dense("d", x, 3, 4)));
+    sd.setLossVariables(h.mul(s).sum(1).mean("loss", 0));
+    Graphs.buildGradients(sd);
+    GraphPlan.Compiled c = new GraphPlan.Compiled(sd, List.of("loss", "h"), layers.takeParams());
+    for (String mode : List.of("compiled", "checked", "interpreted")) {
+      System.setProperty(GraphPlan.Compiled.MODE_PROPERTY, mode);
+      Map<String, INDArray> ph = batch(1, 5);
+      ph.put("s", Noise.gaussian(2, 5, 4));
+      Map<String, INDArray> later = Map.of("s", Noise.gaussian(3, 5, 4));
+      Map<String, INDArray> all = new LinkedHashMap<>(ph);
+      all.putAll(later);
+      OutAndGrad expected = c.interpreted(all);
+      INDArray expectedH = expected.getOutputs().get("h").dup();
+      Map<String, INDArray> expectedGrads = new LinkedHashMap<>();
+      expected.getGradients().forEach((k, v) -> expectedGrads.put(k, v.dup()));
+      double expectedLoss = expected.getOutputs().get("loss").getDouble(0);
+
+      GraphPlan.Compiled.Started run = c.start(ph, "h", java.util.Set.of("s"));
+      assertThat(run.pauses()).as(mode).isEqualTo(!mode.equals("interpreted"));
+      assertThat(run.output()).as(mode).isEqualTo(expectedH);
+      OutAndGrad done = run.finish(later);
+      assertThat(done.getOutputs().get("loss").getDouble(0)).as(mode).isEqualTo(expectedLoss);
+      expectedGrads.forEach((k, v) -> assertThat(done.getGradients().get(k)).as(mode + " " + k).isEqualTo(v));
+    }
+    // deferring what the output needs: no pause, the same results from two whole runs
+    System.setProperty(GraphPlan.Compiled.MODE_PROPERTY, "compiled");
+    Map<String, INDArray> ph = batch(4, 5);
+    ph.put("s", Noise.gaussian(5, 5, 4));
+    GraphPlan.Compiled.Started run = c.start(ph, "h", java.util.Set.of("x"));
+    assertThat(run.pauses()).isFalse();
+    assertThat(run.output()).isEqualTo(c.interpreted(ph).getOutputs().get("h"));
+    assertThatThrownBy(() -> c.start(ph, "nope", java.util.Set.of("s"))).hasMessageContaining("nope");
+  }
 }
