@@ -29,9 +29,13 @@ final class PythonReference {
   static String run(String python, String resource, String marker, String install, Map<String, String> env,
       String... args)
       throws IOException, InterruptedException {
-    Path script = Files.createTempFile(resource.replace(".py", ""), ".py");
-    try (InputStream in = PythonReference.class.getResourceAsStream(resource)) {
-      Files.write(script, in.readAllBytes());
+    // the script and the helper module the torch scripts import, side by side
+    Path dir = Files.createTempDirectory("genpipe-reference");
+    Path script = dir.resolve(resource);
+    for (String file : List.of(resource, "timing.py")) {
+      try (InputStream in = PythonReference.class.getResourceAsStream(file)) {
+        Files.write(dir.resolve(file), in.readAllBytes());
+      }
     }
     try {
       List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
@@ -55,7 +59,7 @@ final class PythonReference {
       }
       return out.lines().filter(l -> l.contains(marker)).findFirst().orElseThrow();
     } finally {
-      Files.deleteIfExists(script);
+      org.apache.commons.io.FileUtils.deleteQuietly(dir.toFile());
     }
   }
 

@@ -1,6 +1,8 @@
 # Reference timing for `pipeline bench-train`: the beta-VAE of MISSION.md in PyTorch (CPU),
 # trained with the same loss, optimizer and batch size. Prints one JSON line.
-import json, sys, time
+import sys
+
+import timing
 import torch
 from torch import nn
 
@@ -45,10 +47,4 @@ def step():
     loss.backward()
     opt.step()
 
-for _ in range(warmup):
-    step()
-t = time.perf_counter()
-for _ in range(steps):
-    step()
-ms = (time.perf_counter() - t) * 1000 / steps
-print(json.dumps({"torch": torch.__version__, "threads": threads, "ms_per_step": ms}))
+timing.report(step, warmup, steps, threads)

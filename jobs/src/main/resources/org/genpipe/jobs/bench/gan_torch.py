@@ -1,7 +1,9 @@
 # Reference timing for `pipeline bench-gan`: DCGAN or AC-GAN of MISSION.md in PyTorch (CPU), with the
 # architecture, loss, optimizers and batch size of this project's models (org.genpipe.models.gan).
 # One step = D's update on real and G(z) (detached), then G's update on the same z. Prints one JSON line.
-import json, sys, time
+import sys
+
+import timing
 import torch
 from torch import nn
 
@@ -79,10 +81,4 @@ def step():
     g_loss.backward()
     opt_g.step()
 
-for _ in range(warmup):
-    step()
-t = time.perf_counter()
-for _ in range(steps):
-    step()
-ms = (time.perf_counter() - t) * 1000 / steps
-print(json.dumps({"torch": torch.__version__, "threads": threads, "ms_per_step": ms}))
+timing.report(step, warmup, steps, threads)

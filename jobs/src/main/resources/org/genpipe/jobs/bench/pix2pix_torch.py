@@ -4,7 +4,9 @@
 # (condition, image); no bias before batch norm; non-saturating loss, D's loss halved, lambda 100 L1;
 # Adam 2e-4 (0.5, 0.999); N(0, 0.02) weights. One step = D's update on (x, y) and (x, G(x)) detached,
 # then G's update. No jitter (it is data loading in both). Prints one JSON line.
-import json, math, sys, time
+import math, sys
+
+import timing
 import torch
 from torch import nn
 
@@ -92,10 +94,4 @@ def step():
     opt_g.step()
 
 
-for _ in range(warmup):
-    step()
-t = time.perf_counter()
-for _ in range(steps):
-    step()
-ms = (time.perf_counter() - t) * 1000 / steps
-print(json.dumps({"torch": torch.__version__, "threads": threads, "ms_per_step": ms}))
+timing.report(step, warmup, steps, threads)
