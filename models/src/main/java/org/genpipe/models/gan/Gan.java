@@ -209,7 +209,7 @@ public final class Gan implements GenerativeModel {
       loss = loss.add(crossEntropy(sd, classLogits(sd, gD.output(), "gClassLogits"), "y"));
     }
     sd.setLossVariables(sd.identity("g_loss", loss));
-    gOutputs.add("g_loss");
+    gOutputs.addAll(List.of("g_loss", "fake"));
     gOutputs.addAll(gLayers.batchStatOutputs());
     Graphs.buildGradients(sd);
     return new Net("G", sd, params, settings.generatorOptimizer().updater());
@@ -290,11 +290,16 @@ public final class Gan implements GenerativeModel {
     int[] realLabels = classes > 0 ? labels(batch) : null;
     int[] fakeLabels = classes > 0 ? randomLabels(n, Noise.mix(seed, 2, 0)) : null;
     Map<String, INDArray> gIn = generatorInputs(n, Noise.mix(seed, 1, 0), fakeLabels);
-    INDArray fake = generate.run(gIn).getOutputs().get("fake");
+    boolean generatorTurn = (step + 1) % settings.discriminatorSteps() == 0;
+    // on G's turn its forward pass runs once: its images go to D's update, then G's update goes on
+    // from there with D's new weights (as PyTorch reuses G(z) after D's step)
+    GraphPlan.Compiled.Started gRun = generatorTurn ? gUpdate.start(generatorPlaceholders(gIn, fakeLabels, n, step,
+        seed), "fake", new java.util.HashSet<>(d.params())) : null;
+    INDArray fake = generatorTurn ? gRun.output() : generate.run(gIn).getOutputs().get("fake");
     Map<String, Double> out = new LinkedHashMap<>();
     discriminatorStep(batch.images(), realLabels, fake, fakeLabels, step, seed, out);
-    if ((step + 1) % settings.discriminatorSteps() == 0) {
-      lastGeneratorLoss = generatorStep(gIn, fakeLabels, n, step / settings.discriminatorSteps(), step, seed);
+    if (generatorTurn) {
+      lastGeneratorLoss = applyGenerator(gRun.finish(discriminatorWeights()), n, step / settings.discriminatorSteps());
     }
     out.put("g_loss", lastGeneratorLoss);
     return reorder(out);
@@ -333,7 +338,10 @@ public final class Gan implements GenerativeModel {
 
   /** G's update on the noise and labels of {@code gIn}; returns G's loss. */
   public double generatorStep(Map<String, INDArray> gIn, int[] labels, int n, long updateIndex, long step, long seed) {
-    OutAndGrad r = generatorGradients(gIn, labels, n, step, seed);
+    return applyGenerator(generatorGradients(gIn, labels, n, step, seed), n, updateIndex);
+  }
+
+  private double applyGenerator(OutAndGrad r, int n, long updateIndex) {
     g.apply(r.getGradients(), updateIndex);
     gLayers.updateRunningStats(r.getOutputs(), n);
     return r.getOutputs().get("g_loss").getDouble(0);
@@ -341,16 +349,27 @@ public final class Gan implements GenerativeModel {
 
   /** G's loss and its gradients for G's parameters, without an update. */
   OutAndGrad generatorGradients(Map<String, INDArray> gIn, int[] labels, int n, long step, long seed) {
-    Map<String, INDArray> ph = new LinkedHashMap<>(gIn);
+    return gUpdate.run(generatorPlaceholders(gIn, labels, n, step, seed));
+  }
+
+  private Map<String, INDArray> discriminatorWeights() {
+    Map<String, INDArray> w = new LinkedHashMap<>();
     for (String p : d.params()) {
-      ph.put(p, d.param(p));
+      w.put(p, d.param(p));
     }
+    return w;
+  }
+
+  private Map<String, INDArray> generatorPlaceholders(Map<String, INDArray> gIn, int[] labels, int n, long step,
+      long seed) {
+    Map<String, INDArray> ph = new LinkedHashMap<>(gIn);
+    ph.putAll(discriminatorWeights());
     ph.putAll(view.draw("gFake", n, step, Noise.mix(seed, 3, 2)));
     ph.putAll(dStack.dropoutMasks(gD, n, Noise.mix(seed, 4, 3)));
     if (arch.conditioning() == Conditioning.INPUT) {
       ph.put("gFakeY", labelPlanes(labels));
     }
-    return gUpdate.run(ph);
+    return ph;
   }
 
   /** G's placeholders: noise from {@code seed} and, for conditional models, one-hot labels. */
