@@ -158,6 +158,11 @@ class GanTrainTest {
         "--grid", cats.toString());
     assertThat(code[0]).isNotZero();
     assertThat(out).contains("--class unicorn").contains("airplane");
+    // an image condition for a model conditioned on classes
+    out = CliTest.run(code, "generate", "--checkpoint", dir.resolve("run-cgan").toString(), "--condition-image",
+        cats.toString(), "--grid", dir.resolve("translated.png").toString());
+    assertThat(code[0]).isEqualTo(2);
+    assertThat(out).contains("model cgan is not conditioned on images");
   }
 
   @Test

@@ -193,7 +193,8 @@ class Pix2PixTrainTest {
     BufferedImage triplets = ImageIO.read(grid.toFile());
     assertThat(triplets.getWidth()).isGreaterThan(triplets.getHeight()); // 3 columns, 2 rows
 
-    // bad input: a label map of the wrong size, an unknown record, no condition, a condition for an unconditional model
+    // bad input: a label map of the wrong size, an unknown record, no condition (a condition for a model of
+    // another kind: GanTrainTest)
     Path small = dir.resolve("small.png");
     ImageIO.write(new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB), "png", small.toFile());
     out = CliTest.run(code, "generate", "--checkpoint", dir.resolve("run").toString(), "--condition-image",
