@@ -16,7 +16,8 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "FID and KID of a checkpoint on Spark: every executor generates samples (and reconstructions, for",
-      "autoencoders), extracts features and returns float64 statistics; the reference split's statistics are",
+      "autoencoders; for image-to-image models one translation per pair of the split, with L1, PSNR, SSIM and",
+      "a segmentation score), extracts features and returns float64 statistics; the reference split's statistics are",
       "computed once and cached (evaluate.cache). Features: evaluate.extractor = domain (a classifier trained",
       "on the records; metrics fid_domain_*) or inception (evaluate.inceptionGraph = classify_image_graph_def.pb",
       "of inception-2015-12-05; metrics fid_inception_*). Results: console, <run>/evaluation/step-N.json and",
@@ -63,9 +64,12 @@ public final class EvaluateCommand implements Callable<Integer> {
         String std = r.metrics().stream().filter(s -> s.name().equals(m.name() + "_std")).findFirst()
             .map(s -> String.format(" +- %.6g", s.value())).orElse("");
         String clamped = m.protocol().getOrDefault("clamped_eigenvalues", "0");
-        System.out.printf("  %-34s %.6g%s   (%s samples, %s, reference %s x%s%s)%n", m.name(), m.value(), std,
+        String how = m.protocol().containsKey("samples") ? String.format("%s samples, %s, reference %s x%s%s",
             m.protocol().get("samples"), m.protocol().get("resize"), m.protocol().get("reference_split"),
-            m.protocol().get("reference_images"), "0".equals(clamped) ? "" : "; eigenvalues clamped: " + clamped);
+            m.protocol().get("reference_images"), "0".equals(clamped) ? "" : "; eigenvalues clamped: " + clamped)
+            : m.protocol().containsKey("pairs") ? m.protocol().get("pairs") + " pairs"
+            : m.protocol().get("pixels") + " labelled pixels";
+        System.out.printf("  %-34s %.6g%s   (%s)%n", m.name(), m.value(), std, how);
       }
     }
     for (String w : r.warnings()) {

@@ -46,6 +46,9 @@ class ConfFilesTest {
         }
         assertThat(c.requireEvaluate().checkpoint()).isEqualTo(c.requireTrain().output());
         assertThat(c.requireTrain().evalSplit()).isEqualTo("val");
+        // the segmenter's smaller batch merges into the default domain section
+        assertThat(c.requireEvaluate().domain().batchSize()).isEqualTo(size == 64 ? 16 : 4);
+        assertThat(c.requireEvaluate().domain().steps()).isEqualTo(1000);
       }
     }
   }
