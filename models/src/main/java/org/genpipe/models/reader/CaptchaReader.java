@@ -30,8 +30,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * (H and W divisible by 4) become T = W / 4 frames of class scores over the alphabet and the blank:
  *
  * <pre>
- * Conv3 C->w, ReLU | Conv3 s2 w->2w, ReLU | Conv3 2w->2w, ReLU | Conv3 s2 2w->4w, ReLU
- * | Conv3 4w->4w, ReLU | Conv3 4w->4w, ReLU | mean over height: T frames of 4w
+ * Conv3 C->w | Conv3 s2 w->2w | Conv3 2w->2w | Conv3 s2 2w->4w | Conv3 4w->4w | Conv3 4w->4w,
+ *   each followed by batch norm and ReLU | mean over height: T frames of 4w
  * | Linear 4w->K+1 per frame | log-softmax
  * </pre>
  *
@@ -52,6 +52,7 @@ public final class CaptchaReader implements AutoCloseable {
   private final Net net;
   private final GraphPlan.Compiled update;
   private final GraphPlan.Compiled infer;
+  private final Layers layers;
 
   public CaptchaReader(CaptchaReaderSettings settings, ImageShape shape, long seed) {
     checkShape(settings, shape, "the records");
@@ -59,30 +60,46 @@ public final class CaptchaReader implements AutoCloseable {
     this.shape = shape;
     this.frames = shape.width() / 4;
     this.classes = settings.alphabet().length() + 1;
-    Layers l = new Layers(sd, seed);
-    int w = settings.width();
-    int c = shape.channels();
-    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, c, shape.height(), shape.width());
+    layers = new Layers(sd, seed);
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, shape.channels(), shape.height(), shape.width());
     SDVariable g = sd.placeHolder("lossGrad", DataType.FLOAT, -1, frames, classes);
-    SDVariable h = FastGrad.relu(sd, l.conv2d("c1", x, c, w, 3, 1, 1));
-    h = FastGrad.relu(sd, l.conv2d("c2", h, w, 2 * w, 3, 2, 1));
-    h = FastGrad.relu(sd, l.conv2d("c3", h, 2 * w, 2 * w, 3, 1, 1));
-    h = FastGrad.relu(sd, l.conv2d("c4", h, 2 * w, 4 * w, 3, 2, 1));
-    h = FastGrad.relu(sd, l.conv2d("c5", h, 4 * w, 4 * w, 3, 1, 1));
-    h = FastGrad.relu(sd, l.conv2d("c6", h, 4 * w, 4 * w, 3, 1, 1));
-    // [N, 4w, H/4, T] -> [N, T, 4w] -> per-frame scores
-    SDVariable seq = h.mean(2).permute(0, 2, 1).reshape(-1, 4 * w);
-    SDVariable logits = l.dense("out", seq, 4 * w, classes).reshape(-1, frames, classes);
-    // log-softmax written out (M2.1's logSoftmax(x, dim) has no working backward)
-    SDVariable shifted = logits.sub(logits.max(true, 2));
-    SDVariable logProbs = sd.identity("logProbs", shifted.sub(sd.math().log(sd.math().exp(shifted).sum(true, 2))));
     // the CTC gradient computed in Java comes back as d(loss)/d(logProbs): sum(logProbs * lossGrad)
     // has exactly that gradient
+    SDVariable logProbs = sd.identity("logProbs", logProbs(x, true));
     sd.setLossVariables(logProbs.mul(g).sum().rename("surrogate"));
     Graphs.buildGradients(sd);
-    net = new Net(NET, sd, l.takeParams(), settings.optimizer().updater());
-    update = new GraphPlan.Compiled(sd, List.of("logProbs", "surrogate"), net);
-    infer = new GraphPlan.Compiled(sd, List.of("logProbs"), List.of());
+    List<String> params = layers.takeParams();
+    sd.identity("readLogProbs", logProbs(x, false));
+    net = new Net(NET, sd, params, settings.optimizer().updater());
+    List<String> outputs = new ArrayList<>(List.of("logProbs", "surrogate"));
+    outputs.addAll(layers.batchStatOutputs());
+    update = new GraphPlan.Compiled(sd, outputs, net);
+    infer = new GraphPlan.Compiled(sd, List.of("readLogProbs"), List.of());
+  }
+
+  /** Per-frame log-probabilities [N, T, K]; batch statistics when training, running ones when reading. */
+  private SDVariable logProbs(SDVariable x, boolean training) {
+    int w = settings.width();
+    int[] widths = {w, 2 * w, 2 * w, 4 * w, 4 * w, 4 * w};
+    int[] strides = {1, 2, 1, 2, 1, 1};
+    SDVariable h = x;
+    int in = shape.channels();
+    long height = shape.height();
+    long width = shape.width();
+    for (int i = 0; i < widths.length; i++) {
+      height /= strides[i];
+      width /= strides[i];
+      String name = "c" + (i + 1);
+      h = layers.conv2d(name, h, in, widths[i], 3, strides[i], 1, false);
+      h = FastGrad.relu(sd, layers.batchNorm(name + "/bn", h, widths[i], height * width, training));
+      in = widths[i];
+    }
+    // [N, 4w, H/4, T] -> [N, T, 4w] -> per-frame scores
+    SDVariable seq = h.mean(2).permute(0, 2, 1).reshape(-1, 4 * w);
+    SDVariable logits = layers.dense("out", seq, 4 * w, classes).reshape(-1, frames, classes);
+    // log-softmax written out (M2.1's logSoftmax(x, dim) has no working backward)
+    SDVariable shifted = logits.sub(logits.max(true, 2));
+    return shifted.sub(sd.math().log(sd.math().exp(shifted).sum(true, 2)));
   }
 
   /** Fails unless the images fit: sides divisible by 4, enough frames for the longest text. */
@@ -127,6 +144,7 @@ public final class CaptchaReader implements AutoCloseable {
     OutAndGrad r = run.finish(Map.of("lossGrad", Nd4j.create(ctc.gradient(), new long[] {batch.size(), frames,
         classes}, 'c')));
     net.apply(r.getGradients(), step);
+    layers.updateRunningStats(r.getOutputs(), batch.size());
     Map<String, Double> out = new LinkedHashMap<>();
     out.put("loss", ctc.mean());
     List<String> read = decode(lp, batch.size(), 1);
@@ -137,8 +155,10 @@ public final class CaptchaReader implements AutoCloseable {
 
   /** The texts read in images [N, C, H, W] in [0, 1], by beam search of {@code beamWidth} (1: greedy). */
   public List<String> read(INDArray images, int beamWidth) {
-    float[] lp = infer.run(Map.of("x", images)).getOutputs().get("logProbs").castTo(DataType.FLOAT).dup('c').data()
-        .asFloat();
+    Map<String, INDArray> ph = new LinkedHashMap<>();
+    ph.put("x", images);
+    layers.feedRunningStats(ph);
+    float[] lp = infer.run(ph).getOutputs().get("readLogProbs").castTo(DataType.FLOAT).dup('c').data().asFloat();
     return decode(lp, (int) images.size(0), beamWidth);
   }
 
@@ -242,11 +262,13 @@ public final class CaptchaReader implements AutoCloseable {
   public ModelState state() {
     ModelState s = new ModelState();
     net.exportTo(s);
+    layers.exportTo(s, NET);
     return s;
   }
 
   public void loadState(ModelState state) {
     net.importFrom(state);
+    layers.importFrom(state, NET);
   }
 
   @Override
