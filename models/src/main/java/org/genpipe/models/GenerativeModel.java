@@ -1,41 +1,12 @@
 package org.genpipe.models;
 
-import java.awt.image.BufferedImage;
-import java.util.List;
-import java.util.Map;
-import org.genpipe.common.records.ImageShape;
-import org.genpipe.common.records.Minibatch;
-import org.genpipe.common.records.PixelRange;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The contract every generative model of the pipeline implements. A model knows nothing of Spark,
- * MLflow or files: the training engine feeds it batches, moves its {@link #state()} between
- * machines (parameter averaging) and into checkpoints, and asks it for samples and report pictures.
- *
- * <p>Everything random in a step comes from the {@code seed} argument, so a step is a pure function
- * of (state, batch, step, seed): that is what makes retried Spark tasks and resumed runs exact.
+ * A model that generates images: the engine asks it for sample grids, the evaluation job for
+ * samples to compare with real images, {@code generate} for pictures.
  */
-public interface GenerativeModel extends AutoCloseable {
-
-  /** The registry name, e.g. "beta-vae". */
-  String name();
-
-  /** Shape of the images the model reads and generates. */
-  ImageShape imageShape();
-
-  /** Pixel range the model wants its input batches in. */
-  PixelRange pixelRange();
-
-  /**
-   * One training step on a batch: every network's update for this step (for a GAN, D then G, with
-   * their own optimizers).
-   *
-   * @param step global step, counted from 0 (optimizers use it for bias correction and schedules)
-   * @param seed the seed of all noise this step draws
-   * @return the step's losses by name, in a stable order; the first is the model's main loss
-   */
-  Map<String, Double> trainStep(Minibatch batch, long step, long seed);
+public interface GenerativeModel extends TrainableModel {
 
   /**
    * Number of classes a conditional model generates for (images are asked for with
@@ -45,12 +16,6 @@ public interface GenerativeModel extends AutoCloseable {
     return 0;
   }
 
-  /** All state as named flat arrays: parameters, optimizer state, running statistics, EMA copies. */
-  ModelState state();
-
-  /** Replaces all state; the names and lengths must match {@link #state()}. */
-  void loadState(ModelState state);
-
   /**
    * Generates {@code n} images from noise drawn from {@code seed}.
    *
@@ -58,13 +23,4 @@ public interface GenerativeModel extends AutoCloseable {
    * @return [n, C, H, W] floats in [0, 1]
    */
   INDArray generate(int n, long seed, Condition condition);
-
-  /**
-   * Model-specific pictures for a finished run (e.g. reconstructions, a latent map), named by file
-   * name. {@code sample} is a batch of held-out records.
-   */
-  Map<String, BufferedImage> reports(Minibatch sample, List<String> classNames, long seed);
-
-  @Override
-  void close();
 }

@@ -8,5 +8,5 @@ import java.io.Serializable;
  */
 @FunctionalInterface
 public interface ModelFactory extends Serializable {
-  GenerativeModel create();
+  TrainableModel create();
 }

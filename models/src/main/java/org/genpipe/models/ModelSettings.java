@@ -12,6 +12,8 @@ import org.genpipe.models.gan.Gan;
 import org.genpipe.models.gan.GanSettings;
 import org.genpipe.models.pix2pix.Pix2Pix;
 import org.genpipe.models.pix2pix.Pix2PixSettings;
+import org.genpipe.models.reader.CaptchaReader;
+import org.genpipe.models.reader.CaptchaReaderSettings;
 import org.genpipe.models.vae.BetaVae;
 import org.genpipe.models.vae.BetaVaeSettings;
 
@@ -23,22 +25,24 @@ import org.genpipe.models.vae.BetaVaeSettings;
  * @param betaVae settings of the beta-VAE
  * @param gan settings of the GAN models (dcgan, cgan, acgan)
  * @param pix2pix settings of pix2pix
+ * @param captchaReader settings of the CAPTCHA reader
  */
-public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings gan, Pix2PixSettings pix2pix)
-    implements Serializable {
+public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings gan, Pix2PixSettings pix2pix,
+    CaptchaReaderSettings captchaReader) implements Serializable {
   public static final List<String> NAMES =
-      List.of(BetaVae.NAME, Dcgan.NAME, Dcgan.CONDITIONAL_NAME, Acgan.NAME, Pix2Pix.NAME);
+      List.of(BetaVae.NAME, Dcgan.NAME, Dcgan.CONDITIONAL_NAME, Acgan.NAME, Pix2Pix.NAME, CaptchaReader.NAME);
 
   public ModelSettings {
     check(name != null && NAMES.contains(name), "name",
         "'" + name + "' is not a model; allowed: " + String.join(", ", NAMES));
   }
 
-  /** The config key of the chosen model's own section: betaVae, pix2pix, or gan for the GAN models. */
+  /** The config key of the chosen model's own section: betaVae, pix2pix, captchaReader, or gan for the GANs. */
   public String section() {
     return switch (name) {
       case BetaVae.NAME -> "betaVae";
       case Pix2Pix.NAME -> "pix2pix";
+      case CaptchaReader.NAME -> "captchaReader";
       default -> "gan";
     };
   }
@@ -72,6 +76,10 @@ public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings ga
         check(pix2pix != null, "pix2pix", "section missing for model pix2pix");
         Pix2Pix.checkShape(pix2pix, shape, source);
         return new Pix2Pix.Factory(pix2pix, shape, seed);
+      case CaptchaReader.NAME:
+        check(captchaReader != null, "captchaReader", "section missing for model captcha-reader");
+        CaptchaReader.checkShape(captchaReader, shape, source);
+        return new CaptchaReader.Factory(captchaReader, shape, seed);
       default:
         throw new IllegalStateException("no factory for model " + name);
     }

@@ -1,7 +1,7 @@
 package org.genpipe.jobs.bench;
 
 import org.genpipe.common.records.Minibatch;
-import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.TrainableModel;
 
 /**
  * Times this project and its PyTorch reference in alternating blocks and keeps the best block of
@@ -44,11 +44,11 @@ final class AlternatingBlocks {
 
   /** A model's training step on one fixed batch, timed in blocks; steps are numbered on across blocks. */
   static final class StepTimer {
-    private final GenerativeModel model;
+    private final TrainableModel model;
     private final Minibatch batch;
     private long step;
 
-    StepTimer(GenerativeModel model, Minibatch batch) {
+    StepTimer(TrainableModel model, Minibatch batch) {
       this.model = model;
       this.batch = batch;
     }

@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Minibatch;
-import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.TrainableModel;
 import org.genpipe.models.gan.Gan;
 import org.genpipe.models.gan.GanLoss;
 import org.genpipe.models.gan.GanSettings;
@@ -108,7 +108,7 @@ public final class GanBenchmarkCommand implements Callable<Integer> {
 
   /** One model and batch, timed in blocks (the warm-up only before the first). */
   private final class Timed implements AutoCloseable {
-    private final GenerativeModel gan;
+    private final TrainableModel gan;
     private final AlternatingBlocks.StepTimer timer;
 
     Timed(int n) {

@@ -31,6 +31,7 @@ import org.genpipe.jobs.tracking.TrackingSettings;
 import org.genpipe.jobs.train.Checkpoint;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ImageConditioned;
+import org.genpipe.models.TrainableModel;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.Reconstructing;
@@ -95,7 +96,11 @@ public final class EvaluateJob {
     ModelFactory factory = trained.requireModel().factory(ck.info().imageShape(), ck.info().classCount(), ck.info().seed(), ckInfo);
     boolean reconstructs;
     ImageConditioned conditioned;
-    try (GenerativeModel probe = factory.create()) {
+    try (TrainableModel probe = factory.create()) {
+      if (!(probe instanceof GenerativeModel)) {
+        throw new BadInputException(ck.dir() + " is a checkpoint of " + probe.name() + ", which reads images: the"
+            + " evaluation judges generative models (a reader's held-out accuracy is logged by its training run)");
+      }
       try {
         probe.loadState(ck.state());
       } catch (IllegalArgumentException e) {

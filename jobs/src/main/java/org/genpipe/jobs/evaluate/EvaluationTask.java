@@ -85,7 +85,7 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     POOL.keySet().removeIf(k -> !k.equals(jobId)); // an earlier evaluation's tools are not reused
     Tools t = POOL.computeIfAbsent(jobId, k -> new ConcurrentLinkedQueue<>()).poll();
     if (t == null) {
-      GenerativeModel model = factory.create();
+      GenerativeModel model = (GenerativeModel) factory.create(); // EvaluateJob checked it generates
       model.loadState(state);
       t = new Tools(model, extractor.open(conf.get()), segmenter == null ? null : segmenter.classifier());
     }

@@ -22,6 +22,7 @@ import org.genpipe.common.records.PixelRange;
 import org.genpipe.common.records.ShardReader;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ImageConditioned;
+import org.genpipe.models.TrainableModel;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
@@ -77,8 +78,12 @@ public final class GenerateCommand implements Callable<Integer> {
     Checkpoint.Loaded c = Checkpoint.resolve(checkpoint, conf);
     org.apache.hadoop.fs.Path dir = c.dir();
     PipelineConfig config = PipelineConfig.fromYaml(c.info().config(), dir + "/" + Checkpoint.INFO);
-    try (GenerativeModel model =
+    try (TrainableModel trained =
         config.requireModel().factory(c.info().imageShape(), c.info().classCount(), c.info().seed(), dir.toString()).create()) {
+      if (!(trained instanceof GenerativeModel model)) {
+        throw new BadInputException(dir + " is a checkpoint of " + trained.name() + ", which reads images and does"
+            + " not generate them");
+      }
       model.loadState(c.state());
       if (!conditionImages.isEmpty() || !conditionRecords.isEmpty()) {
         translate(model, c, conf);

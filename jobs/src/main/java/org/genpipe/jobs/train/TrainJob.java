@@ -37,6 +37,7 @@ import org.genpipe.jobs.tracking.Tracker;
 import org.genpipe.jobs.tracking.TrackingSettings;
 import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.TrainableModel;
 import org.genpipe.models.ImageConditioned;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
@@ -46,7 +47,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The training job: any {@link GenerativeModel} trained by parameter averaging on Spark, with
+ * The training job: any {@link TrainableModel} trained by parameter averaging on Spark, with
  * checkpoints, resume, fixed-noise sample grids, a loss plot and MLflow tracking.
  *
  * <p>Run folder ({@code train.output}): {@code checkpoints/step-N/}, {@code samples/step-N.png},
@@ -61,6 +62,8 @@ public final class TrainJob {
   private static final long REPORT_FLOATS = 50_000_000L;
   /** Held-out pairs shown in every sample grid of an image-conditioned model (pix2pix's three triplets). */
   private static final int FIXED_PAIRS = 3;
+  /** Held-out records a model that reads images is measured on at every sample point. */
+  private static final int HELD_OUT_SAMPLE = 256;
 
   /** What a finished run leaves. */
   public record Result(
@@ -137,7 +140,7 @@ public final class TrainJob {
     long totalSteps = ts.steps() > 0 ? ts.steps() : ts.epochs() * plan.batchesPerEpoch(ts.batchSizePerWorker());
     String configYaml = config.toYaml();
 
-    GenerativeModel driverModel = factory.create();
+    TrainableModel driverModel = factory.create();
     ModelState state = driverModel.state();
     long step = 0;
     long round = 0;
@@ -207,11 +210,14 @@ public final class TrainJob {
     ParameterAveraging averaging = new ParameterAveraging(jsc, jobOnce, ts.workers());
     long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
     String heldOut = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
-    SampleMonitor monitor = ts.monitor() ? SampleMonitor.create(recordsDir, manifest, manifestSha, heldOut,
+    SampleMonitor monitor = ts.monitor() && driverModel instanceof GenerativeModel ? SampleMonitor.create(recordsDir, manifest, manifestSha, heldOut,
         config.requireEvaluate().domain(), config.seed(), Storage.path(config.requireEvaluate().cache()), conf,
         showProgress) : null;
+    // the same held-out records at every sample point: pairs to translate, or records to read
     Minibatch fixedPairs = driverModel instanceof ImageConditioned
-        ? heldOutBatch(manifest, recordsDir, heldOut, FIXED_PAIRS, driverModel, conf) : null;
+        ? heldOutBatch(manifest, recordsDir, heldOut, FIXED_PAIRS, driverModel, conf)
+        : driverModel instanceof GenerativeModel ? null
+        : heldOutBatch(manifest, recordsDir, heldOut, HELD_OUT_SAMPLE, driverModel, conf);
     long started = System.nanoTime();
     List<Result.RoundTime> roundTimes = new ArrayList<>();
     Path lastCheckpoint = resumedFrom;
@@ -323,7 +329,7 @@ public final class TrainJob {
         ? runDir.toUri().getPath() : System.getProperty("java.io.tmpdir");
   }
 
-  private static void checkResumable(Checkpoint.Loaded c, GenerativeModel model, PipelineConfig config, Path dir) {
+  private static void checkResumable(Checkpoint.Loaded c, TrainableModel model, PipelineConfig config, Path dir) {
     if (!c.info().model().equals(model.name())) {
       throw new BadInputException(dir + " is a checkpoint of model " + c.info().model() + ", the config trains "
           + model.name());
@@ -395,10 +401,22 @@ public final class TrainJob {
    * class (up to 10 classes) captioned with the class name, or for image-conditioned models the same
    * held-out pairs as (condition | generated | target) rows; with the monitor's warning signs logged.
    */
-  private static String writeSamples(GenerativeModel model, long noiseSeed, Minibatch fixedPairs, Path runDir,
+  private static String writeSamples(TrainableModel trained, long noiseSeed, Minibatch fixedPairs, Path runDir,
       long step, Configuration conf, ResilientTracker tracker, List<String> classNames, SampleMonitor monitor)
       throws IOException {
     String name = String.format("%s/step-%08d.png", SAMPLES_DIR, step);
+    if (!(trained instanceof GenerativeModel model)) {
+      // a model that reads images: its picture of the held-out records and its measures on them
+      long now = System.currentTimeMillis();
+      List<Tracker.Metric> metrics = new ArrayList<>();
+      trained.heldOut(fixedPairs).forEach((k, v) -> metrics.add(new Tracker.Metric("held_out_" + k, v, step, now)));
+      tracker.logMetrics(metrics);
+      LOG.info("step {} on {} held-out records: {}", step, fixedPairs.size(), metrics.stream()
+          .map(m -> m.key() + " " + String.format("%.4f", m.value())).collect(java.util.stream.Collectors.joining(", ")));
+      writePicture(trained.reports(fixedPairs, classNames, noiseSeed).values().iterator().next(), name, runDir, conf,
+          tracker);
+      return name;
+    }
     if (fixedPairs != null) {
       ImageConditioned ic = (ImageConditioned) model;
       INDArray cond = ic.conditions(fixedPairs);
@@ -466,7 +484,7 @@ public final class TrainJob {
     return name;
   }
 
-  private static List<String> writeReports(GenerativeModel model, Manifest manifest, Path recordsDir,
+  private static List<String> writeReports(TrainableModel model, Manifest manifest, Path recordsDir,
       TrainSettings ts, long seed, Path runDir, Configuration conf, ResilientTracker tracker) throws IOException {
     String split = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
     int count = (int) Math.max(16, Math.min(REPORT_SAMPLE, REPORT_FLOATS / (2L * manifest.imageShape().pixels())));
@@ -480,7 +498,7 @@ public final class TrainJob {
   }
 
   /** The first {@code n} records of {@code split} as a batch in the model's pixel range. */
-  private static Minibatch heldOutBatch(Manifest manifest, Path recordsDir, String split, int n, GenerativeModel model,
+  private static Minibatch heldOutBatch(Manifest manifest, Path recordsDir, String split, int n, TrainableModel model,
       Configuration conf) {
     List<ImageRecord> sample = new ArrayList<>();
     Iterator<ImageRecord> it = ShardReader.read(manifest.shardPaths(recordsDir, split), conf);

@@ -3,7 +3,7 @@ package org.genpipe.jobs.train;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.genpipe.models.GenerativeModel;
+import org.genpipe.models.TrainableModel;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.Noise;
 
@@ -15,12 +15,12 @@ public final class Worker {
   private static final long STEP_SALT = 0x5354455053414c54L;
 
   private final int index;
-  private final GenerativeModel model;
+  private final TrainableModel model;
   private final WorkerData data;
   private final int batchSize;
   private final long seed;
 
-  public Worker(int index, GenerativeModel model, WorkerData data, int batchSize, long seed) {
+  public Worker(int index, TrainableModel model, WorkerData data, int batchSize, long seed) {
     this.index = index;
     this.model = model;
     this.data = data;
@@ -28,7 +28,7 @@ public final class Worker {
     this.seed = seed;
   }
 
-  public GenerativeModel model() {
+  public TrainableModel model() {
     return model;
   }
 

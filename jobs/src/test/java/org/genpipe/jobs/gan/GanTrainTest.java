@@ -120,7 +120,8 @@ class GanTrainTest {
         org.genpipe.common.records.PixelRange.ZERO_ONE).images().mean(0);
     var factory = PipelineConfig.load(null, List.of("model.name=cgan", "model.gan.latentSize=16", "model.gan.width=8"))
         .requireModel().factory(new org.genpipe.common.records.ImageShape(32, 32, 3), 10, 42, "test");
-    try (var fresh = factory.create(); var trained = factory.create()) {
+    try (var fresh = (org.genpipe.models.GenerativeModel) factory.create();
+        var trained = (org.genpipe.models.GenerativeModel) factory.create()) {
       trained.loadState(cgan.state());
       double before = fresh.generate(200, 5, null).mean(0).distance2(data);
       double after = trained.generate(200, 5, null).mean(0).distance2(data);

@@ -104,7 +104,8 @@ class Pix2PixTrainTest {
     // held-out L1 of the trained model well below the untrained one's
     var factory = config("unused").requireModel().factory(new ImageShape(64, 64, 3), 0, 42, "test");
     Minibatch val = Minibatch.of(RunFiles.readAll(records, "val"), PixelRange.MINUS_ONE_ONE);
-    try (GenerativeModel fresh = factory.create(); GenerativeModel trained = factory.create()) {
+    try (GenerativeModel fresh = (GenerativeModel) factory.create();
+        GenerativeModel trained = (GenerativeModel) factory.create()) {
       trained.loadState(run.state());
       double before = l1(fresh, val);
       double after = l1(trained, val);

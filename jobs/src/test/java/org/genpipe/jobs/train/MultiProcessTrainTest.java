@@ -87,7 +87,7 @@ class MultiProcessTrainTest {
     ModelFactory f = c.model().factory(m.imageShape(), m.classes().size(), c.seed(), "test");
     List<Worker> workers = new ArrayList<>();
     for (int w = 0; w < 2; w++) {
-      GenerativeModel model = f.create();
+      GenerativeModel model = (GenerativeModel) f.create();
       workers.add(new Worker(w, model, WorkerData.load(w, plan.workers().get(w), conf, c.seed(), true), 32, c.seed()));
     }
     ModelState state = f.create().state();

@@ -84,7 +84,7 @@ class TrainEngineTest {
     TrainJob.Result r = TrainJob.run(c, spark, false, false);
 
     ModelFactory f = c.model().factory(SHAPE, 0, c.seed(), "test");
-    GenerativeModel model = f.create();
+    GenerativeModel model = (GenerativeModel) f.create();
     Worker single = new Worker(0, model, data(c, 1, 0), 16, c.seed());
     ModelState local = single.run(model.state(), 0, 15).averagedState();
     assertThat(r.steps()).isEqualTo(15);
@@ -101,7 +101,7 @@ class TrainEngineTest {
         "train.shuffle=false", "train.batchSizePerWorker=8");
     TrainJob.Result r = TrainJob.run(c, spark, false, false, f);
 
-    GenerativeModel big = f.create();
+    GenerativeModel big = (GenerativeModel) f.create();
     List<WorkerData> slices = new ArrayList<>();
     for (int w = 0; w < workers; w++) {
       slices.add(data(c, workers, w));
@@ -268,7 +268,7 @@ class TrainEngineTest {
     record Factory(ModelFactory inner, long step, boolean throwOnce) implements ModelFactory {
       @Override
       public GenerativeModel create() {
-        return new FaultAt(inner.create(), step, throwOnce);
+        return new FaultAt((GenerativeModel) inner.create(), step, throwOnce);
       }
     }
 

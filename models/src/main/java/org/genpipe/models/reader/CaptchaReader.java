@@ -12,7 +12,9 @@ import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.PixelRange;
+import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
+import org.genpipe.models.TrainableModel;
 import org.genpipe.models.nn.FastGrad;
 import org.genpipe.models.nn.GraphPlan;
 import org.genpipe.models.nn.Graphs;
@@ -40,7 +42,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * gradient fed back as a placeholder, so one forward pass serves both. Decoding: greedy (best path)
  * or prefix beam search.
  */
-public final class CaptchaReader implements AutoCloseable {
+public final class CaptchaReader implements TrainableModel {
   public static final String NAME = "captcha-reader";
   private static final String NET = "reader";
 
@@ -102,6 +104,14 @@ public final class CaptchaReader implements AutoCloseable {
     return shifted.sub(sd.math().log(sd.math().exp(shifted).sum(true, 2)));
   }
 
+  /** Builds readers on executors and in the driver. */
+  public record Factory(CaptchaReaderSettings settings, ImageShape shape, long seed) implements ModelFactory {
+    @Override
+    public CaptchaReader create() {
+      return new CaptchaReader(settings, shape, seed);
+    }
+  }
+
   /** Fails unless the images fit: sides divisible by 4, enough frames for the longest text. */
   public static void checkShape(CaptchaReaderSettings s, ImageShape shape, String source) {
     int needed = 2 * s.maxLength() - 1; // the longest text with every character repeated
@@ -112,14 +122,17 @@ public final class CaptchaReader implements AutoCloseable {
     }
   }
 
+  @Override
   public String name() {
     return NAME;
   }
 
+  @Override
   public ImageShape imageShape() {
     return shape;
   }
 
+  @Override
   public PixelRange pixelRange() {
     return PixelRange.ZERO_ONE;
   }
@@ -133,6 +146,7 @@ public final class CaptchaReader implements AutoCloseable {
    * One CTC step. Metrics: {@code loss} (mean -ln p(text | image)), and on the batch before the
    * update {@code seq_acc} (whole texts read right, greedy) and {@code cer} (character error rate).
    */
+  @Override
   public Map<String, Double> trainStep(Minibatch batch, long step, long seed) {
     int[][] labels = labels(batch);
     Map<String, INDArray> ph = new LinkedHashMap<>();
@@ -205,6 +219,17 @@ public final class CaptchaReader implements AutoCloseable {
     return out;
   }
 
+  /** {@code seq_acc} and {@code cer} of the texts read (with the configured beam) against the records' texts. */
+  @Override
+  public Map<String, Double> heldOut(Minibatch sample) {
+    labels(sample); // the same checks as training: texts it can read
+    List<String> read = read(sample.images());
+    Map<String, Double> out = new LinkedHashMap<>();
+    out.put("seq_acc", sequenceAccuracy(read, sample.texts()));
+    out.put("cer", characterErrorRate(read, sample.texts()));
+    return out;
+  }
+
   /** Share of texts read exactly. */
   public static double sequenceAccuracy(List<String> read, List<String> truth) {
     int right = 0;
@@ -246,6 +271,7 @@ public final class CaptchaReader implements AutoCloseable {
   }
 
   /** {@code readings.png}: held-out images captioned with what the reader reads (and a mark when wrong). */
+  @Override
   public Map<String, BufferedImage> reports(Minibatch sample, List<String> classNames, long seed) {
     int n = Math.min(sample.size(), 32);
     INDArray images = sample.images().get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, n));
@@ -259,6 +285,7 @@ public final class CaptchaReader implements AutoCloseable {
     return Map.of("readings.png", grid.render());
   }
 
+  @Override
   public ModelState state() {
     ModelState s = new ModelState();
     net.exportTo(s);
@@ -266,6 +293,7 @@ public final class CaptchaReader implements AutoCloseable {
     return s;
   }
 
+  @Override
   public void loadState(ModelState state) {
     net.importFrom(state);
     layers.importFrom(state, NET);
