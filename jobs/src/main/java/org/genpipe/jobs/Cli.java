@@ -10,6 +10,7 @@ import org.genpipe.jobs.evaluate.EvaluateCommand;
 import org.genpipe.jobs.fetch.FetchCommand;
 import org.genpipe.jobs.inspect.InspectCommand;
 import org.genpipe.jobs.preprocess.PreprocessCommand;
+import org.genpipe.jobs.read.ReadCommand;
 import org.genpipe.jobs.train.GenerateCommand;
 import org.genpipe.jobs.train.TrainCommand;
 import org.genpipe.jobs.train.TrainJob;
@@ -32,6 +33,7 @@ import picocli.CommandLine.Command;
       InspectCommand.class,
       TrainCommand.class,
       GenerateCommand.class,
+      ReadCommand.class,
       EvaluateCommand.class,
       DataBenchmarkCommand.class,
       TrainBenchmarkCommand.class,

@@ -80,9 +80,30 @@ class CaptchaReaderTrainTest {
     assertThat(mlrun.resolve("artifacts/readings.png")).exists();
     assertThat(mlrun.resolve("params/model.captchaReader.alphabet")).hasContent("abcd1234");
 
-    // a reader's checkpoint generates nothing and is not what the evaluation judges
+    // read: a split of records, and image files named by their text
     int[] code = new int[1];
-    String out = CliTest.run(code, "generate", "--checkpoint", dir.resolve("run").toString(), "--grid",
+    String out = CliTest.run(code, "read", "--checkpoint", dir.resolve("run").toString(), "--records",
+        records.toString(), "--split", "test", "--show", "3");
+    assertThat(code[0]).as(out).isZero();
+    assertThat(out).contains("read 80 image(s)").contains("sequence accuracy").contains("... 77 more");
+    var one = org.genpipe.common.records.Minibatch.of(RunFiles.readAll(records, "test").subList(0, 2),
+        org.genpipe.common.records.PixelRange.ZERO_ONE);
+    List<String> files = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      Path png = dir.resolve(one.texts().get(i) + ".png");
+      javax.imageio.ImageIO.write(org.genpipe.common.image.Images.fromUnitFloats(one.images(), i), "png", png.toFile());
+      files.add(png.toString());
+    }
+    out = CliTest.run(code, "read", "--checkpoint", dir.resolve("run").toString(), "--beam", "1", files.get(0),
+        files.get(1));
+    assertThat(code[0]).as(out).isZero();
+    assertThat(out).contains("read 2 image(s)").contains("beam 1");
+    out = CliTest.run(code, "read", "--checkpoint", dir.resolve("run").toString());
+    assertThat(code[0]).isEqualTo(2);
+    assertThat(out).contains("give image files to read, or --records DIR");
+
+    // a reader's checkpoint generates nothing and is not what the evaluation judges
+    out = CliTest.run(code, "generate", "--checkpoint", dir.resolve("run").toString(), "--grid",
         dir.resolve("g.png").toString());
     assertThat(code[0]).isEqualTo(2);
     assertThat(out).contains("captcha-reader, which reads images and does not generate them");
