@@ -5,6 +5,7 @@ import org.genpipe.common.provenance.Provenance;
 import org.genpipe.jobs.bench.DataBenchmarkCommand;
 import org.genpipe.jobs.bench.FidBenchmarkCommand;
 import org.genpipe.jobs.bench.GanBenchmarkCommand;
+import org.genpipe.jobs.bench.ReaderBenchmarkCommand;
 import org.genpipe.jobs.bench.TrainBenchmarkCommand;
 import org.genpipe.jobs.evaluate.EvaluateCommand;
 import org.genpipe.jobs.fetch.FetchCommand;
@@ -39,6 +40,7 @@ import picocli.CommandLine.Command;
       TrainBenchmarkCommand.class,
       FidBenchmarkCommand.class,
       GanBenchmarkCommand.class,
+      ReaderBenchmarkCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Cli implements Runnable {
