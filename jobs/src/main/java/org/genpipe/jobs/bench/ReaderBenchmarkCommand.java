@@ -52,7 +52,7 @@ public final class ReaderBenchmarkCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     System.out.printf("captcha-reader step, batch %d, 32x96x1, width %d, %d characters over %d; OMP_NUM_THREADS=%s%n",
         batch, width, LENGTH, ALPHABET.length(), System.getenv().getOrDefault("OMP_NUM_THREADS", "(unset)"));
-    CaptchaReaderSettings s = new CaptchaReaderSettings(ALPHABET, LENGTH, width, 1, OptimizerSettings.adam(2e-3,
+    CaptchaReaderSettings s = new CaptchaReaderSettings(ALPHABET, LENGTH, width, 1, 0, 0, OptimizerSettings.adam(2e-3,
         0.9, 0.999));
     try (CaptchaReader reader = new CaptchaReader(s, new ImageShape(32, 96, 1), 0)) {
       var images = org.nd4j.linalg.ops.transforms.Transforms.sigmoid(Noise.gaussian(1, batch, 1, 32, 96), false);

@@ -72,7 +72,7 @@ public final class CaptchaReader implements TrainableModel {
     Graphs.buildGradients(sd);
     List<String> params = layers.takeParams();
     sd.identity("readLogProbs", logProbs(x, false));
-    net = new Net(NET, sd, params, settings.optimizer().updater());
+    net = new Net(NET, sd, params, settings.optimizer().updater(settings.decayStart(), settings.decaySteps()));
     List<String> outputs = new ArrayList<>(List.of("logProbs", "surrogate"));
     outputs.addAll(layers.batchStatOutputs());
     update = new GraphPlan.Compiled(sd, outputs, net);

@@ -22,7 +22,7 @@ class CaptchaReaderTest {
   static final String ALPHABET = "abcd1234";
   static final ImageShape SHAPE = new ImageShape(32, 96, 1);
   static final CaptchaReaderSettings SETTINGS =
-      new CaptchaReaderSettings(ALPHABET, 4, 16, 4, OptimizerSettings.adam(3e-3, 0.9, 0.999));
+      new CaptchaReaderSettings(ALPHABET, 4, 16, 4, 0, 0, OptimizerSettings.adam(3e-3, 0.9, 0.999));
 
   /** CAPTCHAs of 3-4 characters rendered by the pipeline's renderer, at 32x96 grey in [0, 1]. */
   static Minibatch captchas(int n, long seed, long first) {
