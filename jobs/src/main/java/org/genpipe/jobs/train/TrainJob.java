@@ -400,6 +400,8 @@ public final class TrainJob {
    * The fixed-noise grid of {@code step}: 8 x 8 samples, or for conditional models one row of 8 per
    * class (up to 10 classes) captioned with the class name, or for image-conditioned models the same
    * held-out pairs as (condition | generated | target) rows; with the monitor's warning signs logged.
+   * A model that reads images instead (the CAPTCHA reader) shows its picture of the held-out records
+   * and logs its measures on them as {@code held_out_<name>}.
    */
   private static String writeSamples(TrainableModel trained, long noiseSeed, Minibatch fixedPairs, Path runDir,
       long step, Configuration conf, ResilientTracker tracker, List<String> classNames, SampleMonitor monitor)
