@@ -6,6 +6,8 @@ import java.io.Serializable;
 import java.util.List;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.records.ImageShape;
+import org.genpipe.models.ddpm.Ddpm;
+import org.genpipe.models.ddpm.DdpmSettings;
 import org.genpipe.models.gan.Acgan;
 import org.genpipe.models.gan.Dcgan;
 import org.genpipe.models.gan.Gan;
@@ -26,23 +28,30 @@ import org.genpipe.models.vae.BetaVaeSettings;
  * @param gan settings of the GAN models (dcgan, cgan, acgan)
  * @param pix2pix settings of pix2pix
  * @param captchaReader settings of the CAPTCHA reader
+ * @param ddpm settings of the DDPM
  */
 public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings gan, Pix2PixSettings pix2pix,
-    CaptchaReaderSettings captchaReader) implements Serializable {
-  public static final List<String> NAMES =
-      List.of(BetaVae.NAME, Dcgan.NAME, Dcgan.CONDITIONAL_NAME, Acgan.NAME, Pix2Pix.NAME, CaptchaReader.NAME);
+    CaptchaReaderSettings captchaReader, DdpmSettings ddpm) implements Serializable {
+  public static final List<String> NAMES = List.of(BetaVae.NAME, Dcgan.NAME, Dcgan.CONDITIONAL_NAME, Acgan.NAME,
+      Pix2Pix.NAME, Ddpm.NAME, CaptchaReader.NAME);
 
   public ModelSettings {
     check(name != null && NAMES.contains(name), "name",
         "'" + name + "' is not a model; allowed: " + String.join(", ", NAMES));
   }
 
-  /** The config key of the chosen model's own section: betaVae, pix2pix, captchaReader, or gan for the GANs. */
+  /** The same settings with another {@code ddpm} section (e.g. generate's sampling options). */
+  public ModelSettings withDdpm(DdpmSettings other) {
+    return new ModelSettings(name, betaVae, gan, pix2pix, captchaReader, other);
+  }
+
+  /** The config key of the chosen model's own section: betaVae, pix2pix, captchaReader, ddpm, or gan for the GANs. */
   public String section() {
     return switch (name) {
       case BetaVae.NAME -> "betaVae";
       case Pix2Pix.NAME -> "pix2pix";
       case CaptchaReader.NAME -> "captchaReader";
+      case Ddpm.NAME -> "ddpm";
       default -> "gan";
     };
   }
@@ -76,6 +85,10 @@ public record ModelSettings(String name, BetaVaeSettings betaVae, GanSettings ga
         check(pix2pix != null, "pix2pix", "section missing for model pix2pix");
         Pix2Pix.checkShape(pix2pix, shape, source);
         return new Pix2Pix.Factory(pix2pix, shape, seed);
+      case Ddpm.NAME:
+        check(ddpm != null, "ddpm", "section missing for model ddpm");
+        Ddpm.checkShape(ddpm, shape, source);
+        return new Ddpm.Factory(ddpm, shape, seed);
       case CaptchaReader.NAME:
         check(captchaReader != null, "captchaReader", "section missing for model captcha-reader");
         CaptchaReader.checkShape(captchaReader, shape, source);

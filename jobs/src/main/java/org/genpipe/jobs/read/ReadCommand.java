@@ -17,7 +17,6 @@ import org.genpipe.common.records.Manifest;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.common.records.ShardReader;
-import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.train.Checkpoint;
 import org.genpipe.models.TrainableModel;
 import org.genpipe.models.reader.CaptchaReader;
@@ -62,14 +61,8 @@ public final class ReadCommand implements Callable<Integer> {
     }
     Configuration conf = new Configuration();
     Checkpoint.Loaded c = Checkpoint.resolve(checkpoint, conf);
-    PipelineConfig config = PipelineConfig.fromYaml(c.info().config(), c.dir() + "/" + Checkpoint.INFO);
-    try (TrainableModel model = config.requireModel().factory(c.info().imageShape(), c.info().classCount(),
-        c.info().seed(), c.dir().toString()).create()) {
-      if (!(model instanceof CaptchaReader reader)) {
-        throw new BadInputException(c.dir() + " is a checkpoint of " + model.name() + ", not of a captcha-reader");
-      }
-      reader.loadState(c.state());
-      int width = beam != null ? beam : config.requireModel().captchaReader().beamWidth();
+    try (CaptchaReader reader = reader(c, "--checkpoint")) {
+      int width = beam != null ? beam : c.config().requireModel().captchaReader().beamWidth();
       List<String> ids = new ArrayList<>();
       List<String> truth = new ArrayList<>();
       List<String> read = new ArrayList<>();
@@ -100,6 +93,17 @@ public final class ReadCommand implements Callable<Integer> {
           CaptchaReader.characterErrorRate(read, truth));
     }
     return 0;
+  }
+
+  /** The captcha-reader of checkpoint {@code c} (the caller closes it); {@code option} names it in the error otherwise. */
+  public static CaptchaReader reader(Checkpoint.Loaded c, String option) {
+    TrainableModel model = c.model();
+    if (model instanceof CaptchaReader reader) {
+      return reader;
+    }
+    model.close();
+    throw new BadInputException(option + " " + c.dir() + " is a checkpoint of " + model.name()
+        + ", not of a captcha-reader");
   }
 
   /** Image files as records of the reader's shape; the file name (without extension) is the true text. */

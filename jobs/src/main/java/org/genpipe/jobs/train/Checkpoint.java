@@ -137,7 +137,30 @@ public record Checkpoint(
   }
 
   /** A checkpoint with its state. */
-  public record Loaded(Path dir, Checkpoint info, ModelState state) {}
+  public record Loaded(Path dir, Checkpoint info, ModelState state) {
+    /** The resolved config the checkpoint's run was trained with. */
+    public org.genpipe.jobs.config.PipelineConfig config() {
+      return org.genpipe.jobs.config.PipelineConfig.fromYaml(info.config(), dir + "/" + INFO);
+    }
+
+    /** The checkpoint's model, built from its config, with its state loaded (the caller closes it). */
+    public org.genpipe.models.TrainableModel model() {
+      return model(config().requireModel());
+    }
+
+    /** The checkpoint's model built from {@code settings} (same architecture), with its state loaded. */
+    public org.genpipe.models.TrainableModel model(org.genpipe.models.ModelSettings settings) {
+      org.genpipe.models.TrainableModel m =
+          settings.factory(info.imageShape(), info.classCount(), info.seed(), dir.toString()).create();
+      try {
+        m.loadState(state);
+      } catch (RuntimeException e) {
+        m.close();
+        throw e;
+      }
+      return m;
+    }
+  }
 
   /** Complete checkpoints of a run, oldest first. */
   public static List<Path> list(Path runDir, Configuration conf) throws IOException {

@@ -12,7 +12,10 @@ import org.genpipe.common.image.ImageGrid;
 import org.genpipe.common.image.Images;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.io.Storage;
-import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.read.ReadCommand;
+import org.genpipe.models.ModelSettings;
+import org.genpipe.models.ddpm.Ddpm;
+import org.genpipe.models.reader.CaptchaReader;
 import org.genpipe.models.Condition;
 import org.genpipe.common.records.ImageRecord;
 import org.genpipe.common.records.ImageShape;
@@ -36,7 +39,10 @@ import picocli.CommandLine.Option;
       "into a grid PNG (--grid) and/or a folder of PNGs (--folder). The same --seed gives the same images.",
       "Image-to-image models (pix2pix) translate condition images instead: --condition-image FILE (any image",
       "of the model's size, e.g. a label map) or --condition-record ID (a record of the checkpoint's records, e.g.",
-      "val/17); the grid then shows (condition | generated [| target]) rows, the folder the generated images."
+      "val/17); the grid then shows (condition | generated [| target]) rows, the folder the generated images.",
+      "Text-conditioned models (ddpm) draw -n images per --text TEXT (a row each; without --text: unconditional",
+      "samples); --reader RUN (a captcha-reader checkpoint) captions each with what it reads and prints how often",
+      "that is the asked text. --guidance, --sampler, --steps and --eta override the checkpoint's sampling settings."
     })
 public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--checkpoint", required = true, paramLabel = "DIR", description = "Checkpoint or run folder.")
@@ -60,6 +66,27 @@ public final class GenerateCommand implements Callable<Integer> {
       description = "Image-to-image models: translate the condition of this record of the checkpoint's records; repeatable.")
   List<String> conditionRecords = new ArrayList<>();
 
+  @Option(names = "--text", paramLabel = "TEXT",
+      description = "Text-conditioned models: draw this text (-n images of it); repeatable.")
+  List<String> texts = new ArrayList<>();
+
+  @Option(names = "--guidance", paramLabel = "S",
+      description = "DDPM: classifier-free guidance scale (0 unconditional, 1 conditional, > 1 guided; default: the config's).")
+  Double guidance;
+
+  @Option(names = "--sampler", paramLabel = "NAME", description = "DDPM: ddim or ddpm (ancestral, all T steps; default: the config's).")
+  String sampler;
+
+  @Option(names = "--steps", paramLabel = "N", description = "DDPM: DDIM steps (default: the config's samplerSteps).")
+  Integer steps;
+
+  @Option(names = "--eta", paramLabel = "E", description = "DDPM: DDIM noise scale, 0 deterministic .. 1 (default: the config's).")
+  Double eta;
+
+  @Option(names = "--reader", paramLabel = "DIR",
+      description = "A captcha-reader checkpoint or run: captions each generated text with what it reads.")
+  String readerCheckpoint;
+
   @Option(names = "--grid", paramLabel = "PNG", description = "Write one grid PNG here.")
   Path grid;
 
@@ -77,14 +104,23 @@ public final class GenerateCommand implements Callable<Integer> {
     Configuration conf = new Configuration();
     Checkpoint.Loaded c = Checkpoint.resolve(checkpoint, conf);
     org.apache.hadoop.fs.Path dir = c.dir();
-    PipelineConfig config = PipelineConfig.fromYaml(c.info().config(), dir + "/" + Checkpoint.INFO);
-    try (TrainableModel trained =
-        config.requireModel().factory(c.info().imageShape(), c.info().classCount(), c.info().seed(), dir.toString()).create()) {
+    ModelSettings settings = c.config().requireModel();
+    if (guidance != null || sampler != null || steps != null || eta != null) {
+      if (settings.ddpm() == null || !Ddpm.NAME.equals(settings.name())) {
+        throw new BadInputException("--guidance/--sampler/--steps/--eta: " + dir + " is a checkpoint of "
+            + settings.name() + ", which has no diffusion sampler (they apply to ddpm)");
+      }
+      settings = settings.withDdpm(settings.ddpm().withSampling(sampler, steps, eta, guidance));
+    }
+    try (TrainableModel trained = c.model(settings)) {
       if (!(trained instanceof GenerativeModel model)) {
         throw new BadInputException(dir + " is a checkpoint of " + trained.name() + ", which reads images and does"
             + " not generate them");
       }
-      model.loadState(c.state());
+      if (!texts.isEmpty() || readerCheckpoint != null) {
+        drawTexts(model, c, conf);
+        return 0;
+      }
       if (!conditionImages.isEmpty() || !conditionRecords.isEmpty()) {
         translate(model, c, conf);
         return 0;
@@ -118,6 +154,58 @@ public final class GenerateCommand implements Callable<Integer> {
       System.out.println("from:   " + dir + " (" + c.info().model() + ", step " + c.info().step() + ")");
     }
     return 0;
+  }
+
+  /** Text-conditioned: -n images per text, a row each, captioned with what the reader (if any) reads. */
+  private void drawTexts(GenerativeModel model, Checkpoint.Loaded c, Configuration conf) throws IOException {
+    if (texts.isEmpty()) {
+      throw new BadInputException("--reader: give the texts to draw with --text TEXT");
+    }
+    for (String t : texts) {
+      model.checkText(t, "--text");
+    }
+    CaptchaReader reader = null;
+    if (readerCheckpoint != null) {
+      reader = ReadCommand.reader(Checkpoint.resolve(readerCheckpoint, conf), "--reader");
+      if (!reader.imageShape().equals(model.imageShape())) {
+        reader.close();
+        throw new BadInputException("--reader " + readerCheckpoint + " reads " + reader.imageShape() + " images; "
+            + model.name() + " draws " + model.imageShape());
+      }
+    }
+    try {
+      List<String> asked = new ArrayList<>();
+      texts.forEach(t -> asked.addAll(java.util.Collections.nCopies(count, t)));
+      INDArray images = model.generate(asked.size(), seed, new Condition(null, asked, null));
+      List<String> read = reader == null ? null : reader.read(images);
+      if (grid != null) {
+        ImageGrid g = new ImageGrid(Math.min(count, 8), 56);
+        for (int i = 0; i < asked.size(); i++) {
+          String caption = read != null ? read.get(i) + (read.get(i).equals(asked.get(i)) ? "" : " (" + asked.get(i) + ")")
+              : i % count == 0 ? asked.get(i) : null;
+          g.add(Images.fromUnitFloats(images, i), caption);
+        }
+        Storage.writeAtomically(Storage.path(grid.toString()), Images.encodePng(g.render()), conf);
+        System.out.println("grid:   " + grid);
+      }
+      if (folder != null) {
+        for (int i = 0; i < asked.size(); i++) {
+          Storage.writeAtomically(Storage.path(folder.resolve(String.format("%s-%03d.png", asked.get(i), i % count))
+              .toString()), Images.encodePng(Images.fromUnitFloats(images, i)), conf);
+        }
+        System.out.println("folder: " + folder + " (" + asked.size() + " PNGs, named TEXT-NNN.png)");
+      }
+      if (read != null) {
+        System.out.printf("reader: reads the asked text in %d of %d images (sequence accuracy %.4f, character error"
+                + " rate %.4f)%n", Math.round(CaptchaReader.sequenceAccuracy(read, asked) * asked.size()), asked.size(),
+            CaptchaReader.sequenceAccuracy(read, asked), CaptchaReader.characterErrorRate(read, asked));
+      }
+      System.out.println("from:   " + c.dir() + " (" + c.info().model() + ", step " + c.info().step() + ")");
+    } finally {
+      if (reader != null) {
+        reader.close();
+      }
+    }
   }
 
   /** Image-to-image: one generated image per condition image or record; grid rows (condition | generated [| target]). */

@@ -213,10 +213,10 @@ public final class TrainJob {
     SampleMonitor monitor = ts.monitor() && driverModel instanceof GenerativeModel ? SampleMonitor.create(recordsDir, manifest, manifestSha, heldOut,
         config.requireEvaluate().domain(), config.seed(), Storage.path(config.requireEvaluate().cache()), conf,
         showProgress) : null;
-    // the same held-out records at every sample point: pairs to translate, or records to read
+    // the same held-out records at every sample point: pairs to translate, records to read, or texts to draw
     Minibatch fixedPairs = driverModel instanceof ImageConditioned
         ? heldOutBatch(manifest, recordsDir, heldOut, FIXED_PAIRS, driverModel, conf)
-        : driverModel instanceof GenerativeModel ? null
+        : driverModel instanceof GenerativeModel g && g.textAlphabet() == null ? null
         : heldOutBatch(manifest, recordsDir, heldOut, HELD_OUT_SAMPLE, driverModel, conf);
     long started = System.nanoTime();
     List<Result.RoundTime> roundTimes = new ArrayList<>();
@@ -398,7 +398,8 @@ public final class TrainJob {
 
   /**
    * The fixed-noise grid of {@code step}: 8 x 8 samples, or for conditional models one row of 8 per
-   * class (up to 10 classes) captioned with the class name, or for image-conditioned models the same
+   * class (up to 10 classes) captioned with the class name, or for text-conditioned models one row per
+   * text (up to 10 distinct texts of the held-out records), or for image-conditioned models the same
    * held-out pairs as (condition | generated | target) rows; with the monitor's warning signs logged.
    * A model that reads images instead (the CAPTCHA reader) shows its picture of the held-out records
    * and logs its measures on them as {@code held_out_<name>}.
@@ -419,8 +420,7 @@ public final class TrainJob {
           tracker);
       return name;
     }
-    if (fixedPairs != null) {
-      ImageConditioned ic = (ImageConditioned) model;
+    if (model instanceof ImageConditioned ic) {
       INDArray cond = ic.conditions(fixedPairs);
       INDArray generated = model.generate(fixedPairs.size(), noiseSeed, Condition.ofImages(cond));
       writePicture(ImageConditioned.triplets(cond, generated, ic.targets(fixedPairs), model.pixelRange(),
@@ -428,10 +428,24 @@ public final class TrainJob {
           tracker);
       return name;
     }
-    int k = Math.min(model.classCount(), 10);
-    int n = k > 0 ? 8 * k : 64;
+    // rows of 8 for up to 10 classes, or up to 10 texts of the held-out records; else 64 unconditional samples
+    List<String> rows = new ArrayList<>();
+    if (model.textAlphabet() != null) {
+      fixedPairs.texts().stream().distinct().limit(10).sorted().forEach(rows::add);
+    } else {
+      for (int c = 0; c < Math.min(model.classCount(), 10); c++) {
+        rows.add(c < classNames.size() ? classNames.get(c) : String.valueOf(c));
+      }
+    }
+    int n = rows.isEmpty() ? 64 : 8 * rows.size();
     Condition condition = null;
-    if (k > 0) {
+    if (model.textAlphabet() != null) {
+      List<String> texts = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        texts.add(rows.get(i / 8));
+      }
+      condition = new Condition(null, texts, null);
+    } else if (!rows.isEmpty()) {
       int[] labels = new int[n];
       for (int i = 0; i < n; i++) {
         labels[i] = i / 8;
@@ -441,11 +455,7 @@ public final class TrainJob {
     INDArray images = model.generate(n, noiseSeed, condition);
     ImageGrid grid = new ImageGrid(8, 56);
     for (int i = 0; i < n; i++) {
-      String caption = null;
-      if (k > 0 && i % 8 == 0) {
-        caption = i / 8 < classNames.size() ? classNames.get(i / 8) : String.valueOf(i / 8);
-      }
-      grid.add(Images.fromUnitFloats(images, i), caption);
+      grid.add(Images.fromUnitFloats(images, i), !rows.isEmpty() && i % 8 == 0 ? rows.get(i / 8) : null);
     }
     writePicture(grid.render(), name, runDir, conf, tracker);
     if (monitor != null) {

@@ -51,6 +51,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class GraphPlan {
   private static final Logger LOG = LoggerFactory.getLogger(GraphPlan.class);
+  private static final Map<String, long[]> PROFILED = new java.util.concurrent.ConcurrentHashMap<>();
   private final List<Step> steps;
   private final Map<String, INDArray> placeholders;
   private final Map<String, INDArray> variables;
@@ -135,9 +136,33 @@ public final class GraphPlan {
   }
 
   private void runSteps(int from, int to) {
+    if (Boolean.getBoolean("genpipe.profile")) {
+      for (int i = from; i < to; i++) {
+        long t0 = System.nanoTime();
+        steps.get(i).run();
+        String key = steps.get(i).op().opName() + (steps.get(i).kernel() != null ? " (oneDNN)" : "");
+        PROFILED.computeIfAbsent(key, k -> new long[2])[0] += System.nanoTime() - t0;
+        PROFILED.get(key)[1]++;
+      }
+      return;
+    }
     for (int i = from; i < to; i++) {
       steps.get(i).run();
     }
+  }
+
+  /**
+   * With {@code -Dgenpipe.profile=true}, the time spent per op type in compiled plans since the last
+   * call, slowest first (a debugging aid for finding the expensive ops of a model's step); else empty.
+   */
+  public static String profileReport() {
+    StringBuilder sb = new StringBuilder();
+    long total = PROFILED.values().stream().mapToLong(v -> v[0]).sum();
+    PROFILED.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(25)
+        .forEach(e -> sb.append(String.format("%-40s %9.1f ms %6.1f%% %7d calls%n", e.getKey(), e.getValue()[0] / 1e6,
+            100.0 * e.getValue()[0] / Math.max(1, total), e.getValue()[1])));
+    PROFILED.clear();
+    return sb.toString();
   }
 
   /**

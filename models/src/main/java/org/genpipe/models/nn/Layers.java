@@ -246,6 +246,54 @@ public final class Layers {
     return FastGrad.channelMul(sd, centred, sd.math().rsqrt(var.add(BN_EPS)), 2, 3);
   }
 
+  /**
+   * GroupNorm of NCHW activations like PyTorch's {@code GroupNorm(groups, channels)}: each example's
+   * channels split into {@code groups} groups, each normalised by its own mean and (biased) variance,
+   * eps 1e-5, then a learned per-channel scale (init 1) and shift (init 0). Same at training and
+   * inference.
+   */
+  public SDVariable groupNorm(String name, SDVariable x, int channels, int groups, long height, long width) {
+    SDVariable g = x.reshape(-1, groups, (channels / groups) * height * width);
+    SDVariable mean = g.mean(true, 2);
+    SDVariable centred = FastGrad.channelAdd(sd, g, mean.neg(), 2);
+    SDVariable var = centred.mul(centred).mean(true, 2);
+    SDVariable normed = FastGrad.channelMul(sd, centred, sd.math().rsqrt(var.add(BN_EPS)), 2)
+        .reshape(-1, channels, height, width);
+    SDVariable gamma = constantParam(name + "/gamma", 1.0, 1, channels, 1, 1);
+    SDVariable beta = constantParam(name + "/beta", 0.0, 1, channels, 1, 1);
+    return FastGrad.channelAdd(sd, FastGrad.channelMul(sd, normed, gamma, 0, 2, 3), beta, 0, 2, 3);
+  }
+
+  /** LayerNorm over the last axis of [N, L, D] with learned scale and shift (PyTorch's {@code LayerNorm(D)}). */
+  public SDVariable layerNorm(String name, SDVariable x, int dim) {
+    SDVariable gain = constantParam(name + "/gain", 1.0, dim);
+    SDVariable bias = constantParam(name + "/bias", 0.0, dim);
+    return sd.nn().layerNorm(x, gain, bias, false, 2);
+  }
+
+  /** SiLU (swish): x * sigmoid(x). */
+  public SDVariable silu(SDVariable x) {
+    return sd.nn().swish(x);
+  }
+
+  /**
+   * Single-head scaled dot-product attention of queries q [N, Lq, cq] over keys and values from kv
+   * [N, Lk, ckv] (kv = q for self-attention): dense projections to {@code dim}, softmax(Q K^T /
+   * sqrt(dim)) V, and a dense projection back to cq. Returns [N, Lq, cq].
+   */
+  public SDVariable attention(String name, SDVariable q, int cq, long lq, SDVariable kv, int ckv, long lk, int dim) {
+    SDVariable qs = dense(name + "/q", q.reshape(-1, cq), cq, dim).reshape(-1, lq, dim);
+    SDVariable flatKv = kv.reshape(-1, ckv);
+    SDVariable ks = dense(name + "/k", flatKv, ckv, dim).reshape(-1, lk, dim);
+    SDVariable vs = dense(name + "/v", flatKv, ckv, dim).reshape(-1, lk, dim);
+    SDVariable scores = sd.mmul(qs, ks, false, true, false).mul(1.0 / Math.sqrt(dim));
+    // softmax over the keys, written out (stable: minus the row maximum)
+    SDVariable e = sd.math().exp(scores.sub(scores.max(true, 2)));
+    SDVariable weights = e.div(e.sum(true, 2));
+    SDVariable out = sd.mmul(weights, vs, false, false, false);
+    return dense(name + "/o", out.reshape(-1, dim), dim, cq).reshape(-1, lq, cq);
+  }
+
   /** Names of the batch statistics a training step must return to update the running statistics. */
   public List<String> batchStatOutputs() {
     List<String> out = new ArrayList<>();

@@ -109,6 +109,11 @@ public final class Net {
     return paramCount;
   }
 
+  /** All parameters as one [1, count] array; the graph's parameter arrays are views into it. */
+  public INDArray flatParams() {
+    return flatParams;
+  }
+
   public INDArray param(String p) {
     return sd.getArrForVarName(p);
   }

@@ -242,7 +242,7 @@ class Pix2PixTest {
   @Test
   void badInputIsNamed() {
     Pix2PixSettings s = settings(64, 4, "patch70", "batch", false);
-    ModelSettings ms = new ModelSettings("pix2pix", null, null, s, null);
+    ModelSettings ms = new ModelSettings("pix2pix", null, null, s, null, null);
     assertThatThrownBy(() -> ms.factory(new ImageShape(256, 256, 3), 0, 1, "data/records/cityscapes"))
         .isInstanceOf(BadInputException.class)
         .hasMessageContaining("data/records/cityscapes hold 256x256x3 images")
