@@ -96,6 +96,8 @@ public final class EvaluateJob {
     ModelFactory factory = trained.requireModel().factory(ck.info().imageShape(), ck.info().classCount(), ck.info().seed(), ckInfo);
     boolean reconstructs;
     ImageConditioned conditioned;
+    String textAlphabet;
+    int maxTextLength;
     try (TrainableModel probe = factory.create()) {
       if (!(probe instanceof GenerativeModel)) {
         throw new BadInputException(ck.dir() + " is a checkpoint of " + probe.name() + ", which reads images: the"
@@ -109,7 +111,12 @@ public final class EvaluateJob {
       }
       reconstructs = probe instanceof Reconstructing;
       conditioned = probe instanceof ImageConditioned ic ? ic : null;
+      textAlphabet = ((GenerativeModel) probe).textAlphabet();
+      maxTextLength = ((GenerativeModel) probe).maxTextLength();
     }
+    boolean drawsTexts = textAlphabet != null;
+    // image-to-image and text-conditioned models make one image per reference record, for its condition
+    boolean perRecord = conditioned != null || drawsTexts;
 
     Path recordsDir = Storage.path(EvaluateSettings.given(es.records()) ? es.records() : ck.info().records());
     Manifest.Checked checked = Manifest.readChecked(recordsDir, conf);
@@ -130,10 +137,11 @@ public final class EvaluateJob {
       throw new BadInputException(recordsDir + " holds " + manifest.imageShape() + " images, the checkpoint's model "
           + "makes " + ck.info().imageShape());
     }
-    long samples = es.samples() > 0 && conditioned == null ? es.samples() : splitCount;
-    if (conditioned != null && es.samples() > 0 && es.samples() != splitCount) {
-      warnings.add("evaluate.samples " + es.samples() + " ignored: an image-to-image model makes one image per "
-          + es.split() + " pair (" + splitCount + ")");
+    long samples = es.samples() > 0 && !perRecord ? es.samples() : splitCount;
+    if (perRecord && es.samples() > 0 && es.samples() != splitCount) {
+      warnings.add("evaluate.samples " + es.samples() + " ignored: " + (drawsTexts
+          ? "a text-conditioned model draws one image per " + es.split() + " record's text"
+          : "an image-to-image model makes one image per " + es.split() + " pair") + " (" + splitCount + ")");
     }
     if (samples < 2) {
       throw new BadInputException("evaluate.samples: FID needs at least 2 samples, got " + samples);
@@ -155,6 +163,9 @@ public final class EvaluateJob {
               conf, showProgress);
     }
 
+    OcrJudge judge = drawsTexts ? OcrJudge.obtain(es, textAlphabet, maxTextLength, recordsDir, manifest, manifestSha,
+        config.seed(), cacheDir, conf, showProgress) : null;
+
     // the reference set: imported, cached, or computed in the same job as the samples
     String refKey = Digests.shortSha(manifestSha + "|" + es.split() + "|" + extractor.id() + "|" + es.kidMaxSamples()
         + (conditioned != null && conditioned.makesLabelMaps() ? "|label maps" : ""));
@@ -168,18 +179,18 @@ public final class EvaluateJob {
     long offset = 0;
     for (Manifest.Shard s : manifest.shards()) {
       if (s.split().equals(es.split())) {
-        if (computeReference || reconstructs || conditioned != null) {
+        if (computeReference || reconstructs || perRecord) {
           items.add(EvaluationTask.Item.shard(new Path(recordsDir, s.file()), offset, s.rows(), computeReference,
-              reconstructs || conditioned != null));
+              reconstructs || perRecord));
         }
         offset += s.rows();
       }
     }
-    for (long c = 0; conditioned == null && c * EvaluationTask.CHUNK < samples; c++) {
+    for (long c = 0; !perRecord && c * EvaluationTask.CHUNK < samples; c++) {
       items.add(EvaluationTask.Item.chunk(c, samples));
     }
     String jobId = UUID.randomUUID().toString();
-    EvaluationTask task = new EvaluationTask(jobId, factory, ck.state(), extractor, segmenter, new HadoopConf(conf),
+    EvaluationTask task = new EvaluationTask(jobId, factory, ck.state(), extractor, segmenter, judge, new HadoopConf(conf),
         config.seed(), es.batchSize(), es.kidMaxSamples());
     Broadcast<EvaluationTask> once = jsc.broadcast(task);
     FeatureSets sets;
@@ -222,9 +233,11 @@ public final class EvaluateJob {
     common.put("reference_split", es.split());
     common.put("reference_images", reference.count() < 0 ? "unknown (imported)" : String.valueOf(reference.count()));
     List<Metric> metrics = new ArrayList<>();
-    String generatedSet = conditioned == null ? "generated from noise (seed " + config.seed() + ")"
-        : "translated from the " + es.split() + " " + conditioned.conditionName() + "s, one per pair (seed "
-            + config.seed() + ")";
+    String generatedSet = conditioned != null
+        ? "translated from the " + es.split() + " " + conditioned.conditionName() + "s, one per pair (seed "
+            + config.seed() + ")"
+        : drawsTexts ? "drawn for the " + es.split() + " records' texts, one per record (seed " + config.seed() + ")"
+        : "generated from noise (seed " + config.seed() + ")";
     compare(Kind.GENERATED, samples, generatedSet, sets, reference, extractor, es, common, metrics, warnings,
         config.seed());
     if (reconstructs) {
@@ -233,6 +246,9 @@ public final class EvaluateJob {
     }
     if (conditioned != null) {
       pairedMetrics(sets, splitCount, es.split(), generatedSet, conditioned, segmenter, metrics);
+    }
+    if (judge != null) {
+      ocrMetrics(sets, splitCount, es.split(), generatedSet, judge, metrics);
     }
 
     // report: JSON in the run folder, console by the caller, MLflow
@@ -312,6 +328,36 @@ public final class EvaluateJob {
       metrics.add(new Metric(base + "class_acc" + set, s.classAccuracy(), seg));
       metrics.add(new Metric(base + "iou" + set, s.meanIou(), seg));
     }
+  }
+
+  /**
+   * {@code ocr_seq_acc_{gen,real}_N_split} and {@code ocr_cer_{gen,real}_N_split}: what the reader
+   * reads in the drawn images against the texts they were drawn for, and in the real images (its
+   * ceiling); {@code ocr_seq_acc_ratio_N_split} = gen / real, the share of the ceiling the model reaches.
+   */
+  private static void ocrMetrics(FeatureSets sets, long count, String split, String generatedSet, OcrJudge judge,
+      List<Metric> metrics) {
+    String suffix = "_" + count(count) + "_" + split;
+    double[] gen = sets.readings(Kind.GENERATED);
+    double[] real = sets.readings(Kind.REAL);
+    for (Kind kind : List.of(Kind.GENERATED, Kind.REAL)) {
+      double[] r = kind == Kind.GENERATED ? gen : real;
+      Map<String, String> p = new LinkedHashMap<>();
+      p.put("set", kind == Kind.GENERATED ? generatedSet : "the real " + split + " images (the reader's ceiling)");
+      p.put("texts", String.valueOf((long) r[2]));
+      p.put("reader", judge.source() + " (sequence accuracy " + String.format("%.4f", judge.heldOutSequenceAccuracy())
+          + " on " + judge.heldOutRecords() + " " + split + " records; beam " + judge.settings().beamWidth() + ")");
+      Map<String, String> acc = new LinkedHashMap<>(p);
+      acc.put("definition", "share of images whose reading is exactly the text");
+      metrics.add(new Metric("ocr_seq_acc_" + kind.label + suffix, r[0], acc));
+      Map<String, String> cer = new LinkedHashMap<>(p);
+      cer.put("definition", "edit distance of the readings to the texts over the texts' characters");
+      metrics.add(new Metric("ocr_cer_" + kind.label + suffix, r[1], cer));
+    }
+    Map<String, String> ratio = new LinkedHashMap<>();
+    ratio.put("definition", "ocr_seq_acc_gen / ocr_seq_acc_real: how often a drawn image shows its text, relative"
+        + " to how often the reader reads real images");
+    metrics.add(new Metric("ocr_seq_acc_ratio" + suffix, real[0] > 0 ? gen[0] / real[0] : Double.NaN, ratio));
   }
 
   private static void compare(Kind kind, long count, String set, FeatureSets sets, Reference reference,

@@ -29,6 +29,9 @@ import org.genpipe.models.classify.DomainClassifierSettings;
  *     computing it (no KID then: it needs the features)
  * @param exportStats write the reference statistics as a pytorch-fid {@code .npz} here
  * @param domain the domain classifier
+ * @param reader text-conditioned models: a captcha-reader checkpoint or run that judges whether each
+ *     sample shows its text; empty: one is trained on the records' train split and cached
+ * @param readerSteps updates of the reader trained when {@code reader} is empty
  */
 public record EvaluateSettings(
     String checkpoint,
@@ -46,7 +49,9 @@ public record EvaluateSettings(
     String cache,
     String referenceStats,
     String exportStats,
-    DomainClassifierSettings domain)
+    DomainClassifierSettings domain,
+    String reader,
+    int readerSteps)
     implements Serializable {
   public static final List<String> EXTRACTORS = List.of("domain", "inception");
 
@@ -64,6 +69,7 @@ public record EvaluateSettings(
     check(kidMaxSamples >= 2, "kidMaxSamples", "must be >= 2, got " + kidMaxSamples);
     check(cache != null && !cache.isBlank(), "cache", "missing");
     check(domain != null, "domain", "section missing");
+    check(readerSteps >= 1, "readerSteps", "must be >= 1, got " + readerSteps);
   }
 
   static boolean given(String s) {

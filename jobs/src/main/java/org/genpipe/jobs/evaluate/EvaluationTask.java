@@ -20,6 +20,8 @@ import org.genpipe.models.Reconstructing;
 import org.genpipe.models.classify.DomainClassifier;
 import org.genpipe.models.classify.Targets;
 import org.genpipe.models.nn.Noise;
+import org.genpipe.models.reader.CaptchaReader;
+import org.genpipe.common.io.BadInputException;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -32,14 +34,17 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * partitions.
  *
  * @param segmenter the classifier whose per-pixel predictions score translated photos, or null
+ * @param judge the reader that reads text-conditioned samples, or null
  */
 record EvaluationTask(String jobId, ModelFactory factory, ModelState state, FeatureExtractor.Spec extractor,
-    DomainExtractor segmenter, HadoopConf conf, long seed, int batchSize, int kidMax) implements Serializable {
+    DomainExtractor segmenter, OcrJudge judge, HadoopConf conf, long seed, int batchSize, int kidMax)
+    implements Serializable {
 
   /** Generated samples per chunk (a chunk's noise comes from its own seed). */
   static final int CHUNK = 500;
   private static final long GENERATE_SALT = 0x4556414c47454eL;
   private static final long TRANSLATE_SALT = 0x5452414e534cL;
+  private static final long TEXT_SALT = 0x54455854L;
 
   /**
    * One unit of work: a reference shard ({@code shard} set; its images are samples {@code start..}
@@ -58,8 +63,9 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     }
   }
 
-  /** A model, an extractor and the segmenter built on an executor, reused by its later tasks of the same job. */
-  private record Tools(GenerativeModel model, FeatureExtractor extractor, DomainClassifier segmenter) {}
+  /** A model, an extractor, the segmenter and the reader built on an executor, reused by its later tasks of the same job. */
+  private record Tools(GenerativeModel model, FeatureExtractor extractor, DomainClassifier segmenter,
+      CaptchaReader reader) {}
 
   private static final Map<String, ConcurrentLinkedQueue<Tools>> POOL = new ConcurrentHashMap<>();
 
@@ -87,7 +93,8 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     if (t == null) {
       GenerativeModel model = (GenerativeModel) factory.create(); // EvaluateJob checked it generates
       model.loadState(state);
-      t = new Tools(model, extractor.open(conf.get()), segmenter == null ? null : segmenter.classifier());
+      t = new Tools(model, extractor.open(conf.get()), segmenter == null ? null : segmenter.classifier(),
+          judge == null ? null : judge.reader());
     }
     return t;
   }
@@ -125,6 +132,8 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
       Minibatch b = batches.next();
       if (tools.model() instanceof ImageConditioned ic) {
         translate(b, offset, item, ic, tools, into);
+      } else if (tools.model().textAlphabet() != null) {
+        drawTexts(b, offset, item, tools, into);
       } else {
         INDArray images = b.images();
         if (item.reference()) {
@@ -161,6 +170,27 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     } else if (tools.segmenter() != null) {
       into.addSegmentation(FeatureSets.Kind.GENERATED, pixels.classes(), truth, tools.segmenter().predict(generated));
       into.addSegmentation(FeatureSets.Kind.REAL, pixels.classes(), truth, tools.segmenter().predict(target));
+    }
+  }
+
+  /**
+   * One image drawn per record for the record's text: features against the real images' (the
+   * reference set), and what the reader reads in the drawn and (its ceiling) in the real images.
+   */
+  private void drawTexts(Minibatch b, long offset, Item item, Tools tools, FeatureSets into) {
+    if (b.texts() == null || b.texts().contains(null)) {
+      throw new BadInputException("record " + b.ids().get(0) + " (" + item.shard() + ") has no text; a text-conditioned"
+          + " model is evaluated on records with texts");
+    }
+    INDArray generated = tools.model().generate(b.size(), Noise.mix(seed, TEXT_SALT, offset),
+        new Condition(null, b.texts(), null));
+    if (item.reference()) {
+      into.add(FeatureSets.Kind.REFERENCE, offset, tools.extractor().features(b.images()), kidMax);
+    }
+    into.add(FeatureSets.Kind.GENERATED, offset, tools.extractor().features(generated), kidMax);
+    if (tools.reader() != null) {
+      into.addReadings(FeatureSets.Kind.GENERATED, tools.reader().read(generated), b.texts());
+      into.addReadings(FeatureSets.Kind.REAL, tools.reader().read(b.images()), b.texts());
     }
   }
 

@@ -11,7 +11,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Features of the evaluation's image sets as they come back from tasks: float64 sufficient statistics
  * per set, and the features of the first {@code kidMax} samples (by sample index) for KID, kept as
  * blocks by start index so that the merge order does not matter; for image-to-image models also the
- * paired metrics of the translations and the segmentation scores of translated and real images.
+ * paired metrics of the translations and the segmentation scores of translated and real images; for
+ * text-conditioned models what a reader reads in drawn and in real images.
  */
 final class FeatureSets implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -36,6 +37,25 @@ final class FeatureSets implements Serializable {
   private int dim;
   private PairedMetrics paired;
   private final Map<Kind, SegmentationScore> segmentation = new EnumMap<>(Kind.class);
+  /** Per set: texts read exactly, texts read, edits, characters of the true texts. */
+  private final Map<Kind, long[]> readings = new EnumMap<>(Kind.class);
+
+  /** Adds what a reader read in images of set {@code kind} against the texts they show (or were drawn for). */
+  void addReadings(Kind kind, java.util.List<String> read, java.util.List<String> truth) {
+    long[] r = readings.computeIfAbsent(kind, k -> new long[4]);
+    for (int i = 0; i < read.size(); i++) {
+      r[0] += read.get(i).equals(truth.get(i)) ? 1 : 0;
+      r[1]++;
+      r[2] += org.genpipe.models.reader.CaptchaReader.editDistance(read.get(i), truth.get(i));
+      r[3] += truth.get(i).length();
+    }
+  }
+
+  /** {sequence accuracy, character error rate, texts read} of set {@code kind}, or null when it was not read. */
+  double[] readings(Kind kind) {
+    long[] r = readings.get(kind);
+    return r == null ? null : new double[] {(double) r[0] / r[1], (double) r[2] / Math.max(1, r[3]), r[1]};
+  }
 
   /** Adds translated images [N, C, H, W] and their targets, both in [0, 1]. */
   void addPairs(INDArray generated, INDArray targets) {
@@ -93,6 +113,12 @@ final class FeatureSets implements Serializable {
     }
     for (Map.Entry<Kind, SegmentationScore> e : b.segmentation.entrySet()) {
       a.segmentation.merge(e.getKey(), e.getValue(), SegmentationScore::merge);
+    }
+    for (Map.Entry<Kind, long[]> e : b.readings.entrySet()) {
+      long[] r = a.readings.computeIfAbsent(e.getKey(), k -> new long[4]);
+      for (int i = 0; i < r.length; i++) {
+        r[i] += e.getValue()[i];
+      }
     }
     return a;
   }

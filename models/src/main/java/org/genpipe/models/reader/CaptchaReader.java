@@ -251,7 +251,7 @@ public final class CaptchaReader implements TrainableModel {
   }
 
   /** Levenshtein distance (insertions, deletions, substitutions). */
-  static int editDistance(String a, String b) {
+  public static int editDistance(String a, String b) {
     int[] prev = new int[b.length() + 1];
     int[] cur = new int[b.length() + 1];
     for (int j = 0; j <= b.length(); j++) {

@@ -1,0 +1,173 @@
+package org.genpipe.jobs.evaluate;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import org.genpipe.common.io.BadInputException;
+import org.genpipe.common.io.Storage;
+import org.genpipe.common.records.ImageShape;
+import org.genpipe.common.records.Manifest;
+import org.genpipe.common.records.Minibatch;
+import org.genpipe.common.records.MinibatchIterator;
+import org.genpipe.common.records.PixelRange;
+import org.genpipe.common.records.ShardReader;
+import org.genpipe.jobs.read.ReadCommand;
+import org.genpipe.jobs.train.Checkpoint;
+import org.genpipe.models.ModelState;
+import org.genpipe.models.nn.OptimizerSettings;
+import org.genpipe.models.reader.CaptchaReader;
+import org.genpipe.models.reader.CaptchaReaderSettings;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The judge of text-conditioned samples: a {@link CaptchaReader} that reads each generated image,
+ * whose reading is compared with the text it was drawn for. Either a reader checkpoint the user
+ * names ({@code evaluate.reader}) or one trained on the records' train split, once per (records
+ * manifest, settings, seed), and cached under the evaluation cache like the domain classifier.
+ * Travels to the executors as its settings and weights.
+ *
+ * @param source where the reader comes from (a checkpoint, or the cache folder it was trained into)
+ * @param heldOutSequenceAccuracy share of held-out real records it reads exactly: the ceiling of the
+ *     generated samples' score
+ */
+record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, String source,
+    double heldOutSequenceAccuracy, long heldOutRecords) implements Serializable {
+  private static final Logger LOG = LoggerFactory.getLogger(OcrJudge.class);
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final int ACCURACY_SAMPLE = 2000;
+  private static final int BATCH = 64;
+
+  /** What the cache keeps beside the weights. */
+  record Info(String key, String manifestSha256, ImageShape shape, CaptchaReaderSettings settings, long seed,
+      long steps, String trainSplit, String heldOutSplit, double heldOutSequenceAccuracy, long heldOutRecords) {}
+
+  /** A reader built afresh from the weights (the caller closes it). */
+  CaptchaReader reader() {
+    CaptchaReader r = new CaptchaReader(settings, shape, 0);
+    r.loadState(ModelState.fromBytes(state, source));
+    return r;
+  }
+
+  /** The reader's settings when the evaluation trains one for texts over {@code alphabet} of up to {@code maxLength}. */
+  static CaptchaReaderSettings trainedSettings(String alphabet, int maxLength, long steps) {
+    return new CaptchaReaderSettings(alphabet, maxLength, 32, 4, steps / 2, steps - steps / 2,
+        OptimizerSettings.adam(0.002, 0.9, 0.999));
+  }
+
+  /**
+   * The judge for a model drawing texts over {@code alphabet} of up to {@code maxLength} characters on
+   * these records: {@code es.reader()} when given, else read from the cache or trained and cached.
+   */
+  static OcrJudge obtain(EvaluateSettings es, String alphabet, int maxLength, Path recordsDir, Manifest manifest,
+      String manifestSha, long seed, Path cacheDir, Configuration conf, boolean showProgress) {
+    ImageShape shape = manifest.imageShape();
+    List<Path> heldOut = manifest.shardPaths(recordsDir, es.split());
+    if (EvaluateSettings.given(es.reader())) {
+      Checkpoint.Loaded c = Checkpoint.resolve(es.reader(), conf);
+      try (CaptchaReader r = ReadCommand.reader(c, "evaluate.reader")) {
+        if (!r.imageShape().equals(shape)) {
+          throw new BadInputException("evaluate.reader " + c.dir() + " reads " + r.imageShape() + " images; the"
+              + " records hold " + shape);
+        }
+        CaptchaReaderSettings s = c.config().requireModel().captchaReader();
+        for (char ch : alphabet.toCharArray()) {
+          if (s.alphabet().indexOf(ch) < 0) {
+            throw new BadInputException("evaluate.reader " + c.dir() + " reads '" + s.alphabet() + "', without '" + ch
+                + "', which the model draws (its alphabet '" + alphabet + "')");
+          }
+        }
+        double[] acc = accuracy(r, heldOut, conf);
+        return new OcrJudge(shape, s, c.state().toBytes(), c.dir().toString(), acc[0], (long) acc[1]);
+      }
+    }
+    CaptchaReaderSettings settings = trainedSettings(alphabet, maxLength, es.readerSteps());
+    CaptchaReader.checkShape(settings, shape, recordsDir.toString());
+    String key = Digests.shortSha(manifestSha + "|" + settings + "|" + es.readerSteps() + "|" + seed + "|" + shape);
+    Path dir = new Path(cacheDir, "reader-" + key);
+    Path weights = new Path(dir, "reader.gpms");
+    Path infoFile = new Path(dir, "reader.json");
+    try {
+      if (Storage.exists(infoFile, conf) && Storage.exists(weights, conf)) {
+        Info info = JSON.readValue(Storage.readString(infoFile, conf), Info.class);
+        byte[] bytes;
+        try (var in = Storage.fs(weights, conf).open(weights)) {
+          bytes = in.readAllBytes();
+        }
+        LOG.info("captcha reader from cache {}", dir);
+        return new OcrJudge(shape, settings, bytes, dir.toString(), info.heldOutSequenceAccuracy(),
+            info.heldOutRecords());
+      }
+      String trainSplit = manifest.counts().containsKey("train") ? "train" : manifest.counts().keySet().iterator().next();
+      try (CaptchaReader r = new CaptchaReader(settings, shape, seed)) {
+        train(r, manifest.shardPaths(recordsDir, trainSplit), es.readerSteps(), seed, conf, showProgress);
+        double[] acc = accuracy(r, heldOut, conf);
+        byte[] bytes = r.state().toBytes();
+        Info info = new Info(key, manifestSha, shape, settings, seed, es.readerSteps(), trainSplit, es.split(), acc[0],
+            (long) acc[1]);
+        Storage.writeAtomically(weights, bytes, conf);
+        Storage.writeAtomically(infoFile, JSON.writeValueAsString(info), conf);
+        LOG.info("captcha reader trained ({} steps): sequence accuracy {} on {} {} records; cached in {}",
+            es.readerSteps(), String.format("%.4f", acc[0]), (long) acc[1], es.split(), dir);
+        return new OcrJudge(shape, settings, bytes, dir.toString(), acc[0], (long) acc[1]);
+      }
+    } catch (IOException e) {
+      throw Storage.unreachable(dir, e);
+    }
+  }
+
+  private static void train(CaptchaReader r, List<Path> shards, long steps, long seed, Configuration conf,
+      boolean showProgress) {
+    ProgressBar bar = showProgress ? new ProgressBarBuilder().setTaskName("captcha reader")
+        .setInitialMax(steps).setUnit(" steps", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
+        .setUpdateIntervalMillis(500).continuousUpdate().build() : null;
+    try {
+      long step = 0;
+      for (int epoch = 0; step < steps; epoch++) {
+        MinibatchIterator batches = new MinibatchIterator(ShardReader.read(shards, conf), BATCH, PixelRange.ZERO_ONE,
+            true, 8192, seed + epoch);
+        if (!batches.hasNext()) {
+          throw new BadInputException("the captcha reader's training split has fewer than " + BATCH + " records");
+        }
+        while (batches.hasNext() && step < steps) {
+          Map<String, Double> m = r.trainStep(batches.next(), step, seed + step);
+          step++;
+          if (bar != null) {
+            bar.stepTo(step);
+            bar.setExtraMessage(String.format("loss %.4f seq_acc %.3f", m.get("loss"), m.get("seq_acc")));
+          }
+        }
+      }
+    } finally {
+      if (bar != null) {
+        bar.close();
+      }
+    }
+  }
+
+  /** {sequence accuracy, records read} on up to {@value #ACCURACY_SAMPLE} held-out records. */
+  private static double[] accuracy(CaptchaReader r, List<Path> shards, Configuration conf) {
+    MinibatchIterator it = new MinibatchIterator(ShardReader.read(shards, conf), 250, PixelRange.ZERO_ONE);
+    List<String> read = new ArrayList<>();
+    List<String> truth = new ArrayList<>();
+    while (it.hasNext() && read.size() < ACCURACY_SAMPLE) {
+      Minibatch b = it.next();
+      if (b.texts() == null) {
+        throw new BadInputException("record " + b.ids().get(0) + " has no text: the reader is judged on records with"
+            + " texts (CAPTCHA records)");
+      }
+      read.addAll(r.read(b.images()));
+      truth.addAll(b.texts());
+    }
+    return new double[] {read.isEmpty() ? Double.NaN : CaptchaReader.sequenceAccuracy(read, truth), read.size()};
+  }
+}
