@@ -5,6 +5,7 @@ import org.genpipe.common.provenance.Provenance;
 import org.genpipe.jobs.bench.DataBenchmarkCommand;
 import org.genpipe.jobs.bench.FidBenchmarkCommand;
 import org.genpipe.jobs.bench.GanBenchmarkCommand;
+import org.genpipe.jobs.bench.DdpmBenchmarkCommand;
 import org.genpipe.jobs.bench.ReaderBenchmarkCommand;
 import org.genpipe.jobs.bench.TrainBenchmarkCommand;
 import org.genpipe.jobs.evaluate.EvaluateCommand;
@@ -41,6 +42,7 @@ import picocli.CommandLine.Command;
       FidBenchmarkCommand.class,
       GanBenchmarkCommand.class,
       ReaderBenchmarkCommand.class,
+      DdpmBenchmarkCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Cli implements Runnable {

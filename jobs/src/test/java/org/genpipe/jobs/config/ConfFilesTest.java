@@ -23,7 +23,8 @@ class ConfFilesTest {
     }
     assertThat(files).extracting(p -> p.getFileName().toString())
         .contains("dcgan-cifar10.yaml", "cgan-cifar10.yaml", "acgan-cifar10.yaml", "quickstart.yaml",
-            "pix2pix-cityscapes.yaml", "pix2pix-cityscapes-cpu.yaml");
+            "pix2pix-cityscapes.yaml", "pix2pix-cityscapes-cpu.yaml", "ddpm-digits.yaml", "ddpm-captcha.yaml",
+            "ddpm-captcha-uncond.yaml");
     for (Path f : files) {
       PipelineConfig c = PipelineConfig.load(f, List.of());
       String name = f.getFileName().toString();
@@ -33,6 +34,18 @@ class ConfFilesTest {
           assertThat(((org.genpipe.models.GenerativeModel) m).classCount()).isEqualTo(name.startsWith("dcgan") ? 0 : 10);
         }
         assertThat(c.requireEvaluate().checkpoint()).isEqualTo(c.requireTrain().output());
+      }
+      if (name.startsWith("ddpm")) {
+        // the model builds for the records its own preprocess section makes, and draws their texts
+        var cap = c.requirePreprocess().captcha();
+        try (TrainableModel m = c.requireModel().factory(new ImageShape(cap.height(), cap.width(), cap.channels()), 0,
+            c.seed(), name).create()) {
+          var g = (org.genpipe.models.GenerativeModel) m;
+          assertThat(g.textAlphabet()).isEqualTo(name.contains("uncond") ? null : cap.alphabet());
+          assertThat(g.maxTextLength()).isEqualTo(name.contains("uncond") ? 0 : cap.maxLength());
+        }
+        assertThat(c.requireEvaluate().checkpoint()).isEqualTo(c.requireTrain().output());
+        assertThat(c.requireTrain().records()).isEqualTo(c.requirePreprocess().output());
       }
       if (name.startsWith("pix2pix")) {
         int size = c.requireModel().pix2pix().size();

@@ -50,6 +50,20 @@ class DdpmTest {
     return new Minibatch(Nd4j.create(px, new long[] {n, 1, 28, 28}, 'c'), null, null, texts, ids);
   }
 
+  /**
+   * bench-ddpm's network (conf/ddpm-captcha.yaml's: 32x96, width 32, levels 1,2,2, text width 64, 5
+   * characters over 19) has as many parameters as its PyTorch replica (ddpm_torch.py) counts:
+   * 1,223,329, so the benchmark compares the same network.
+   */
+  @Test
+  void theBenchmarkedNetworkHasItsPyTorchReplicasParameterCount() {
+    DdpmSettings s = new DdpmSettings("text", "2345678bcdefgmnpwxy", 5, 32, List.of(1, 2, 2), 1, 1, 8, 64, 1000,
+        "linear", 0.1, 2.0, "ddim", 50, 0.0, 0.999, OptimizerSettings.adam(2e-4, 0.9, 0.999));
+    try (Ddpm m = new Ddpm(s, new ImageShape(32, 96, 1), 1)) {
+      assertThat(m.state().get("unet/params")).hasSize(1_223_329);
+    }
+  }
+
   @Test
   void compiledPlansAreBitIdenticalAndResumeIsExactIncludingTheAverage() {
     CheckedPlans.run(() -> {
