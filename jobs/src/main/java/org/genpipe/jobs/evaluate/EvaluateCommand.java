@@ -68,8 +68,10 @@ public final class EvaluateCommand implements Callable<Integer> {
             m.protocol().get("samples"), m.protocol().get("resize"), m.protocol().get("reference_split"),
             m.protocol().get("reference_images"), "0".equals(clamped) ? "" : "; eigenvalues clamped: " + clamped)
             : m.protocol().containsKey("pairs") ? m.protocol().get("pairs") + " pairs"
-            : m.protocol().get("pixels") + " labelled pixels";
-        System.out.printf("  %-34s %.6g%s   (%s)%n", m.name(), m.value(), std, how);
+            : m.protocol().containsKey("texts") ? m.protocol().get("texts") + " texts read"
+            : m.protocol().containsKey("pixels") ? m.protocol().get("pixels") + " labelled pixels"
+            : m.protocol().getOrDefault("definition", "");
+        System.out.printf("  %-38s %.6g%s   (%s)%n", m.name(), m.value(), std, how);
       }
     }
     for (String w : r.warnings()) {

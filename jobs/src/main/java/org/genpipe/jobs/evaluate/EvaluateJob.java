@@ -59,6 +59,8 @@ public final class EvaluateJob {
   private static final Logger LOG = LoggerFactory.getLogger(EvaluateJob.class);
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   private static final int TREE_DEPTH = 2;
+  /** Samples (and reference images) the diversity measure compares pairwise. */
+  private static final int DIVERSITY_SAMPLE = 1000;
 
   private EvaluateJob() {}
 
@@ -355,6 +357,7 @@ public final class EvaluateJob {
       metrics.add(new Metric("ocr_cer_" + kind.label + suffix, r[1], cer));
     }
     Map<String, String> ratio = new LinkedHashMap<>();
+    ratio.put("texts", String.valueOf((long) gen[2]));
     ratio.put("definition", "ocr_seq_acc_gen / ocr_seq_acc_real: how often a drawn image shows its text, relative"
         + " to how often the reader reads real images");
     metrics.add(new Metric("ocr_seq_acc_ratio" + suffix, real[0] > 0 ? gen[0] / real[0] : Double.NaN, ratio));
@@ -394,6 +397,22 @@ public final class EvaluateJob {
     kidProtocol.put("kid_subset_size", String.valueOf(size));
     metrics.add(new Metric("kid_" + base, kid.mean(), kidProtocol));
     metrics.add(new Metric("kid_" + base + "_std", kid.std(), kidProtocol));
+    if (kind == Kind.GENERATED) {
+      // mode collapse: how much the samples vary, against how much the real images do
+      double realSpread = FeatureSets.spread(x, DIVERSITY_SAMPLE);
+      Map<String, String> div = new LinkedHashMap<>(protocol);
+      div.put("definition", "mean feature distance over all pairs of the first " + DIVERSITY_SAMPLE + " samples,"
+          + " divided by the same over the first " + DIVERSITY_SAMPLE + " reference images (1: as varied as the data)");
+      metrics.add(new Metric("diversity_" + base, FeatureSets.spread(y, DIVERSITY_SAMPLE) / realSpread, div));
+      double sameText = sets.sameTextSpread();
+      if (!Double.isNaN(sameText)) {
+        Map<String, String> text = new LinkedHashMap<>(protocol);
+        text.put("definition", "mean feature distance between " + EvaluationTask.SAME_TEXT_SAMPLES + " samples drawn"
+            + " for the same text (the first " + EvaluationTask.SAME_TEXT_RECORDS + " records' texts), divided by the"
+            + " reference images' mean distance (0: one image per text)");
+        metrics.add(new Metric("text_diversity_" + base, sameText / realSpread, text));
+      }
+    }
   }
 
   private static String describe(FeatureExtractor.Spec extractor) {

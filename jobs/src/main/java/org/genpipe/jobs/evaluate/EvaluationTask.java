@@ -45,6 +45,10 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
   private static final long GENERATE_SALT = 0x4556414c47454eL;
   private static final long TRANSLATE_SALT = 0x5452414e534cL;
   private static final long TEXT_SALT = 0x54455854L;
+  private static final long SAME_TEXT_SALT = 0x53414d45L;
+  /** Records (the first, by index) whose text is drawn {@value #SAME_TEXT_SAMPLES} more times for the diversity measure. */
+  static final int SAME_TEXT_RECORDS = 50;
+  static final int SAME_TEXT_SAMPLES = 4;
 
   /**
    * One unit of work: a reference shard ({@code shard} set; its images are samples {@code start..}
@@ -187,7 +191,16 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
     if (item.reference()) {
       into.add(FeatureSets.Kind.REFERENCE, offset, tools.extractor().features(b.images()), kidMax);
     }
-    into.add(FeatureSets.Kind.GENERATED, offset, tools.extractor().features(generated), kidMax);
+    INDArray features = tools.extractor().features(generated);
+    into.add(FeatureSets.Kind.GENERATED, offset, features, kidMax);
+    // diversity: the first records' texts drawn again, the spread of each text's samples
+    for (int i = 0; i < b.size() && offset + i < SAME_TEXT_RECORDS; i++) {
+      String text = b.texts().get(i);
+      INDArray more = tools.model().generate(SAME_TEXT_SAMPLES - 1, Noise.mix(seed, SAME_TEXT_SALT, offset + i),
+          new Condition(null, java.util.Collections.nCopies(SAME_TEXT_SAMPLES - 1, text), null));
+      into.addSameText(org.nd4j.linalg.factory.Nd4j.concat(0, features.getRow(i, true),
+          tools.extractor().features(more)));
+    }
     if (tools.reader() != null) {
       into.addReadings(FeatureSets.Kind.GENERATED, tools.reader().read(generated), b.texts());
       into.addReadings(FeatureSets.Kind.REAL, tools.reader().read(b.images()), b.texts());

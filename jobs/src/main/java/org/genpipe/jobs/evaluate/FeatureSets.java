@@ -14,7 +14,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * paired metrics of the translations and the segmentation scores of translated and real images; for
  * text-conditioned models what a reader reads in drawn and in real images.
  */
-final class FeatureSets implements Serializable {
+public final class FeatureSets implements Serializable {
   private static final long serialVersionUID = 1L;
 
   /** The image sets an evaluation compares. */
@@ -37,6 +37,49 @@ final class FeatureSets implements Serializable {
   private int dim;
   private PairedMetrics paired;
   private final Map<Kind, SegmentationScore> segmentation = new EnumMap<>(Kind.class);
+  /** Sum of the feature distances between samples drawn for the same text, and the number of such pairs. */
+  private double sameTextDistance;
+  private long sameTextPairs;
+
+  /** Adds the features [k, dim] of k samples drawn for one text. */
+  void addSameText(INDArray features) {
+    double[][] f = features.castTo(DataType.DOUBLE).toDoubleMatrix();
+    for (int i = 0; i < f.length; i++) {
+      for (int j = i + 1; j < f.length; j++) {
+        sameTextDistance += distance(f[i], f[j]);
+        sameTextPairs++;
+      }
+    }
+  }
+
+  /** Mean feature distance between samples of the same text, or NaN when none were drawn. */
+  double sameTextSpread() {
+    return sameTextPairs == 0 ? Double.NaN : sameTextDistance / sameTextPairs;
+  }
+
+  /** Mean Euclidean distance over all pairs of the first {@code limit} rows. */
+  public static double spread(double[][] rows, int limit) {
+    int n = Math.min(rows.length, limit);
+    double sum = 0;
+    long pairs = 0;
+    for (int i = 0; i < n; i++) {
+      for (int j = i + 1; j < n; j++) {
+        sum += distance(rows[i], rows[j]);
+        pairs++;
+      }
+    }
+    return pairs == 0 ? 0 : sum / pairs;
+  }
+
+  private static double distance(double[] a, double[] b) {
+    double d = 0;
+    for (int k = 0; k < a.length; k++) {
+      double t = a[k] - b[k];
+      d += t * t;
+    }
+    return Math.sqrt(d);
+  }
+
   /** Per set: texts read exactly, texts read, edits, characters of the true texts. */
   private final Map<Kind, long[]> readings = new EnumMap<>(Kind.class);
 
@@ -114,6 +157,8 @@ final class FeatureSets implements Serializable {
     for (Map.Entry<Kind, SegmentationScore> e : b.segmentation.entrySet()) {
       a.segmentation.merge(e.getKey(), e.getValue(), SegmentationScore::merge);
     }
+    a.sameTextDistance += b.sameTextDistance;
+    a.sameTextPairs += b.sameTextPairs;
     for (Map.Entry<Kind, long[]> e : b.readings.entrySet()) {
       long[] r = a.readings.computeIfAbsent(e.getKey(), k -> new long[4]);
       for (int i = 0; i < r.length; i++) {

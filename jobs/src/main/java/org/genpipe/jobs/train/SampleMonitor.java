@@ -119,20 +119,7 @@ final class SampleMonitor {
 
   /** Mean Euclidean distance over all pairs of rows. */
   static double spread(INDArray features) {
-    double[][] f = features.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).toDoubleMatrix();
-    double sum = 0;
-    long pairs = 0;
-    for (int i = 0; i < f.length; i++) {
-      for (int j = i + 1; j < f.length; j++) {
-        double d = 0;
-        for (int k = 0; k < f[i].length; k++) {
-          double t = f[i][k] - f[j][k];
-          d += t * t;
-        }
-        sum += Math.sqrt(d);
-        pairs++;
-      }
-    }
-    return pairs == 0 ? 0 : sum / pairs;
+    return org.genpipe.jobs.evaluate.FeatureSets.spread(
+        features.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).toDoubleMatrix(), Integer.MAX_VALUE);
   }
 }

@@ -108,6 +108,8 @@ class DdpmTrainTest {
     assertThat(eval.value("ocr_cer_gen_60_test")).isBetween(0.0, 1.0);
     assertThat(eval.value("ocr_seq_acc_ratio_60_test")).isEqualTo(gen / real);
     assertThat(eval.value("fid_domain_gen_60_test")).isPositive();
+    assertThat(eval.value("diversity_domain_gen_60_test")).isPositive();
+    assertThat(eval.value("text_diversity_domain_gen_60_test")).isPositive();
     assertThat(Files.list(dir.resolve("cache")).map(p -> p.getFileName().toString())).anyMatch(n -> n.startsWith("reader-"));
     // the named reader instead of the cached one
     EvaluateJob.Result named = EvaluateJob.run(config("run", "evaluate.checkpoint=" + dir.resolve("run"),
