@@ -64,7 +64,8 @@ class EvaluateJobTest {
     EvaluateJob.Result three = EvaluateJob.run(config("evaluate.workers=3", "evaluate.samples=1100"), spark, false);
     assertThat(two.metrics()).extracting(EvaluateJob.Metric::name).containsExactly(
         "fid_domain_gen_1100_test", "kid_domain_gen_1100_test", "kid_domain_gen_1100_test_std",
-        "fid_domain_rec_40_test", "kid_domain_rec_40_test", "kid_domain_rec_40_test_std");
+        "diversity_domain_gen_1100_test", "fid_domain_rec_40_test", "kid_domain_rec_40_test",
+        "kid_domain_rec_40_test_std");
     for (EvaluateJob.Metric m : two.metrics()) {
       assertThat(m.value()).as(m.name()).isFinite();
       assertThat(three.value(m.name())).as(m.name()).isCloseTo(m.value(), within(1e-9 * Math.abs(m.value()) + 1e-12));

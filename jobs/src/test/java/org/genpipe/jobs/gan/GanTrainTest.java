@@ -145,7 +145,8 @@ class GanTrainTest {
         "evaluate.domain.steps=80", "evaluate.domain.batchSize=32", "evaluate.domain.featureSize=16",
         "evaluate.kidSubsets=10", "tracking.uri=" + dir.resolve("mlruns"))), spark, false);
     assertThat(eval.metrics()).extracting(EvaluateJob.Metric::name)
-        .containsExactly("fid_domain_gen_60_test", "kid_domain_gen_60_test", "kid_domain_gen_60_test_std");
+        .containsExactly("fid_domain_gen_60_test", "kid_domain_gen_60_test", "kid_domain_gen_60_test_std",
+            "diversity_domain_gen_60_test");
     assertThat(eval.value("fid_domain_gen_60_test")).isPositive().isFinite();
 
     // generate --class by name

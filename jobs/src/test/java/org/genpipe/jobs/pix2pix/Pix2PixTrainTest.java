@@ -133,7 +133,8 @@ class Pix2PixTrainTest {
     EvaluateJob.Result start = evaluate("start");
     EvaluateJob.Result trained = evaluate("run");
     assertThat(trained.metrics()).extracting(EvaluateJob.Metric::name).containsExactly("fid_domain_gen_8_val",
-        "kid_domain_gen_8_val", "kid_domain_gen_8_val_std", "l1_gen_8_val", "psnr_gen_8_val", "ssim_gen_8_val",
+        "kid_domain_gen_8_val", "kid_domain_gen_8_val_std", "diversity_domain_gen_8_val", "l1_gen_8_val",
+        "psnr_gen_8_val", "ssim_gen_8_val",
         "seg_domain_pixel_acc_gen_8_val", "seg_domain_class_acc_gen_8_val", "seg_domain_iou_gen_8_val",
         "seg_domain_pixel_acc_real_8_val", "seg_domain_class_acc_real_8_val", "seg_domain_iou_real_8_val");
     // 60 steps: closer to the targets, and the segmenter finds the label maps in the photos more often

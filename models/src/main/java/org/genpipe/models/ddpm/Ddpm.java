@@ -72,6 +72,9 @@ public final class Ddpm implements GenerativeModel {
   private final NoiseSchedule schedule;
   private final int vocabulary;
   private final int timeWidth;
+  /** Most images one sampling batch draws (doubled by guidance). */
+  static final int CHUNK = 32;
+  private static final long CHUNK_SALT = 0x4348554eL;
   private final SameDiff sd = SameDiff.create();
   private final Layers layers;
   private final Net net;
@@ -302,7 +305,10 @@ public final class Ddpm implements GenerativeModel {
     double loss = out.getOutputs().get("loss").getDouble(0);
     net.apply(out.getGradients(), step);
     double decay = Math.min(settings.emaDecay(), (1.0 + step) / (10.0 + step));
-    ema.muli(decay).addi(net.flatParams().mul(1 - decay));
+    INDArray moved = net.flatParams().mul(1 - decay);
+    ema.muli(decay).addi(moved);
+    Sampler.release(moved);
+    Sampler.release(ph.values().toArray(new INDArray[0]));
     Map<String, Double> metrics = new LinkedHashMap<>();
     metrics.put("loss", loss);
     return metrics;
@@ -363,10 +369,14 @@ public final class Ddpm implements GenerativeModel {
     both.addAll(nulls);
     int[] steps2 = new int[2 * n];
     Arrays.fill(steps2, t);
-    INDArray eps = forward(Nd4j.concat(0, x, x), steps2, both);
+    INDArray doubled = Nd4j.concat(0, x, x);
+    INDArray eps = forward(doubled, steps2, both);
     INDArray cond = eps.get(NDArrayIndex.interval(0, n));
     INDArray uncond = eps.get(NDArrayIndex.interval(n, 2 * n));
-    return uncond.add(cond.sub(uncond).muli(guidance));
+    INDArray difference = cond.sub(uncond).muli(guidance);
+    INDArray guided = uncond.add(difference);
+    Sampler.release(doubled, eps, difference);
+    return guided;
   }
 
   private INDArray forward(INDArray x, int[] t, List<String> texts) {
@@ -410,11 +420,38 @@ public final class Ddpm implements GenerativeModel {
     INDArray trained = net.flatParams().dup();
     net.flatParams().assign(ema);
     try {
-      INDArray x = sampler.sample((xt, t) -> predictNoise(xt, t, texts, guidance), schedule,
-          new long[] {n, shape.channels(), shape.height(), shape.width()}, seed);
-      return toUnit(x);
+      // in chunks of at most CHUNK images, each padded to a power of two: every batch size a compiled
+      // plan is made for (and keeps its arrays for) is one of a few
+      List<INDArray> parts = new ArrayList<>();
+      for (int start = 0, c = 0; start < n; start += CHUNK, c++) {
+        int size = Math.min(CHUNK, n - start);
+        int padded = Integer.highestOneBit(size) == size ? size : Integer.highestOneBit(size) * 2;
+        List<String> chunkTexts = null;
+        if (texts != null) {
+          chunkTexts = new ArrayList<>(texts.subList(start, start + size));
+          while (chunkTexts.size() < padded) {
+            chunkTexts.add(texts.get(start));
+          }
+        }
+        List<String> asked = chunkTexts;
+        INDArray x = sampler.sample((xt, t) -> predictNoise(xt, t, asked, guidance), schedule,
+            new long[] {padded, shape.channels(), shape.height(), shape.width()}, Noise.mix(seed, CHUNK_SALT, c));
+        if (size == padded) {
+          parts.add(x);
+        } else {
+          parts.add(x.get(NDArrayIndex.interval(0, size)).dup());
+          Sampler.release(x);
+        }
+      }
+      if (parts.size() == 1) {
+        return toUnit(parts.get(0));
+      }
+      INDArray all = Nd4j.concat(0, parts.toArray(new INDArray[0]));
+      Sampler.release(parts.toArray(new INDArray[0]));
+      return toUnit(all);
     } finally {
       net.flatParams().assign(trained);
+      Sampler.release(trained);
     }
   }
 

@@ -8,7 +8,7 @@ public interface NoisePredictor {
   /**
    * @param x noised images x_t [N, C, H, W]
    * @param t the step every image is at, 0..T-1
-   * @return predicted eps, the shape of {@code x}; the sampler does not keep it past the next call
+   * @return predicted eps, the shape of {@code x}: a new array, which the sampler frees
    */
   INDArray predict(INDArray x, int t);
 }

@@ -89,7 +89,12 @@ public final class NoiseSchedule {
     column[0] = n;
     INDArray sa = Nd4j.create(a, column, 'c').castTo(x0.dataType());
     INDArray sb = Nd4j.create(b, column, 'c').castTo(x0.dataType());
-    return x0.mul(sa.broadcast(x0.shape())).addi(eps.mul(sb.broadcast(x0.shape())));
+    INDArray ba = sa.broadcast(x0.shape());
+    INDArray bb = sb.broadcast(x0.shape());
+    INDArray noise = eps.mul(bb);
+    INDArray out = x0.mul(ba).addi(noise);
+    Sampler.release(sa, sb, ba, bb, noise);
+    return out;
   }
 
   /** T. */

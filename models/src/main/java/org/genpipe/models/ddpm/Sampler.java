@@ -60,27 +60,54 @@ public record Sampler(String name, int steps, double eta, boolean clip) {
       // x0_hat = (x_t - sqrt(1 - ab) eps) / sqrt(ab)
       INDArray x0 = x.sub(eps.mul(Math.sqrt(1 - ab))).divi(Math.sqrt(ab));
       if (clip) {
-        x0 = Transforms.min(Transforms.max(x0, -1.0, false), 1.0, false);
+        // in place (dup false)
+        Transforms.max(x0, -1.0, false);
+        Transforms.min(x0, 1.0, false);
       }
       long noiseSeed = Noise.mix(seed, 0x5b, t);
+      INDArray next;
       if (DDPM.equals(name)) {
         // prev is t - 1 here: the posterior of one step
-        INDArray mean = x0.muli(schedule.posteriorMeanX0(t)).addi(x.mul(schedule.posteriorMeanXt(t)));
+        INDArray fromX = x.mul(schedule.posteriorMeanXt(t));
+        next = x0.mul(schedule.posteriorMeanX0(t)).addi(fromX);
         double var = schedule.posteriorVariance(t);
-        x = t == 0 || var <= 0 ? mean : mean.addi(Noise.gaussian(noiseSeed, shape).muli(Math.sqrt(var)));
+        if (t > 0 && var > 0) {
+          INDArray z = Noise.gaussian(noiseSeed, shape);
+          next.addi(z.muli(Math.sqrt(var)));
+          release(z);
+        }
+        release(fromX);
       } else {
         double abPrev = schedule.alphaBar(prev);
         double sigma = eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(1 - ab / abPrev);
         // the eps that x0_hat implies (equal to eps unless clipped)
         INDArray epsUsed = clip ? x.sub(x0.mul(Math.sqrt(ab))).divi(Math.sqrt(1 - ab)) : eps;
-        INDArray next = x0.mul(Math.sqrt(abPrev)).addi(epsUsed.mul(Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma))));
+        next = x0.mul(Math.sqrt(abPrev)).addi(epsUsed.mul(Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma))));
         if (sigma > 0 && prev >= 0) {
-          next.addi(Noise.gaussian(noiseSeed, shape).muli(sigma));
+          INDArray z = Noise.gaussian(noiseSeed, shape);
+          next.addi(z.muli(sigma));
+          release(z);
         }
-        x = next;
+        if (epsUsed != eps) {
+          release(epsUsed);
+        }
       }
+      release(x, eps, x0);
+      x = next;
     }
     return x;
+  }
+
+  /**
+   * Frees arrays now instead of when the garbage collector finds them: a sampler makes several
+   * image-sized temporaries per step, whose native memory otherwise piles up between collections.
+   */
+  static void release(INDArray... arrays) {
+    for (INDArray a : arrays) {
+      if (a != null && a.closeable()) {
+        a.close();
+      }
+    }
   }
 
   /** Steps the sampler will ask the predictor for (T for ddpm). */
