@@ -1,7 +1,5 @@
 package org.genpipe.jobs.evaluate;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -39,7 +37,6 @@ import org.slf4j.LoggerFactory;
 public final class DomainExtractor implements FeatureExtractor.Spec {
   private static final long serialVersionUID = 1L;
   private static final Logger LOG = LoggerFactory.getLogger(DomainExtractor.class);
-  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   static final String NAME = "domain";
   private static final int ACCURACY_SAMPLE = 2000;
 
@@ -130,17 +127,12 @@ public final class DomainExtractor implements FeatureExtractor.Spec {
       boolean showProgress) {
     String key = Digests.shortSha(manifestSha + "|" + settings + "|" + seed + "|" + manifest.imageShape());
     Path dir = new Path(cacheDir, "domain-" + key);
-    Path weights = new Path(dir, "classifier.gpms");
-    Path infoFile = new Path(dir, "classifier.json");
     try {
-      if (Storage.exists(infoFile, conf) && Storage.exists(weights, conf)) {
-        Info info = JSON.readValue(Storage.readString(infoFile, conf), Info.class);
-        byte[] bytes;
-        try (var in = Storage.fs(weights, conf).open(weights)) {
-          bytes = in.readAllBytes();
-        }
+      ModelCache.Entry<Info> cached = ModelCache.read(dir, "classifier", Info.class, conf);
+      if (cached != null) {
         LOG.info("domain classifier from cache {}", dir);
-        return new DomainExtractor(info.shape(), info.targets(), settings, bytes, key, info.heldOutAccuracy());
+        Info info = cached.info();
+        return new DomainExtractor(info.shape(), info.targets(), settings, cached.state(), key, info.heldOutAccuracy());
       }
       String trainSplit = manifest.counts().containsKey("train") ? "train" : manifest.counts().keySet().iterator().next();
       Targets targets = targetsOf(recordsDir, manifest, trainSplit, conf);
@@ -150,8 +142,7 @@ public final class DomainExtractor implements FeatureExtractor.Spec {
       byte[] bytes = c.state().toBytes();
       Info info = new Info(key, manifestSha, manifest.imageShape(), targets, settings, seed, trainSplit, heldOutSplit,
           accuracy);
-      Storage.writeAtomically(weights, bytes, conf);
-      Storage.writeAtomically(infoFile, JSON.writeValueAsString(info), conf);
+      ModelCache.write(dir, "classifier", bytes, info, conf);
       LOG.info("domain classifier trained ({} steps, {}): {} accuracy {} on {}", settings.steps(), targets,
           String.format("%.4f", accuracy), heldOutSplit, dir);
       return new DomainExtractor(manifest.imageShape(), targets, settings, bytes, key, accuracy);

@@ -1,7 +1,5 @@
 package org.genpipe.jobs.evaluate;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -43,7 +41,6 @@ import org.slf4j.LoggerFactory;
 record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, String source,
     double heldOutSequenceAccuracy, long heldOutRecords) implements Serializable {
   private static final Logger LOG = LoggerFactory.getLogger(OcrJudge.class);
-  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   private static final int ACCURACY_SAMPLE = 2000;
   private static final int BATCH = 64;
 
@@ -94,18 +91,12 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
     CaptchaReader.checkShape(settings, shape, recordsDir.toString());
     String key = Digests.shortSha(manifestSha + "|" + settings + "|" + es.readerSteps() + "|" + seed + "|" + shape);
     Path dir = new Path(cacheDir, "reader-" + key);
-    Path weights = new Path(dir, "reader.gpms");
-    Path infoFile = new Path(dir, "reader.json");
     try {
-      if (Storage.exists(infoFile, conf) && Storage.exists(weights, conf)) {
-        Info info = JSON.readValue(Storage.readString(infoFile, conf), Info.class);
-        byte[] bytes;
-        try (var in = Storage.fs(weights, conf).open(weights)) {
-          bytes = in.readAllBytes();
-        }
+      ModelCache.Entry<Info> cached = ModelCache.read(dir, "reader", Info.class, conf);
+      if (cached != null) {
         LOG.info("captcha reader from cache {}", dir);
-        return new OcrJudge(shape, settings, bytes, dir.toString(), info.heldOutSequenceAccuracy(),
-            info.heldOutRecords());
+        return new OcrJudge(shape, settings, cached.state(), dir.toString(), cached.info().heldOutSequenceAccuracy(),
+            cached.info().heldOutRecords());
       }
       String trainSplit = manifest.counts().containsKey("train") ? "train" : manifest.counts().keySet().iterator().next();
       try (CaptchaReader r = new CaptchaReader(settings, shape, seed)) {
@@ -114,8 +105,7 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
         byte[] bytes = r.state().toBytes();
         Info info = new Info(key, manifestSha, shape, settings, seed, es.readerSteps(), trainSplit, es.split(), acc[0],
             (long) acc[1]);
-        Storage.writeAtomically(weights, bytes, conf);
-        Storage.writeAtomically(infoFile, JSON.writeValueAsString(info), conf);
+        ModelCache.write(dir, "reader", bytes, info, conf);
         LOG.info("captcha reader trained ({} steps): sequence accuracy {} on {} {} records; cached in {}",
             es.readerSteps(), String.format("%.4f", acc[0]), (long) acc[1], es.split(), dir);
         return new OcrJudge(shape, settings, bytes, dir.toString(), acc[0], (long) acc[1]);

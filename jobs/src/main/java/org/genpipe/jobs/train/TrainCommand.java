@@ -49,8 +49,8 @@ public final class TrainCommand implements Callable<Integer> {
     System.out.println("checkpoint:  " + r.checkpoint());
     System.out.println("pictures:    " + String.join(", ", r.pictures()));
     System.out.println("MLflow run:  " + r.trackingLocation()
-        + (r.trackingLocation().startsWith("http") ? "" : "  (view: mlflow ui --backend-store-uri "
-            + r.trackingLocation().replaceAll("/[^/]+/[^/]+$", "") + ")"));
+        + (r.trackingLocation().startsWith("http") ? "" : "  (view: MLFLOW_ALLOW_FILE_STORE=true mlflow ui"
+            + " --backend-store-uri " + r.trackingLocation().replaceAll("/[^/]+/[^/]+$", "") + ")"));
     if (r.notLogged() != null) {
       System.out.println("warning: " + r.notLogged());
     }

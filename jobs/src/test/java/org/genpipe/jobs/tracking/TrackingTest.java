@@ -4,17 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -61,108 +56,118 @@ class TrackingTest {
   }
 
   /**
-   * A loopback HTTP server that speaks the part of MLflow's REST API the pipeline uses and records
-   * the requests. No MLflow server can be installed here (no PyPI), so this stands in for one; it
-   * checks methods, paths and JSON fields against MLflow's REST API documentation.
+   * The REST tracker against a real {@code mlflow server} (SQLite store, --serve-artifacts): what it
+   * logs is read back through MLflow's own REST API (what the UI reads) and the artifact is
+   * downloaded by the mlflow library, byte for byte.
    */
-  static final class FakeMlflow implements AutoCloseable {
-    final HttpServer server;
-    final List<String> calls = Collections.synchronizedList(new ArrayList<>());
-    final Map<String, JsonNode> bodies = Collections.synchronizedMap(new LinkedHashMap<>());
-    final Map<String, byte[]> artifacts = Collections.synchronizedMap(new LinkedHashMap<>());
-    final List<JsonNode> batches = Collections.synchronizedList(new ArrayList<>());
-
-    FakeMlflow() throws IOException {
-      server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-      server.createContext("/", this::handle);
-      server.start();
-    }
-
-    String uri() {
-      return "http://127.0.0.1:" + server.getAddress().getPort();
-    }
-
-    private void handle(HttpExchange ex) throws IOException {
-      String method = ex.getRequestMethod();
-      String path = ex.getRequestURI().getRawPath();
-      byte[] body = ex.getRequestBody().readAllBytes();
-      calls.add(method + " " + path);
-      String answer;
-      int code = 200;
-      if (method.equals("GET") && path.equals("/health")) {
-        answer = "OK";
-      } else if (method.equals("GET") && path.equals("/api/2.0/mlflow/experiments/get-by-name")) {
-        assertThat(ex.getRequestURI().getQuery()).isEqualTo("experiment_name=tiny-test");
-        code = 404;
-        answer = "{\"error_code\":\"RESOURCE_DOES_NOT_EXIST\",\"message\":\"no experiment\"}";
-      } else if (method.equals("POST") && path.equals("/api/2.0/mlflow/experiments/create")) {
-        bodies.put("create-experiment", JSON.readTree(body));
-        answer = "{\"experiment_id\":\"7\"}";
-      } else if (method.equals("POST") && path.equals("/api/2.0/mlflow/runs/create")) {
-        bodies.put("create-run", JSON.readTree(body));
-        answer = "{\"run\":{\"info\":{\"run_id\":\"r1\",\"run_uuid\":\"r1\",\"experiment_id\":\"7\","
-            + "\"status\":\"RUNNING\",\"artifact_uri\":\"mlflow-artifacts:/7/r1/artifacts\"}}}";
-      } else if (method.equals("POST") && path.equals("/api/2.0/mlflow/runs/log-batch")) {
-        batches.add(JSON.readTree(body));
-        answer = "{}";
-      } else if (method.equals("POST") && path.equals("/api/2.0/mlflow/runs/update")) {
-        bodies.put("update", JSON.readTree(body));
-        answer = "{\"run_info\":{\"run_id\":\"r1\",\"status\":\"FINISHED\"}}";
-      } else if (method.equals("PUT") && path.startsWith("/api/2.0/mlflow-artifacts/artifacts/")) {
-        assertThat(ex.getRequestHeaders().getFirst("Content-Type")).isEqualTo("application/octet-stream");
-        artifacts.put(path.substring("/api/2.0/mlflow-artifacts/artifacts/".length()), body);
-        answer = "{}";
-      } else {
-        code = 404;
-        answer = "{\"error_code\":\"ENDPOINT_NOT_FOUND\"}";
+  @Test
+  void restTrackerLogsIntoARealMlflowServer() throws Exception {
+    byte[] picture = new byte[20_000];
+    new java.util.Random(3).nextBytes(picture);
+    try (MlflowServer server = new MlflowServer(dir.resolve("server")); RestTracker t = new RestTracker(server.uri())) {
+      String runId = t.startRun("tiny-test", "run-a", Map.of("genpipe.model", "beta-vae"));
+      t.logParams(Map.of("seed", "42", "model.name", "beta-vae"));
+      List<Tracker.Metric> many = new ArrayList<>();
+      for (int i = 0; i < 1500; i++) {
+        many.add(new Tracker.Metric("loss", 1.0 / (i + 1), i, 1_700_000_000_000L + i));
       }
-      byte[] out = answer.getBytes(StandardCharsets.UTF_8);
-      ex.getResponseHeaders().add("Content-Type", "application/json");
-      ex.sendResponseHeaders(code, out.length);
-      ex.getResponseBody().write(out);
-      ex.close();
-    }
+      t.logMetrics(many); // more than MLflow's 1,000 per log-batch
+      t.setTags(Map.of("averaging.workers", "2"));
+      t.logArtifact("samples/step 1.png", picture);
+      t.endRun(Tracker.Status.FINISHED);
+      // the evaluation logs into the finished training run later
+      try (RestTracker later = new RestTracker(server.uri())) {
+        later.attachRun(runId);
+        later.logMetrics(List.of(new Tracker.Metric("fid_domain_gen_600_test", 56.3, 1500, 1_700_000_002_000L)));
+      }
 
-    @Override
-    public void close() {
-      server.stop(0);
+      JsonNode run = get(server.uri() + "/api/2.0/mlflow/runs/get?run_id=" + runId).get("run");
+      assertThat(run.at("/info/status").asText()).isEqualTo("FINISHED");
+      assertThat(run.at("/info/run_name").asText()).isEqualTo("run-a");
+      assertThat(run.at("/info/end_time").asLong()).isPositive();
+      assertThat(run.at("/data/params").toString()).contains("{\"key\":\"seed\",\"value\":\"42\"}");
+      assertThat(run.at("/data/tags").toString()).contains("\"genpipe.model\"", "\"averaging.workers\"",
+          "\"mlflow.runName\"");
+      assertThat(run.at("/data/metrics").toString()).contains("fid_domain_gen_600_test");
+      JsonNode history = get(server.uri() + "/api/2.0/mlflow/metrics/get-history?run_id=" + runId
+          + "&metric_key=loss&max_results=5000").get("metrics");
+      assertThat(history).hasSize(1500);
+      List<Long> steps = new ArrayList<>();
+      history.forEach(m -> steps.add(m.get("step").asLong()));
+      Collections.sort(steps);
+      assertThat(steps.get(0)).isZero();
+      assertThat(steps.get(1499)).isEqualTo(1499);
+      String downloaded = org.genpipe.jobs.PythonTools.python(String.join("\n",
+          "import hashlib, sys, tempfile",
+          "from mlflow.tracking import MlflowClient",
+          "path = MlflowClient(sys.argv[1]).download_artifacts(sys.argv[2], 'samples/step 1.png', tempfile.mkdtemp())",
+          "print(hashlib.sha256(open(path, 'rb').read()).hexdigest())"), Map.of(), server.uri(), runId);
+      assertThat(downloaded.trim()).isEqualTo(sha256(picture));
     }
   }
 
+  /**
+   * The offline store the pipeline writes ({@code ./mlruns}) read by the real mlflow library:
+   * MLflow 3 reads file stores with MLFLOW_ALLOW_FILE_STORE=true, and {@code mlflow migrate-filestore}
+   * moves one into SQLite (what MLflow 3 servers use) with nothing lost.
+   */
   @Test
-  void restTrackerFollowsMlflowsRestApi() throws Exception {
-    try (FakeMlflow fake = new FakeMlflow(); RestTracker t = new RestTracker(fake.uri())) {
-      assertThat(t.startRun("tiny-test", "run-a", Map.of("genpipe.model", "beta-vae"))).isEqualTo("r1");
-      t.logParams(Map.of("seed", "42"));
-      List<Tracker.Metric> many = new ArrayList<>();
-      for (int i = 0; i < 1500; i++) {
-        many.add(new Tracker.Metric("loss", i, i, 1000L + i));
-      }
-      t.logMetrics(many);
-      t.setTags(Map.of("averaging.workers", "2"));
-      t.logArtifact("samples/step 1.png", new byte[] {9, 8});
-      t.endRun(Tracker.Status.FINISHED);
-
-      assertThat(fake.bodies.get("create-experiment").get("name").asText()).isEqualTo("tiny-test");
-      JsonNode run = fake.bodies.get("create-run");
-      assertThat(run.get("experiment_id").asText()).isEqualTo("7");
-      assertThat(run.get("run_name").asText()).isEqualTo("run-a");
-      assertThat(run.get("start_time").asLong()).isPositive();
-      assertThat(run.get("tags").toString()).contains("\"key\":\"genpipe.model\"", "\"value\":\"beta-vae\"");
-      // metrics batched within MLflow's limit of 1000 per log-batch
-      List<JsonNode> metricBatches = fake.batches.stream().filter(b -> b.has("metrics")).toList();
-      assertThat(metricBatches).hasSize(2);
-      assertThat(metricBatches.get(0).get("metrics")).hasSize(1000);
-      JsonNode m = metricBatches.get(1).get("metrics").get(0);
-      assertThat(m.get("key").asText()).isEqualTo("loss");
-      assertThat(m.get("step").asLong()).isEqualTo(1000);
-      assertThat(m.get("timestamp").asLong()).isEqualTo(2000);
-      assertThat(metricBatches.get(0).get("run_id").asText()).isEqualTo("r1");
-      assertThat(fake.batches.stream().anyMatch(b -> b.path("params").toString().contains("\"seed\""))).isTrue();
-      assertThat(fake.artifacts.get("7/r1/artifacts/samples/step%201.png")).containsExactly(9, 8);
-      assertThat(fake.bodies.get("update").get("status").asText()).isEqualTo("FINISHED");
-      assertThat(fake.bodies.get("update").get("end_time").asLong()).isPositive();
+  void theMlflowLibraryReadsTheFileStoreAndMigratesIt() throws Exception {
+    Path root = dir.resolve("mlruns");
+    FileStoreTracker t = new FileStoreTracker(root);
+    String runId = t.startRun("beta-vae-quickstart", "run-1", Map.of("genpipe.model", "beta-vae"));
+    t.logParams(Map.of("model.betaVae.beta", "4.0", "train.workers", "2"));
+    t.logMetrics(List.of(new Tracker.Metric("loss", 1.5, 0, 1_700_000_000_000L),
+        new Tracker.Metric("loss", 1.25, 1, 1_700_000_000_001L), new Tracker.Metric("loss", 1.0, 2, 1_700_000_000_002L),
+        new Tracker.Metric("fid_domain_gen_600_test", 56.3, 2, 1_700_000_000_003L)));
+    byte[] picture = {(byte) 0x89, 'P', 'N', 'G', 1, 2, 3};
+    t.logArtifact("samples/step-2.png", picture);
+    t.endRun(Tracker.Status.FINISHED);
+    String script = String.join("\n",
+        "import hashlib, json, sys, tempfile",
+        "from mlflow.tracking import MlflowClient",
+        "c = MlflowClient(sys.argv[1])",
+        "e = c.get_experiment_by_name('beta-vae-quickstart')",
+        "r = c.get_run(sys.argv[2])",
+        "h = c.get_metric_history(r.info.run_id, 'loss')",
+        "p = c.download_artifacts(r.info.run_id, 'samples/step-2.png', tempfile.mkdtemp())",
+        "print(json.dumps({'experiment': e.experiment_id, 'runs': len(c.search_runs([e.experiment_id])),",
+        "  'status': r.info.status, 'name': r.info.run_name, 'params': r.data.params,",
+        "  'tags': r.data.tags.get('genpipe.model'), 'history': [[m.step, m.value] for m in h],",
+        "  'fid': r.data.metrics.get('fid_domain_gen_600_test'),",
+        "  'artifacts': [a.path for a in c.list_artifacts(r.info.run_id, 'samples')],",
+        "  'sha': hashlib.sha256(open(p, 'rb').read()).hexdigest()}))");
+    String expectedHistory = "[[0,1.5],[1,1.25],[2,1.0]]";
+    JsonNode fromFiles = JSON.readTree(org.genpipe.jobs.PythonTools.python(script,
+        Map.of("MLFLOW_ALLOW_FILE_STORE", "true"), root.toUri().toString(), runId));
+    Path db = dir.resolve("migrated.db");
+    org.genpipe.jobs.PythonTools.python("import sys; from mlflow.cli import cli; cli()", Map.of(), "migrate-filestore",
+        "--source", root.toString(), "--target", "sqlite:///" + db, "--no-progress");
+    JsonNode fromSqlite = JSON.readTree(org.genpipe.jobs.PythonTools.python(script, Map.of(), "sqlite:///" + db,
+        runId));
+    for (JsonNode read : List.of(fromFiles, fromSqlite)) {
+      assertThat(read.get("runs").asInt()).isEqualTo(1);
+      assertThat(read.get("status").asText()).isEqualTo("FINISHED");
+      assertThat(read.get("name").asText()).isEqualTo("run-1");
+      assertThat(read.get("params").toString()).isEqualTo("{\"model.betaVae.beta\":\"4.0\",\"train.workers\":\"2\"}");
+      assertThat(read.get("tags").asText()).isEqualTo("beta-vae");
+      assertThat(read.get("history").toString()).isEqualTo(expectedHistory);
+      assertThat(read.get("fid").asDouble()).isEqualTo(56.3);
+      assertThat(read.get("artifacts").toString()).isEqualTo("[\"samples/step-2.png\"]");
+      assertThat(read.get("sha").asText()).isEqualTo(sha256(picture));
     }
+  }
+
+  private static JsonNode get(String url) throws Exception {
+    java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+        java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).as(url + ": " + r.body()).isEqualTo(200);
+    return JSON.readTree(r.body());
+  }
+
+  private static String sha256(byte[] b) throws Exception {
+    return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
   }
 
   @Test
