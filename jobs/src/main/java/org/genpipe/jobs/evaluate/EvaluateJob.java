@@ -182,7 +182,7 @@ public final class EvaluateJob {
     for (Manifest.Shard s : manifest.shards()) {
       if (s.split().equals(es.split())) {
         if (computeReference || reconstructs || perRecord) {
-          items.add(EvaluationTask.Item.shard(new Path(recordsDir, s.file()), offset, s.rows(), computeReference,
+          items.addAll(EvaluationTask.Item.shard(new Path(recordsDir, s.file()), offset, s.rows(), computeReference,
               reconstructs || perRecord));
         }
         offset += s.rows();

@@ -51,19 +51,28 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
   static final int SAME_TEXT_SAMPLES = 4;
 
   /**
-   * One unit of work: a reference shard ({@code shard} set; its images are samples {@code start..}
-   * of the reference set; {@code modelOutputs}: also the model's output for each record) or a chunk
-   * of generated samples ({@code chunk} >= 0).
+   * One unit of work: {@code count} records of a reference shard after its first {@code skip} ({@code
+   * shard} set; their images are samples {@code start..} of the reference set; {@code modelOutputs}:
+   * also the model's output for each record) or a chunk of generated samples ({@code chunk} >= 0).
    */
-  record Item(String shard, boolean reference, boolean modelOutputs, long chunk, long start, long count)
+  record Item(String shard, boolean reference, boolean modelOutputs, long chunk, long start, long count, long skip)
       implements Serializable {
-    static Item shard(Path shard, long start, long rows, boolean reference, boolean modelOutputs) {
-      return new Item(shard.toString(), reference, modelOutputs, -1, start, rows);
+    /**
+     * A shard of {@code rows} records as parts of at most CHUNK (500) records (the model's work per record,
+     * a translation or a drawn text, spreads over the executors even when the split is one shard).
+     */
+    static List<Item> shard(Path shard, long start, long rows, boolean reference, boolean modelOutputs) {
+      List<Item> parts = new java.util.ArrayList<>();
+      for (long skip = 0; skip < rows; skip += CHUNK) {
+        parts.add(new Item(shard.toString(), reference, modelOutputs, -1, start + skip, Math.min(CHUNK, rows - skip),
+            skip));
+      }
+      return parts;
     }
 
     static Item chunk(long chunk, long total) {
       long start = chunk * CHUNK;
-      return new Item(null, false, false, chunk, start, Math.min(CHUNK, total - start));
+      return new Item(null, false, false, chunk, start, Math.min(CHUNK, total - start), 0);
     }
   }
 
@@ -129,8 +138,12 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
   }
 
   private void readShard(Item item, Tools tools, FeatureSets into) {
-    MinibatchIterator batches = new MinibatchIterator(
-        ShardReader.read(List.of(new Path(item.shard())), conf.get()), batchSize, PixelRange.ZERO_ONE);
+    java.util.Iterator<org.genpipe.common.records.ImageRecord> records =
+        ShardReader.read(List.of(new Path(item.shard())), conf.get());
+    for (long i = 0; i < item.skip() && records.hasNext(); i++) {
+      records.next();
+    }
+    MinibatchIterator batches = new MinibatchIterator(limit(records, item.count()), batchSize, PixelRange.ZERO_ONE);
     long offset = item.start();
     while (batches.hasNext()) {
       Minibatch b = batches.next();
@@ -205,6 +218,27 @@ record EvaluationTask(String jobId, ModelFactory factory, ModelState state, Feat
       into.addReadings(FeatureSets.Kind.GENERATED, tools.reader().read(generated), b.texts());
       into.addReadings(FeatureSets.Kind.REAL, tools.reader().read(b.images()), b.texts());
     }
+  }
+
+  /** The first {@code n} of {@code it}. */
+  private static <T> java.util.Iterator<T> limit(java.util.Iterator<T> it, long n) {
+    return new java.util.Iterator<>() {
+      private long left = n;
+
+      @Override
+      public boolean hasNext() {
+        return left > 0 && it.hasNext();
+      }
+
+      @Override
+      public T next() {
+        if (!hasNext()) {
+          throw new java.util.NoSuchElementException();
+        }
+        left--;
+        return it.next();
+      }
+    };
   }
 
   /** [0, 1] images in the model's pixel range. */

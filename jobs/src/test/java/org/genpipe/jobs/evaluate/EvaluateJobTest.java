@@ -57,6 +57,30 @@ class EvaluateJobTest {
     return PipelineConfig.load(null, o);
   }
 
+  /**
+   * A reference split of one 1,200-record shard is read as three tasks (500 + 500 + 200 records after
+   * skipping 0, 500 and 1,000): as many reference images and reconstructions as records, the same
+   * numbers on 1 and 3 executors.
+   */
+  @Test
+  void aLargeShardIsSplitIntoTasksThatReadEachRecordOnce() throws Exception {
+    Path big = dir.resolve("big");
+    List<String> pre = new ArrayList<>(DigitRecords.preprocess(big, 2400, 4096));
+    pre.add("preprocess.captcha.testFraction=0.5");
+    PreprocessJob.run(PipelineConfig.load(null, pre), spark, false);
+    EvaluateJob.Result one = EvaluateJob.run(config("evaluate.records=" + big, "evaluate.workers=1",
+        "evaluate.samples=100"), spark, false);
+    EvaluateJob.Result three = EvaluateJob.run(config("evaluate.records=" + big, "evaluate.workers=3",
+        "evaluate.samples=100"), spark, false);
+    long test = org.genpipe.common.records.Manifest.readChecked(org.genpipe.common.io.Storage.path(big.toString()),
+        new org.apache.hadoop.conf.Configuration()).manifest().counts().get("test");
+    assertThat(test).isGreaterThan(1000).isLessThan(1500);
+    String rec = "fid_domain_rec_" + test + "_test";
+    assertThat(one.metrics().stream().filter(m -> m.name().equals(rec)).findFirst().orElseThrow().protocol())
+        .containsEntry("samples", String.valueOf(test)).containsEntry("reference_images", String.valueOf(test));
+    assertThat(three.value(rec)).isCloseTo(one.value(rec), within(1e-9 * one.value(rec)));
+  }
+
   @Test
   void reportsFidAndKidIntoTheTrainingRunWhateverTheNumberOfWorkers() throws Exception {
     // 1,100 samples: three generation chunks, spread over different partitions in the two runs

@@ -46,7 +46,7 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * | per level, back up: (resBlocks + 1) x (concat skip, ResBlock [+ Attention]), then nearest x2 + Conv3
  * | GroupNorm, SiLU, Conv3 w->C
  * ResBlock(x): h = Conv3(SiLU(GN(x))) + Dense(SiLU(emb)) per channel; h = Conv3(SiLU(GN(h))); skip(x) + h
- * Attention(x): x + SelfAttention(GN(x)) [+ CrossAttention(GN(.), text tokens)], over the H*W positions
+ * Attention(x): x + SelfAttention(GN(x)) [+ CrossAttention(LN(.), text tokens)], over the H*W positions
  * </pre>
  *
  * Attention sits in the lowest {@code attentionLevels} levels and the middle. emb = MLP(sinusoidal
