@@ -67,9 +67,10 @@ public final class RestTracker implements Tracker {
   public String startRun(String experiment, String runName, Map<String, String> tags)
       throws IOException, InterruptedException {
     checkReachable();
-    experimentId = client().getExperimentByName(experiment)
-        .map(Service.Experiment::getExperimentId)
-        .orElseGet(() -> client().createExperiment(experiment));
+    experimentId = existingExperiment(experiment);
+    if (experimentId == null) {
+      experimentId = client().createExperiment(experiment);
+    }
     Service.CreateRun.Builder create = Service.CreateRun.newBuilder()
         .setExperimentId(experimentId)
         .setRunName(runName)
@@ -82,6 +83,25 @@ public final class RestTracker implements Tracker {
     runId = info.getRunId();
     artifactUri = info.getArtifactUri();
     return runId;
+  }
+
+  /**
+   * The id of the experiment of that name, or null. Asked directly: the Java client retries a 404
+   * (its answer for "no such experiment") as if rate-limited, logging two warnings per new experiment.
+   */
+  private String existingExperiment(String name) throws IOException, InterruptedException {
+    HttpRequest get = HttpRequest.newBuilder(URI.create(uri + "/api/2.0/mlflow/experiments/get-by-name?experiment_name="
+        + URLEncoder.encode(name, StandardCharsets.UTF_8))).timeout(Duration.ofSeconds(30)).GET().build();
+    HttpResponse<String> resp = http.send(get, HttpResponse.BodyHandlers.ofString());
+    if (resp.statusCode() == 404) {
+      return null;
+    }
+    if (resp.statusCode() != 200) {
+      throw new IOException("MLflow server " + uri + " answered experiments/get-by-name with HTTP "
+          + resp.statusCode() + ": " + resp.body());
+    }
+    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(resp.body()).at("/experiment/experiment_id")
+        .asText();
   }
 
   @Override

@@ -75,11 +75,16 @@ class TrackingTest {
       t.setTags(Map.of("averaging.workers", "2"));
       t.logArtifact("samples/step 1.png", picture);
       t.endRun(Tracker.Status.FINISHED);
-      // the evaluation logs into the finished training run later
-      try (RestTracker later = new RestTracker(server.uri())) {
+      // the evaluation logs into the finished training run later; a second run joins the experiment
+      String secondRun;
+      try (RestTracker later = new RestTracker(server.uri()); RestTracker second = new RestTracker(server.uri())) {
         later.attachRun(runId);
         later.logMetrics(List.of(new Tracker.Metric("fid_domain_gen_600_test", 56.3, 1500, 1_700_000_002_000L)));
+        secondRun = second.startRun("tiny-test", "run-b", Map.of());
+        second.endRun(Tracker.Status.FINISHED);
       }
+      assertThat(get(server.uri() + "/api/2.0/mlflow/runs/get?run_id=" + secondRun).at("/run/info/experiment_id"))
+          .isEqualTo(get(server.uri() + "/api/2.0/mlflow/runs/get?run_id=" + runId).at("/run/info/experiment_id"));
 
       JsonNode run = get(server.uri() + "/api/2.0/mlflow/runs/get?run_id=" + runId).get("run");
       assertThat(run.at("/info/status").asText()).isEqualTo("FINISHED");
