@@ -150,10 +150,20 @@ public final class EvaluateJob {
     }
     Path cacheDir = Storage.path(es.cache());
 
+    // the reader that reads drawn texts, and with extractor: reader gives the features
+    boolean readerFeatures = OcrJudge.NAME.equals(es.extractor());
+    if (readerFeatures && !drawsTexts && !EvaluateSettings.given(es.reader())) {
+      throw new ConfigException("evaluate.extractor: reader: " + ck.info().model() + " draws no texts, so no reader can"
+          + " be trained for its alphabet; name a captcha-reader checkpoint in evaluate.reader");
+    }
+    OcrJudge judge = drawsTexts || readerFeatures ? OcrJudge.obtain(es, textAlphabet, maxTextLength, recordsDir,
+        manifest, manifestSha, config.seed(), cacheDir, conf, showProgress) : null;
+
     FeatureExtractor.Spec extractor = switch (es.extractor()) {
       case DomainExtractor.NAME -> DomainExtractor.obtain(recordsDir, manifest, manifestSha, es.domain(),
           config.seed(), es.split(), cacheDir, conf, showProgress);
       case InceptionExtractor.NAME -> InceptionExtractor.spec(es.inceptionGraph(), conf);
+      case OcrJudge.NAME -> judge;
       default -> throw new IllegalStateException("extractor " + es.extractor());
     };
 
@@ -164,9 +174,6 @@ public final class EvaluateJob {
           : DomainExtractor.obtain(recordsDir, manifest, manifestSha, es.domain(), config.seed(), es.split(), cacheDir,
               conf, showProgress);
     }
-
-    OcrJudge judge = drawsTexts ? OcrJudge.obtain(es, textAlphabet, maxTextLength, recordsDir, manifest, manifestSha,
-        config.seed(), cacheDir, conf, showProgress) : null;
 
     // the reference set: imported, cached, or computed in the same job as the samples
     String refKey = Digests.shortSha(manifestSha + "|" + es.split() + "|" + extractor.id() + "|" + es.kidMaxSamples()
@@ -192,8 +199,8 @@ public final class EvaluateJob {
       items.add(EvaluationTask.Item.chunk(c, samples));
     }
     String jobId = UUID.randomUUID().toString();
-    EvaluationTask task = new EvaluationTask(jobId, factory, ck.state(), extractor, segmenter, judge, new HadoopConf(conf),
-        config.seed(), es.batchSize(), es.kidMaxSamples());
+    EvaluationTask task = new EvaluationTask(jobId, factory, ck.state(), extractor, segmenter, drawsTexts ? judge : null,
+        new HadoopConf(conf), config.seed(), es.batchSize(), es.kidMaxSamples());
     Broadcast<EvaluationTask> once = jsc.broadcast(task);
     FeatureSets sets;
     TaskProgress bar = showProgress ? new TaskProgress(spark.sparkContext(), "evaluate", items.size(), "parts") : null;
@@ -249,7 +256,7 @@ public final class EvaluateJob {
     if (conditioned != null) {
       pairedMetrics(sets, splitCount, es.split(), generatedSet, conditioned, segmenter, metrics);
     }
-    if (judge != null) {
+    if (drawsTexts) {
       ocrMetrics(sets, splitCount, es.split(), generatedSet, judge, metrics);
     }
 

@@ -14,8 +14,9 @@ import org.genpipe.models.classify.DomainClassifierSettings;
  * @param model the model the checkpoint must be of; empty: any
  * @param records reference records; empty: the records the checkpoint was trained on
  * @param split the reference split (its images are the real set)
- * @param extractor {@code domain} (a classifier trained on the records; metrics {@code *_domain_*})
- *     or {@code inception} (the TF Inception-v3 graph; metrics {@code *_inception_*})
+ * @param extractor {@code domain} (a classifier trained on the records; metrics {@code *_domain_*}),
+ *     {@code inception} (the TF Inception-v3 graph; metrics {@code *_inception_*}) or {@code reader}
+ *     (the CAPTCHA reader's features, see {@code reader}; metrics {@code *_reader_*})
  * @param inceptionGraph path of {@code classify_image_graph_def.pb} (inception-2015-12-05), for
  *     the inception extractor; never downloaded
  * @param samples generated samples; 0: as many as the reference split has images
@@ -53,7 +54,7 @@ public record EvaluateSettings(
     String reader,
     int readerSteps)
     implements Serializable {
-  public static final List<String> EXTRACTORS = List.of("domain", "inception");
+  public static final List<String> EXTRACTORS = List.of("domain", "inception", "reader");
 
   public EvaluateSettings {
     check(split != null && !split.isBlank(), "split", "missing");

@@ -1,7 +1,6 @@
 package org.genpipe.jobs.evaluate;
 
 import java.io.IOException;
-import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -24,6 +23,7 @@ import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.OptimizerSettings;
 import org.genpipe.models.reader.CaptchaReader;
 import org.genpipe.models.reader.CaptchaReaderSettings;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,7 +39,8 @@ import org.slf4j.LoggerFactory;
  *     generated samples' score
  */
 record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, String source,
-    double heldOutSequenceAccuracy, long heldOutRecords) implements Serializable {
+    double heldOutSequenceAccuracy, long heldOutRecords) implements FeatureExtractor.Spec {
+  static final String NAME = "reader";
   private static final Logger LOG = LoggerFactory.getLogger(OcrJudge.class);
   private static final int ACCURACY_SAMPLE = 2000;
   private static final int BATCH = 64;
@@ -47,6 +48,59 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
   /** What the cache keeps beside the weights. */
   record Info(String key, String manifestSha256, ImageShape shape, CaptchaReaderSettings settings, long seed,
       long steps, String trainSplit, String heldOutSplit, double heldOutSequenceAccuracy, long heldOutRecords) {}
+
+  // as the evaluation's feature extractor for CAPTCHAs (evaluate.extractor: reader): the reader's
+  // frame features averaged over the frames, the metrics named *_reader_*
+
+  @Override
+  public String name() {
+    return NAME;
+  }
+
+  /** Names the weights (the reference statistics' cache key): a digest of the reader's state. */
+  @Override
+  public String id() {
+    try {
+      return NAME + "-" + java.util.HexFormat.of().formatHex(
+          java.security.MessageDigest.getInstance("SHA-256").digest(state)).substring(0, 16);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  @Override
+  public String resize() {
+    return "none (native " + shape.height() + "x" + shape.width() + "x" + shape.channels() + ")";
+  }
+
+  @Override
+  public int dim() {
+    return 4 * settings.width();
+  }
+
+  @Override
+  public FeatureExtractor open(Configuration conf) {
+    CaptchaReader r = reader();
+    return new FeatureExtractor() {
+      @Override
+      public int dim() {
+        return r.featureSize();
+      }
+
+      @Override
+      public INDArray features(INDArray images) {
+        return r.features(images);
+      }
+    };
+  }
+
+  @Override
+  public java.util.Map<String, String> protocol() {
+    java.util.Map<String, String> m = FeatureExtractor.Spec.super.protocol();
+    m.put("reader", source);
+    m.put("held_out_sequence_accuracy", String.format("%.4f", heldOutSequenceAccuracy));
+    return m;
+  }
 
   /** A reader built afresh from the weights (the caller closes it). */
   CaptchaReader reader() {
@@ -77,7 +131,7 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
               + " records hold " + shape);
         }
         CaptchaReaderSettings s = c.config().requireModel().captchaReader();
-        for (char ch : alphabet.toCharArray()) {
+        for (char ch : alphabet == null ? new char[0] : alphabet.toCharArray()) {
           if (s.alphabet().indexOf(ch) < 0) {
             throw new BadInputException("evaluate.reader " + c.dir() + " reads '" + s.alphabet() + "', without '" + ch
                 + "', which the model draws (its alphabet '" + alphabet + "')");

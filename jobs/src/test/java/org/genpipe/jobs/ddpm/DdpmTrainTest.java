@@ -115,6 +115,13 @@ class DdpmTrainTest {
     EvaluateJob.Result named = EvaluateJob.run(config("run", "evaluate.checkpoint=" + dir.resolve("run"),
         "evaluate.reader=" + dir.resolve("reader"), "evaluate.domain.steps=40"), spark, false);
     assertThat(named.value("ocr_seq_acc_real_60_test")).isBetween(0.0, 1.0);
+    // the reader's features as the extractor: FID/KID named *_reader_*
+    EvaluateJob.Result byReader = EvaluateJob.run(config("run", "evaluate.checkpoint=" + dir.resolve("run"),
+        "evaluate.reader=" + dir.resolve("reader"), "evaluate.extractor=reader"), spark, false);
+    assertThat(byReader.value("fid_reader_gen_60_test")).isPositive();
+    assertThat(byReader.value("kid_reader_gen_60_test")).isFinite();
+    assertThat(byReader.value("ocr_seq_acc_real_60_test")).isEqualTo(named.value("ocr_seq_acc_real_60_test"));
+    assertThat(byReader.extractor()).startsWith("reader-").contains("held out sequence accuracy");
   }
 
   @Test

@@ -54,6 +54,7 @@ public final class CaptchaReader implements TrainableModel {
   private final Net net;
   private final GraphPlan.Compiled update;
   private final GraphPlan.Compiled infer;
+  private final GraphPlan.Compiled inferFeatures;
   private final Layers layers;
 
   public CaptchaReader(CaptchaReaderSettings settings, ImageShape shape, long seed) {
@@ -72,11 +73,15 @@ public final class CaptchaReader implements TrainableModel {
     Graphs.buildGradients(sd);
     List<String> params = layers.takeParams();
     sd.identity("readLogProbs", logProbs(x, false));
+    // what the reader sees in an image: its frames' features averaged over the frames (the evaluation's
+    // feature extractor for CAPTCHAs), from the inference graph's layers
+    sd.identity("readFeatures", sd.getVariable("readFrames").mean(1));
     net = new Net(NET, sd, params, settings.optimizer().updater(settings.decayStart(), settings.decaySteps()));
     List<String> outputs = new ArrayList<>(List.of("logProbs", "surrogate"));
     outputs.addAll(layers.batchStatOutputs());
     update = new GraphPlan.Compiled(sd, outputs, net);
     infer = new GraphPlan.Compiled(sd, List.of("readLogProbs"), List.of());
+    inferFeatures = new GraphPlan.Compiled(sd, List.of("readFeatures"), List.of());
   }
 
   /** Per-frame log-probabilities [N, T, K]; batch statistics when training, running ones when reading. */
@@ -97,7 +102,11 @@ public final class CaptchaReader implements TrainableModel {
       in = widths[i];
     }
     // [N, 4w, H/4, T] -> [N, T, 4w] -> per-frame scores
-    SDVariable seq = h.mean(2).permute(0, 2, 1).reshape(-1, 4 * w);
+    SDVariable frameFeatures = h.mean(2).permute(0, 2, 1);
+    if (!training) {
+      sd.identity("readFrames", frameFeatures);
+    }
+    SDVariable seq = frameFeatures.reshape(-1, 4 * w);
     SDVariable logits = layers.dense("out", seq, 4 * w, classes).reshape(-1, frames, classes);
     // log-softmax written out (M2.1's logSoftmax(x, dim) has no working backward)
     SDVariable shifted = logits.sub(logits.max(true, 2));
@@ -174,6 +183,19 @@ public final class CaptchaReader implements TrainableModel {
     layers.feedRunningStats(ph);
     float[] lp = infer.run(ph).getOutputs().get("readLogProbs").castTo(DataType.FLOAT).dup('c').data().asFloat();
     return decode(lp, (int) images.size(0), beamWidth);
+  }
+
+  /** Width of {@link #features}: the channels of the last convolution. */
+  public int featureSize() {
+    return 4 * settings.width();
+  }
+
+  /** [N, featureSize] of images [N, C, H, W] in [0, 1]: the last convolution's frames averaged over the frames. */
+  public INDArray features(INDArray images) {
+    Map<String, INDArray> ph = new LinkedHashMap<>();
+    ph.put("x", images);
+    layers.feedRunningStats(ph);
+    return inferFeatures.run(ph).getOutputs().get("readFeatures").dup();
   }
 
   /** The texts read with the configured beam width. */
