@@ -264,14 +264,6 @@ public final class Ddpm implements GenerativeModel {
     return settings.textConditioned() ? settings.maxLength() : 0;
   }
 
-  public DdpmSettings settings() {
-    return settings;
-  }
-
-  public NoiseSchedule schedule() {
-    return schedule;
-  }
-
   /** One denoising step. Metrics: {@code loss}, the mean squared error of the predicted noise. */
   @Override
   public Map<String, Double> trainStep(Minibatch batch, long step, long seed) {
@@ -417,31 +409,14 @@ public final class Ddpm implements GenerativeModel {
         checkText(s, "asked text");
       }
     }
-    INDArray trained = net.flatParams().dup();
-    net.flatParams().assign(ema);
-    try {
-      // in chunks of at most CHUNK images, each padded to a power of two: every batch size a compiled
-      // plan is made for (and keeps its arrays for) is one of a few
+    return withAveragedWeights(() -> {
+      // in chunks of at most CHUNK images (the activations of one batch stay small)
       List<INDArray> parts = new ArrayList<>();
       for (int start = 0, c = 0; start < n; start += CHUNK, c++) {
         int size = Math.min(CHUNK, n - start);
-        int padded = Integer.highestOneBit(size) == size ? size : Integer.highestOneBit(size) * 2;
-        List<String> chunkTexts = null;
-        if (texts != null) {
-          chunkTexts = new ArrayList<>(texts.subList(start, start + size));
-          while (chunkTexts.size() < padded) {
-            chunkTexts.add(texts.get(start));
-          }
-        }
-        List<String> asked = chunkTexts;
-        INDArray x = sampler.sample((xt, t) -> predictNoise(xt, t, asked, guidance), schedule,
-            new long[] {padded, shape.channels(), shape.height(), shape.width()}, Noise.mix(seed, CHUNK_SALT, c));
-        if (size == padded) {
-          parts.add(x);
-        } else {
-          parts.add(x.get(NDArrayIndex.interval(0, size)).dup());
-          Sampler.release(x);
-        }
+        List<String> chunkTexts = texts == null ? null : texts.subList(start, start + size);
+        parts.add(sampler.sample((xt, t) -> predictNoise(xt, t, chunkTexts, guidance), schedule,
+            new long[] {size, shape.channels(), shape.height(), shape.width()}, Noise.mix(seed, CHUNK_SALT, c)));
       }
       if (parts.size() == 1) {
         return toUnit(parts.get(0));
@@ -449,6 +424,15 @@ public final class Ddpm implements GenerativeModel {
       INDArray all = Nd4j.concat(0, parts.toArray(new INDArray[0]));
       Sampler.release(parts.toArray(new INDArray[0]));
       return toUnit(all);
+    });
+  }
+
+  /** {@code work} with the exponential moving average of the weights in place of the weights (samples come from it). */
+  private <T> T withAveragedWeights(java.util.function.Supplier<T> work) {
+    INDArray trained = net.flatParams().dup();
+    net.flatParams().assign(ema);
+    try {
+      return work.get();
     } finally {
       net.flatParams().assign(trained);
       Sampler.release(trained);
@@ -465,21 +449,15 @@ public final class Ddpm implements GenerativeModel {
     Sampler sampler = settings.defaultSampler();
     int[] ts = sampler.timesteps(schedule);
     int every = Math.max(1, ts.length / 7);
-    INDArray trained = net.flatParams().dup();
-    net.flatParams().assign(ema);
-    try {
-      sampler.sample((xt, t) -> {
-        INDArray eps = predictNoise(xt, t, texts, settings.guidance());
-        int i = indexOf(ts, t);
-        if (i % every == 0 || i == ts.length - 1) {
-          double ab = schedule.alphaBar(t);
-          frames.add(toUnit(xt.sub(eps.mul(Math.sqrt(1 - ab))).divi(Math.sqrt(ab))));
-        }
-        return eps;
-      }, schedule, new long[] {n, shape.channels(), shape.height(), shape.width()}, seed);
-    } finally {
-      net.flatParams().assign(trained);
-    }
+    withAveragedWeights(() -> sampler.sample((xt, t) -> {
+      INDArray eps = predictNoise(xt, t, texts, settings.guidance());
+      int i = indexOf(ts, t);
+      if (i % every == 0 || i == ts.length - 1) {
+        double ab = schedule.alphaBar(t);
+        frames.add(toUnit(xt.sub(eps.mul(Math.sqrt(1 - ab))).divi(Math.sqrt(ab))));
+      }
+      return eps;
+    }, schedule, new long[] {n, shape.channels(), shape.height(), shape.width()}, seed));
     ImageGrid grid = new ImageGrid(frames.size(), 40);
     for (int i = 0; i < n; i++) {
       for (int f = 0; f < frames.size(); f++) {

@@ -110,8 +110,4 @@ public record Sampler(String name, int steps, double eta, boolean clip) {
     }
   }
 
-  /** Steps the sampler will ask the predictor for (T for ddpm). */
-  public int evaluations(NoiseSchedule schedule) {
-    return timesteps(schedule).length;
-  }
 }

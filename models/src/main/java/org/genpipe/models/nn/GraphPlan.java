@@ -379,11 +379,23 @@ public final class GraphPlan {
      * failing on the first output or gradient that is not bit-identical).
      */
     public static final String MODE_PROPERTY = "genpipe.graphs";
+    /** Plans (placeholder-shape signatures) one computation keeps. */
+    static final int KEPT_PLANS = 4;
     private final SameDiff sd;
     private final List<String> outputs;
     private final List<String> wrt;
     private final Map<String, INDArray> gradientTargets;
-    private final Map<String, GraphPlan> plans = new LinkedHashMap<>();
+    /**
+     * The plans of the most recently used placeholder shapes, at most {@link #KEPT_PLANS}: a plan holds
+     * every intermediate array of its shapes, so a computation run at many batch sizes (sampling for
+     * grids, evaluation batches, remainders) must not keep one per size forever.
+     */
+    private final Map<String, GraphPlan> plans = new LinkedHashMap<>(16, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<String, GraphPlan> eldest) {
+        return size() > KEPT_PLANS;
+      }
+    };
     private GraphPlan last;
     private boolean unsupported;
 
@@ -552,6 +564,11 @@ public final class GraphPlan {
         plans.put(k, plan);
       }
       return plan;
+    }
+
+    /** How many plans are kept now. */
+    int keptPlans() {
+      return plans.size();
     }
 
     /** The plan of the last run. */

@@ -86,6 +86,6 @@ class SamplerTest {
     NoiseSchedule s = NoiseSchedule.of("linear", 1000);
     int[] ts = new Sampler("ddim", 4, 0, true).timesteps(s);
     assertArrayEquals(new int[] {999, 666, 333, 0}, ts);
-    assertEquals(1000, new Sampler("ddpm", 50, 0, true).evaluations(s));
+    assertEquals(1000, new Sampler("ddpm", 50, 0, true).timesteps(s).length, "ddpm takes every step");
   }
 }

@@ -71,6 +71,32 @@ class GraphPlanTest {
     assertThat(c.last()).isSameAs(five);
   }
 
+  /** A computation run at many batch sizes keeps the plans of the most recent few, and stays right. */
+  @Test
+  void onlyTheMostRecentlyUsedPlansAreKept() {
+    Layers layers = new Layers(SameDiff.create(), 1);
+    SameDiff sd = graph(layers);
+    GraphPlan.Compiled c = new GraphPlan.Compiled(sd, List.of("loss", "h"), layers.takeParams());
+    c.run(batch(1, 2));
+    GraphPlan two = c.last();
+    GraphPlan firstThree = null;
+    for (int n = 3; n < 3 + GraphPlan.Compiled.KEPT_PLANS; n++) {
+      c.run(batch(n, n));
+      firstThree = n == 3 ? c.last() : firstThree;
+      c.run(batch(1, 2)); // used again: stays
+    }
+    assertThat(c.last()).isSameAs(two);
+    assertThat(c.keptPlans()).isEqualTo(GraphPlan.Compiled.KEPT_PLANS);
+    // size 3, the least recently used, was dropped: compiled again, with the same results as SameDiff
+    assertSame(c.interpreted(batch(20, 3)), c.run(batch(20, 3)));
+    GraphPlan three = c.last();
+    assertThat(three).isNotSameAs(firstThree);
+    c.run(batch(21, 3 + GraphPlan.Compiled.KEPT_PLANS));
+    c.run(batch(22, 3));
+    assertThat(c.last()).isSameAs(three);
+    assertThat(c.keptPlans()).isEqualTo(GraphPlan.Compiled.KEPT_PLANS);
+  }
+
   @Test
   void parametersSetThroughSameDiffAreSeenByTheNextRun() {
     Layers layers = new Layers(SameDiff.create(), 2);
