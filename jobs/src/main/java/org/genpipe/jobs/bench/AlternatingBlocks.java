@@ -86,6 +86,11 @@ final class AlternatingBlocks {
             torchThreads, t);
       }
     }
+    // with -Dgenpipe.profile=true (PIPELINE_JAVA_OPTS): where this project's time went, by op type
+    String profile = org.genpipe.models.nn.GraphPlan.profileReport();
+    if (!profile.isEmpty()) {
+      System.out.print("  this project's compiled plans by op type (all blocks, warm-up included):\n" + profile);
+    }
     return new Best(best, torchVersion == null ? Double.NaN : ref, torchVersion);
   }
 }

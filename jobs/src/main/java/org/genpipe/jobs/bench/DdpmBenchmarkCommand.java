@@ -1,8 +1,6 @@
 package org.genpipe.jobs.bench;
 
-import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Minibatch;
@@ -10,9 +8,9 @@ import org.genpipe.models.Condition;
 import org.genpipe.models.ddpm.Ddpm;
 import org.genpipe.models.ddpm.DdpmSettings;
 import org.genpipe.models.ddpm.Sampler;
-import org.genpipe.models.nn.Noise;
 import org.genpipe.models.nn.OptimizerSettings;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
@@ -26,7 +24,7 @@ import picocli.CommandLine.Option;
       "texts over 19 characters. ND4J's threads follow OMP_NUM_THREADS (the launcher sets 1 unless you set it)."
     })
 public final class DdpmBenchmarkCommand implements Callable<Integer> {
-  private static final String ALPHABET = "2345678bcdefgmnpwxy";
+  private static final String ALPHABET = ReferenceOptions.CAPTCHA_ALPHABET;
 
   @Option(names = "--batch", defaultValue = "16", description = "Training batch (default ${DEFAULT-VALUE}).")
   int batch;
@@ -58,15 +56,8 @@ public final class DdpmBenchmarkCommand implements Callable<Integer> {
   @Option(names = "--steps", defaultValue = "5", description = "Timed training steps per block (default ${DEFAULT-VALUE}).")
   int steps;
 
-  @Option(names = "--repeats", defaultValue = "3", description = "Timed blocks per side (default ${DEFAULT-VALUE}).")
-  int repeats;
-
-  @Option(names = "--torch-threads", defaultValue = "2", description = "PyTorch threads (default ${DEFAULT-VALUE}).")
-  int torchThreads;
-
-  @Option(names = "--python", defaultValue = PythonReference.DEFAULT_PYTHON,
-      description = "Python with torch (default ${DEFAULT-VALUE}, made by scripts/reference-env).")
-  String python;
+  @Mixin
+  ReferenceOptions reference;
 
   @Override
   public Integer call() throws Exception {
@@ -79,11 +70,11 @@ public final class DdpmBenchmarkCommand implements Callable<Integer> {
     try (Ddpm model = new Ddpm(s, new ImageShape(height, imageWidth, 1), 0)) {
       System.out.printf("training step, batch %d%n", batch);
       AlternatingBlocks.StepTimer timer = new AlternatingBlocks.StepTimer(model, batch(batch));
-      AlternatingBlocks.Best train = AlternatingBlocks.run(repeats, torchThreads,
+      AlternatingBlocks.Best train = AlternatingBlocks.run(reference.repeats, reference.torchThreads,
           block -> timer.millis(block == 0 ? warmup : 0, steps),
-          block -> PythonReference.run(python, "ddpm_torch.py", "ms_per_step", "torch", PythonReference.TORCH_ENV,
+          block -> PythonReference.run(reference.python, "ddpm_torch.py", "ms_per_step", "torch", PythonReference.TORCH_ENV,
               args("train", batch, m, warmup, steps)));
-      train.print(repeats, "%.1f", "target <= 1: no slower");
+      train.print(reference.repeats, "%.1f", "target <= 1: no slower");
 
       System.out.printf("DDIM sampling, %d steps, guidance 2 (one forward of %d images per step), %d images; the"
           + " times below are per whole sampling run%n",
@@ -91,15 +82,15 @@ public final class DdpmBenchmarkCommand implements Callable<Integer> {
       Condition texts = new Condition(null, batch(sampleBatch).texts(), null);
       Sampler ddim = new Sampler("ddim", sampleSteps, 0.0, true);
       model.generate(sampleBatch, 0, texts, new Sampler("ddim", 2, 0.0, true), 2.0); // compiles the plans
-      AlternatingBlocks.Best sample = AlternatingBlocks.run(repeats, torchThreads,
+      AlternatingBlocks.Best sample = AlternatingBlocks.run(reference.repeats, reference.torchThreads,
           block -> {
             long t = System.nanoTime();
             model.generate(sampleBatch, block, texts, ddim, 2.0);
             return (System.nanoTime() - t) / 1e6;
           },
-          block -> PythonReference.run(python, "ddpm_torch.py", "images_per_second", "torch",
+          block -> PythonReference.run(reference.python, "ddpm_torch.py", "images_per_second", "torch",
               PythonReference.TORCH_ENV, args("sample", sampleBatch, m, block == 0 ? 1 : 0, sampleSteps)));
-      sample.print(repeats, "%.0f", "target <= 1: no slower");
+      sample.print(reference.repeats, "%.0f", "target <= 1: no slower");
       System.out.printf("  images/s: this project %.2f", sampleBatch / (sample.ours() / 1000));
       System.out.println(sample.hasReference() ? String.format(", PyTorch %.2f", sampleBatch / (sample.reference()
           / 1000)) : "");
@@ -108,27 +99,16 @@ public final class DdpmBenchmarkCommand implements Callable<Integer> {
   }
 
   private String[] args(String mode, int n, String m, int warm, int count) {
-    return new String[] {mode, String.valueOf(torchThreads), String.valueOf(n), String.valueOf(height),
+    return new String[] {mode, String.valueOf(reference.torchThreads), String.valueOf(n), String.valueOf(height),
         String.valueOf(imageWidth), String.valueOf(width), m, "8", "64", String.valueOf(length),
         String.valueOf(ALPHABET.length() + 2), String.valueOf(warm), String.valueOf(count)};
   }
 
   /** Random images in [-1, 1] with random texts. */
   private Minibatch batch(int n) {
-    SplittableRandom r = new SplittableRandom(2);
-    List<String> texts = new ArrayList<>();
-    List<String> ids = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
-      StringBuilder t = new StringBuilder();
-      for (int j = 0; j < length; j++) {
-        t.append(ALPHABET.charAt(r.nextInt(ALPHABET.length())));
-      }
-      texts.add(t.toString());
-      ids.add("b" + i);
-    }
-    var images = Noise.gaussian(1, n, 1, height, imageWidth).muli(0.5);
-    images = org.nd4j.linalg.ops.transforms.Transforms.min(org.nd4j.linalg.ops.transforms.Transforms.max(images, -1.0,
-        false), 1.0, false);
-    return new Minibatch(images, null, null, texts, ids);
+    Minibatch b = ReferenceOptions.captchas(n, height, imageWidth, length, false);
+    org.nd4j.linalg.ops.transforms.Transforms.min(org.nd4j.linalg.ops.transforms.Transforms.max(b.images().muli(0.5),
+        -1.0, false), 1.0, false);
+    return b;
   }
 }

@@ -1,16 +1,12 @@
 package org.genpipe.jobs.bench;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import org.genpipe.common.records.ImageShape;
-import org.genpipe.common.records.Minibatch;
-import org.genpipe.models.nn.Noise;
 import org.genpipe.models.nn.OptimizerSettings;
 import org.genpipe.models.reader.CaptchaReader;
 import org.genpipe.models.reader.CaptchaReaderSettings;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
@@ -23,7 +19,7 @@ import picocli.CommandLine.Option;
       "the ratio. ND4J's threads follow OMP_NUM_THREADS (the launcher sets 1 unless you set it)."
     })
 public final class ReaderBenchmarkCommand implements Callable<Integer> {
-  private static final String ALPHABET = "2345678bcdefgmnpwxy";
+  private static final String ALPHABET = ReferenceOptions.CAPTCHA_ALPHABET;
   private static final int LENGTH = 5;
 
   @Option(names = "--batch", defaultValue = "64", description = "Batch size (default ${DEFAULT-VALUE}).")
@@ -38,15 +34,8 @@ public final class ReaderBenchmarkCommand implements Callable<Integer> {
   @Option(names = "--steps", defaultValue = "30", description = "Timed steps per block (default ${DEFAULT-VALUE}).")
   int steps;
 
-  @Option(names = "--repeats", defaultValue = "3", description = "Timed blocks per side (default ${DEFAULT-VALUE}).")
-  int repeats;
-
-  @Option(names = "--torch-threads", defaultValue = "2", description = "PyTorch threads (default ${DEFAULT-VALUE}).")
-  int torchThreads;
-
-  @Option(names = "--python", defaultValue = PythonReference.DEFAULT_PYTHON,
-      description = "Python with torch (default ${DEFAULT-VALUE}, made by scripts/reference-env).")
-  String python;
+  @Mixin
+  ReferenceOptions reference;
 
   @Override
   public Integer call() throws Exception {
@@ -55,27 +44,15 @@ public final class ReaderBenchmarkCommand implements Callable<Integer> {
     CaptchaReaderSettings s = new CaptchaReaderSettings(ALPHABET, LENGTH, width, 1, 0, 0, OptimizerSettings.adam(2e-3,
         0.9, 0.999));
     try (CaptchaReader reader = new CaptchaReader(s, new ImageShape(32, 96, 1), 0)) {
-      var images = org.nd4j.linalg.ops.transforms.Transforms.sigmoid(Noise.gaussian(1, batch, 1, 32, 96), false);
-      SplittableRandom r = new SplittableRandom(2);
-      List<String> texts = new ArrayList<>();
-      List<String> ids = new ArrayList<>();
-      for (int i = 0; i < batch; i++) {
-        StringBuilder t = new StringBuilder();
-        for (int j = 0; j < LENGTH; j++) {
-          t.append(ALPHABET.charAt(r.nextInt(ALPHABET.length())));
-        }
-        texts.add(t.toString());
-        ids.add("b" + i);
-      }
       AlternatingBlocks.StepTimer timer = new AlternatingBlocks.StepTimer(reader,
-          new Minibatch(images, null, null, texts, ids));
-      AlternatingBlocks.Best best = AlternatingBlocks.run(repeats, torchThreads,
+          ReferenceOptions.captchas(batch, 32, 96, LENGTH, true));
+      AlternatingBlocks.Best best = AlternatingBlocks.run(reference.repeats, reference.torchThreads,
           block -> timer.millis(block == 0 ? warmup : 0, steps),
-          block -> PythonReference.run(python, "reader_torch.py", "ms_per_step", "torch", PythonReference.TORCH_ENV,
-              String.valueOf(torchThreads), String.valueOf(batch), String.valueOf(width), "32", "96",
+          block -> PythonReference.run(reference.python, "reader_torch.py", "ms_per_step", "torch", PythonReference.TORCH_ENV,
+              String.valueOf(reference.torchThreads), String.valueOf(batch), String.valueOf(width), "32", "96",
               String.valueOf(ALPHABET.length() + 1), String.valueOf(LENGTH), String.valueOf(Math.max(3, warmup / 2)),
               String.valueOf(steps)));
-      best.print(repeats, "%.1f", "target <= 1: no slower");
+      best.print(reference.repeats, "%.1f", "target <= 1: no slower");
     }
     return 0;
   }
