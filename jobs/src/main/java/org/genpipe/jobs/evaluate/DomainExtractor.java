@@ -6,9 +6,6 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.genpipe.common.io.BadInputException;
@@ -137,7 +134,11 @@ public final class DomainExtractor implements FeatureExtractor.Spec {
       String trainSplit = manifest.counts().containsKey("train") ? "train" : manifest.counts().keySet().iterator().next();
       Targets targets = targetsOf(recordsDir, manifest, trainSplit, conf);
       DomainClassifier c = new DomainClassifier(manifest.imageShape(), targets, settings, seed);
-      train(c, manifest.shardPaths(recordsDir, trainSplit), settings, seed, conf, showProgress);
+      ModelCache.train("domain classifier", manifest.shardPaths(recordsDir, trainSplit), settings.batchSize(),
+          settings.steps(), seed, conf, showProgress, (batch, step) -> {
+            Map<String, Double> m = c.trainStep(batch, step);
+            return String.format("loss %.4f acc %.3f", m.get("loss"), m.get("accuracy"));
+          });
       double accuracy = accuracy(c, manifest.shardPaths(recordsDir, heldOutSplit), conf);
       byte[] bytes = c.state().toBytes();
       Info info = new Info(key, manifestSha, manifest.imageShape(), targets, settings, seed, trainSplit, heldOutSplit,
@@ -172,35 +173,6 @@ public final class DomainExtractor implements FeatureExtractor.Spec {
           + " extractor learns; use evaluate.extractor: inception");
     }
     return Targets.ofTexts(texts);
-  }
-
-  private static void train(DomainClassifier c, List<Path> shards, DomainClassifierSettings s, long seed,
-      Configuration conf, boolean showProgress) {
-    ProgressBar bar = showProgress ? new ProgressBarBuilder().setTaskName("domain classifier")
-        .setInitialMax(s.steps()).setUnit(" steps", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
-        .setUpdateIntervalMillis(500).continuousUpdate().build() : null;
-    try {
-      long step = 0;
-      for (int epoch = 0; step < s.steps(); epoch++) {
-        MinibatchIterator batches = new MinibatchIterator(ShardReader.read(shards, conf), s.batchSize(),
-            PixelRange.ZERO_ONE, true, 8192, seed + epoch);
-        if (!batches.hasNext()) {
-          throw new BadInputException("the domain classifier's training split has fewer than batchSize ("
-              + s.batchSize() + ") records");
-        }
-        while (batches.hasNext() && step < s.steps()) {
-          Map<String, Double> m = c.trainStep(batches.next(), step++);
-          if (bar != null) {
-            bar.stepTo(step);
-            bar.setExtraMessage(String.format("loss %.4f acc %.3f", m.get("loss"), m.get("accuracy")));
-          }
-        }
-      }
-    } finally {
-      if (bar != null) {
-        bar.close();
-      }
-    }
   }
 
   private static double accuracy(DomainClassifier c, List<Path> shards, Configuration conf) {

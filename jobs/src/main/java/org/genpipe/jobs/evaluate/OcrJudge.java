@@ -4,9 +4,6 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.genpipe.common.io.BadInputException;
@@ -154,7 +151,11 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
       }
       String trainSplit = manifest.counts().containsKey("train") ? "train" : manifest.counts().keySet().iterator().next();
       try (CaptchaReader r = new CaptchaReader(settings, shape, seed)) {
-        train(r, manifest.shardPaths(recordsDir, trainSplit), es.readerSteps(), seed, conf, showProgress);
+        ModelCache.train("captcha reader", manifest.shardPaths(recordsDir, trainSplit), BATCH, es.readerSteps(), seed,
+            conf, showProgress, (batch, step) -> {
+              Map<String, Double> m = r.trainStep(batch, step, seed + step);
+              return String.format("loss %.4f seq_acc %.3f", m.get("loss"), m.get("seq_acc"));
+            });
         double[] acc = accuracy(r, heldOut, conf);
         byte[] bytes = r.state().toBytes();
         Info info = new Info(key, manifestSha, shape, settings, seed, es.readerSteps(), trainSplit, es.split(), acc[0],
@@ -166,35 +167,6 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
       }
     } catch (IOException e) {
       throw Storage.unreachable(dir, e);
-    }
-  }
-
-  private static void train(CaptchaReader r, List<Path> shards, long steps, long seed, Configuration conf,
-      boolean showProgress) {
-    ProgressBar bar = showProgress ? new ProgressBarBuilder().setTaskName("captcha reader")
-        .setInitialMax(steps).setUnit(" steps", 1).setStyle(ProgressBarStyle.ASCII).showSpeed()
-        .setUpdateIntervalMillis(500).continuousUpdate().build() : null;
-    try {
-      long step = 0;
-      for (int epoch = 0; step < steps; epoch++) {
-        MinibatchIterator batches = new MinibatchIterator(ShardReader.read(shards, conf), BATCH, PixelRange.ZERO_ONE,
-            true, 8192, seed + epoch);
-        if (!batches.hasNext()) {
-          throw new BadInputException("the captcha reader's training split has fewer than " + BATCH + " records");
-        }
-        while (batches.hasNext() && step < steps) {
-          Map<String, Double> m = r.trainStep(batches.next(), step, seed + step);
-          step++;
-          if (bar != null) {
-            bar.stepTo(step);
-            bar.setExtraMessage(String.format("loss %.4f seq_acc %.3f", m.get("loss"), m.get("seq_acc")));
-          }
-        }
-      }
-    } finally {
-      if (bar != null) {
-        bar.close();
-      }
     }
   }
 
