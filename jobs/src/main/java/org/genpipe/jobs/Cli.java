@@ -13,6 +13,8 @@ import org.genpipe.jobs.fetch.FetchCommand;
 import org.genpipe.jobs.inspect.InspectCommand;
 import org.genpipe.jobs.preprocess.PreprocessCommand;
 import org.genpipe.jobs.read.ReadCommand;
+import org.genpipe.jobs.registry.CompareCommand;
+import org.genpipe.jobs.registry.PromoteCommand;
 import org.genpipe.jobs.train.GenerateCommand;
 import org.genpipe.jobs.train.TrainCommand;
 import org.genpipe.jobs.train.TrainJob;
@@ -43,6 +45,9 @@ import picocli.CommandLine.Command;
       GanBenchmarkCommand.class,
       ReaderBenchmarkCommand.class,
       DdpmBenchmarkCommand.class,
+      CompareCommand.class,
+      PromoteCommand.class,
+      ValidateCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Cli implements Runnable {
@@ -55,9 +60,7 @@ public final class Cli implements Runnable {
 
   /** Runs a command line and returns the exit code (0 ok, 2 bad input or usage, 1 failure). */
   public static int execute(String... args) {
-    // descriptions are written as lines of up to ~110 characters: wrapping them at picocli's default
-    // 80 columns breaks every line in two
-    CommandLine cmd = new CommandLine(new Cli()).setCaseInsensitiveEnumValuesAllowed(true).setUsageHelpWidth(HELP_WIDTH);
+    CommandLine cmd = commandLine();
     cmd.setExecutionExceptionHandler(
         (e, line, parsed) -> {
           BadInputException bad = BadInputException.findIn(e);
@@ -74,6 +77,16 @@ public final class Cli implements Runnable {
           throw e;
         });
     return cmd.execute(args);
+  }
+
+  /** The parser of the whole command line (every subcommand), as {@link #execute} and {@code validate} use it. */
+  static CommandLine commandLine() {
+    // descriptions are written as lines of up to ~110 characters: wrapping them at picocli's default
+    // 80 columns breaks every line in two
+    CommandLine cmd = new CommandLine(new Cli()).setCaseInsensitiveEnumValuesAllowed(true).setUsageHelpWidth(HELP_WIDTH);
+    // validate takes another command's arguments as they are: its options are not validate's
+    cmd.getSubcommands().get("validate").setStopAtPositional(true).setUnmatchedOptionsArePositionalParams(true);
+    return cmd;
   }
 
   public static void main(String[] args) {

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.jobs.ConfigOptions;
+import org.genpipe.jobs.Validated;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.spark.SparkSessions;
 import picocli.CommandLine.Command;
@@ -24,7 +25,7 @@ import picocli.CommandLine.Option;
       "the training run in MLflow.",
       "Example: pipeline evaluate --config conf/eval-beta-vae-fashion-mnist.yaml --checkpoint runs/beta-vae"
     })
-public final class EvaluateCommand implements Callable<Integer> {
+public final class EvaluateCommand implements Callable<Integer>, Validated {
   @Mixin ConfigOptions options;
 
   @Option(names = "--checkpoint", paramLabel = "DIR",
@@ -35,8 +36,7 @@ public final class EvaluateCommand implements Callable<Integer> {
       description = "Also write the reference statistics as a pytorch-fid .npz (overrides evaluate.exportStats).")
   String exportStats;
 
-  @Override
-  public Integer call() {
+  private PipelineConfig config() {
     List<String> extra = new ArrayList<>();
     if (checkpoint != null) {
       extra.add("evaluate.checkpoint=" + checkpoint);
@@ -46,7 +46,24 @@ public final class EvaluateCommand implements Callable<Integer> {
     }
     PipelineConfig config = options.load(extra);
     config.requireEvaluate();
-    SparkSession spark = SparkSessions.getOrCreate(config.spark(), "genpipe evaluate");
+    return config;
+  }
+
+  @Override
+  public List<String> validate() {
+    EvaluateSettings e = config().requireEvaluate();
+    if (!EvaluateSettings.given(e.checkpoint())) {
+      throw new org.genpipe.common.config.ConfigException(
+          "evaluate.checkpoint: missing: a checkpoint folder or a run folder (or --checkpoint DIR)");
+    }
+    return List.of("evaluate " + e.checkpoint() + " with the " + e.extractor() + " extractor on the "
+        + e.split() + " split" + (EvaluateSettings.given(e.records()) ? " of " + e.records() : " of its training records"));
+  }
+
+  @Override
+  public Integer call() {
+    PipelineConfig config = config();
+    SparkSession spark = SparkSessions.getOrCreate(config.spark(), "genpipe evaluate " + config.evaluate().checkpoint());
     try {
       print(EvaluateJob.run(config, spark, true));
       return 0;

@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.jobs.ConfigOptions;
+import org.genpipe.jobs.Validated;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.spark.SparkSessions;
 import picocli.CommandLine.Command;
@@ -20,17 +21,38 @@ import picocli.CommandLine.Option;
       "logs the run to MLflow (tracking.uri: ./mlruns file store or an http(s) server).",
       "Example: pipeline train --config conf/beta-vae-fashion-mnist.yaml --set train.steps=2000"
     })
-public final class TrainCommand implements Callable<Integer> {
+public final class TrainCommand implements Callable<Integer>, Validated {
   @Mixin ConfigOptions options;
 
   @Option(names = "--resume", description = "Continue the run in train.output from its latest checkpoint.")
   boolean resume;
 
-  @Override
-  public Integer call() {
+  private PipelineConfig config() {
     PipelineConfig config = options.load(List.of());
     config.requireTrain();
-    SparkSession spark = SparkSessions.getOrCreate(config.spark(), "genpipe train");
+    config.requireModel();
+    return config;
+  }
+
+  @Override
+  public List<String> validate() {
+    PipelineConfig config = config();
+    TrainSettings t = config.train();
+    return List.of(
+        (resume ? "resume " : "train ") + config.model().name() + " on " + t.records() + " (split " + t.split() + ") -> "
+            + t.output(),
+        t.workers() + " workers x batch " + t.batchSizePerWorker() + ", averaged every " + t.averagingFrequency()
+            + " steps, " + (t.steps() > 0 ? t.steps() + " steps" : t.epochs() + " epochs") + ", seed " + config.seed(),
+        "tracking: " + config.tracking().uri()
+            + (config.tracking().experiment().isBlank() ? "" : ", experiment " + config.tracking().experiment())
+            + (config.tracking().runName().isBlank() ? "" : ", run " + config.tracking().runName()));
+  }
+
+  @Override
+  public Integer call() {
+    PipelineConfig config = config();
+    SparkSession spark = SparkSessions.getOrCreate(config.spark(), "genpipe train " + config.model().name() + " -> "
+        + config.train().output());
     try {
       TrainJob.Result r = TrainJob.run(config, spark, resume, true);
       print(r);

@@ -187,6 +187,8 @@ public final class TrainJob {
     tags.put("mlflow.source.git.commit", Provenance.buildCommit());
     tags.put("genpipe.version", Provenance.version());
     tags.put("genpipe.model", driverModel.name());
+    // promote names a registered model after the experiment by default
+    tags.put("genpipe.experiment", experiment);
     tags.put("genpipe.data.manifest_sha256", manifestSha);
     tags.put("genpipe.data.records", recordsDir.toString());
     tags.put("spark.app_id", spark.sparkContext().applicationId());
