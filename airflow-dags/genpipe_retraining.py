@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,10 +28,12 @@ import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param, Variable, get_current_context, task
 
-import genpipe_airflow as gp
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # Airflow puts the DAG folder on sys.path; a bare DagBag or a test may not
+    sys.path.insert(0, str(HERE))
+import genpipe_airflow as gp  # noqa: E402
 
 log = logging.getLogger("genpipe.retraining")
-HERE = Path(__file__).resolve().parent
 
 
 def settings() -> dict:
@@ -52,12 +55,25 @@ def notify_failure(context) -> None:
               getattr(ti, "log_url", ""))
 
 
+class PlannedSparkSubmit(SparkSubmitOperator):
+    """A spark-submit of the job jar whose application arguments and settings come from the run's plan
+    (check_new_data's result), so the arguments the DAG submits are exactly the ones run_plan builds."""
+
+    def __init__(self, *, step: str, **kwargs):
+        super().__init__(application="", **kwargs)
+        self.step = step
+
+    def execute(self, context):
+        plan = context["ti"].xcom_pull(task_ids="check_new_data")
+        self.application = plan["jar"]
+        self.application_args = plan["args"][self.step]
+        self.conf = plan["spark_conf"]
+        return super().execute(context)
+
+
 def make_dag(entry: dict) -> DAG:
     name = entry["name"]
 
-    def from_plan(key: str) -> str:
-        """A template of a value of check_new_data's plan (rendered as the native object: a list, a dict)."""
-        return "{{ ti.xcom_pull(task_ids='check_new_data')" + key + " }}"
 
     with DAG(
         dag_id=f"genpipe_retrain_{name}",
@@ -66,9 +82,9 @@ def make_dag(entry: dict) -> DAG:
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
-        render_template_as_native_obj=True,
         default_args={
-            "retries": 2,
+            # GENPIPE_RETRIES (read at parse time) lets a test or a debugging session fail at once
+            "retries": int(os.environ.get("GENPIPE_RETRIES", entry.get("retries", 2))),
             "retry_delay": timedelta(minutes=2),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=30),
@@ -102,17 +118,14 @@ def make_dag(entry: dict) -> DAG:
             return gp.run_plan(entry, s["home"], s["work"], s["jar"], s["mlflow_uri"], ctx["ts_nodash"],
                                overrides, fingerprint)
 
-        def submit(step: str, **kwargs) -> SparkSubmitOperator:
-            return SparkSubmitOperator(
+        def submit(step: str) -> SparkSubmitOperator:
+            return PlannedSparkSubmit(
+                step=step,
                 task_id=step,
                 conn_id="spark_default",
-                application=from_plan("['jar']"),
                 java_class=gp.MAIN_CLASS,
-                application_args=from_plan(f"['args']['{step}']"),
-                conf=from_plan("['spark_conf']"),
                 name=f"genpipe {step} {name} {{{{ ts_nodash }}}}",
                 env_vars={"OMP_NUM_THREADS": "1"},
-                **kwargs,
             )
 
         @task

@@ -28,6 +28,7 @@ ENTRY_KEYS = {
     "margin": (int, float),
     "spark_conf": list,
     "overrides": list,
+    "retries": int,
 }
 REQUIRED = ("name", "config", "registered_model")
 ALIAS = "champion"
@@ -74,6 +75,7 @@ def load_entries(path: str | os.PathLike) -> list[dict]:
             "margin": 0.0,
             "spark_conf": [],
             "overrides": [],
+            "retries": 2,
             **entry,
         }
         for item in full["overrides"]:

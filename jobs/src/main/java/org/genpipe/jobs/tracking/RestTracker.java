@@ -29,7 +29,10 @@ public final class RestTracker implements Tracker {
   static final int MAX_PARAMS = 100;
 
   private final String uri;
-  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+  private final HttpClient http = HttpClient.newBuilder()
+      // HTTP/1.1: MLflow 3's uvicorn answers a POST or PUT that asks for an h2c upgrade (Java's default for
+      // http://) with 400 "Invalid HTTP request received"
+      .version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
   private MlflowClient client;
   private String runId;
   private String artifactUri;

@@ -62,7 +62,7 @@ class TrackingTest {
    */
   @Test
   void restTrackerLogsIntoARealMlflowServer() throws Exception {
-    byte[] picture = new byte[20_000];
+    byte[] picture = new byte[2_000_000]; // model-state sized: uvicorn refused such PUTs from an h2c-upgrading client
     new java.util.Random(3).nextBytes(picture);
     try (MlflowServer server = new MlflowServer(dir.resolve("server")); RestTracker t = new RestTracker(server.uri())) {
       String runId = t.startRun("tiny-test", "run-a", Map.of("genpipe.model", "beta-vae"));
