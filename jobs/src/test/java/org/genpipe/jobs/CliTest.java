@@ -39,8 +39,9 @@ public class CliTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"quickstart", "fetch", "preprocess", "inspect", "train", "generate", "evaluate", "bench-data",
-      "bench-train", "bench-fid", "bench-gan"})
+  @ValueSource(strings = {"quickstart", "fetch", "preprocess", "inspect", "train", "generate", "read", "evaluate",
+      "bench-data", "bench-train", "bench-fid", "bench-gan", "bench-reader", "bench-ddpm", "compare", "promote",
+      "validate"})
   void everyCommandHasHelp(String command) {
     int[] code = new int[1];
     String text = run(code, command, "--help");
@@ -64,5 +65,32 @@ public class CliTest {
     String text = run(code, "preprocess", "--set", "preprocess.dataset=mnist");
     assertThat(code[0]).isEqualTo(2);
     assertThat(text).contains("'mnist' is not a known data set; valid: fashion-mnist, cifar10, cityscapes, captcha, captcha-render");
+  }
+
+  @Test
+  void validateChecksACommandLineWithoutRunningIt() {
+    int[] code = new int[1];
+    String text = run(code, "validate", "train", "--config", "../conf/quickstart.yaml", "--set", "train.steps=7",
+        "--set", "train.output=" + dir.resolve("never"));
+    assertThat(code[0]).as(text).isZero();
+    assertThat(text).contains("valid: train --config ../conf/quickstart.yaml", "train beta-vae on data/records/quickstart-digits",
+        "2 workers x batch 64, averaged every 10 steps, 7 steps, seed 42");
+    assertThat(dir.resolve("never")).doesNotExist();
+
+    text = run(code, "validate", "train", "--config", "../conf/quickstart.yaml", "--set", "train.workers=0");
+    assertThat(code[0]).isEqualTo(2);
+    assertThat(text).contains("train.workers: must be >= 1, got 0");
+    text = run(code, "validate", "evaluate", "--config", "../conf/quickstart.yaml");
+    assertThat(code[0]).isEqualTo(2);
+    assertThat(text).contains("evaluate.checkpoint: missing");
+    text = run(code, "validate", "train", "--bogus");
+    assertThat(code[0]).isEqualTo(2);
+    assertThat(text).contains("train: Unknown option: '--bogus'");
+    text = run(code, "validate", "trian");
+    assertThat(code[0]).isEqualTo(2);
+    assertThat(text).contains("validate: no command 'trian'; commands: quickstart, fetch, preprocess");
+    text = run(code, "validate", "inspect", "data/records/x");
+    assertThat(code[0]).isZero();
+    assertThat(text).contains("the arguments parse (inspect has no config to check)");
   }
 }

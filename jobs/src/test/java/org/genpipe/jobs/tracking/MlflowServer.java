@@ -16,14 +16,14 @@ import org.genpipe.jobs.PythonTools;
  * A real {@code mlflow server} on 127.0.0.1 (from {@code .venv-tools}): SQLite backend store and
  * {@code --serve-artifacts} with its artifact folder under {@code dir}; one worker process.
  */
-final class MlflowServer implements AutoCloseable {
+public final class MlflowServer implements AutoCloseable {
   private static final Duration START = Duration.ofSeconds(180);
   private final Process process;
   private final Path log;
   private final String uri;
   final Path artifacts;
 
-  MlflowServer(Path dir) throws IOException, InterruptedException {
+  public MlflowServer(Path dir) throws IOException, InterruptedException {
     Files.createDirectories(dir);
     int port;
     try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
@@ -57,7 +57,7 @@ final class MlflowServer implements AutoCloseable {
     }
   }
 
-  String uri() {
+  public String uri() {
     return uri;
   }
 
