@@ -28,6 +28,17 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(name="free_port", scope="session")
+def free_port_fixture():
+    """A function giving a free TCP port on 127.0.0.1."""
+    return free_port
+
+
+@pytest.fixture(scope="session")
 def jar() -> Path:
     if not JAR.is_file():
         pytest.fail(f"{JAR} is missing: build it with `mvn -B -ntp package` (the README's test command does)")

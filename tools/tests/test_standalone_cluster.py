@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port
-
+ROOT = Path(__file__).resolve().parents[2]
 STEPS, WORKERS, BATCH = 600, 2, 64
 
 
 class Cluster:
-    def __init__(self, spark_home: Path, env: dict, folder: Path):
+    def __init__(self, spark_home: Path, env: dict, folder: Path, free_port):
         self.env = dict(env, SPARK_WORKER_DIR=str(folder / "worker"), SPARK_LOG_DIR=str(folder / "logs"),
                         SPARK_NO_DAEMONIZE="1")
         self.port, self.ui = free_port(), free_port()
@@ -65,8 +64,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(spark_home, spark_env, tmp_path_factory):
-    c = Cluster(spark_home, spark_env, tmp_path_factory.mktemp("cluster"))
+def cluster(spark_home, spark_env, tmp_path_factory, free_port):
+    c = Cluster(spark_home, spark_env, tmp_path_factory.mktemp("cluster"), free_port)
     yield c
     c.stop()
 
@@ -91,9 +90,13 @@ def submit(cluster, jar, env, *args, on_line=None, timeout=900):
 
 
 def executor_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-f", "org.apache.spark.executor.CoarseGrainedExecutorBackend"],
-                         capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    import psutil  # Airflow's dependency, in .venv-tools
+
+    pids = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if "org.apache.spark.executor.CoarseGrainedExecutorBackend" in (p.info["cmdline"] or []):
+            pids.append(p.info["pid"])
+    return sorted(pids)
 
 
 def test_preprocess_train_with_a_killed_executor_and_evaluate_on_a_standalone_cluster(cluster, jar, spark_env,
