@@ -60,6 +60,16 @@ public final class QuickstartCommand implements Callable<Integer> {
       System.out.printf("== evaluate: %s features, reference split %s%n", eval.requireEvaluate().extractor(),
           eval.requireEvaluate().split());
       EvaluateCommand.print(EvaluateJob.run(eval, spark, true));
+      String trackingRoot = config.tracking().uri();
+      System.out.println("== next");
+      System.out.println("  ./pipeline generate --checkpoint " + base.train().output() + " -n 64 --grid samples.png"
+          + "   # the newest run under " + base.train().output());
+      System.out.println("  ./pipeline evaluate --config " + options.config + " --checkpoint " + runFolder);
+      System.out.println("  ./pipeline compare --experiment " + run.experiment()
+          + (config.tracking().isServer() ? " --set tracking.uri=" + trackingRoot : ""));
+      if (!config.tracking().isServer()) {
+        System.out.println("  MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri " + trackingRoot);
+      }
       return 0;
     } finally {
       spark.stop();

@@ -67,14 +67,6 @@ final class MlflowRest {
         .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body))));
   }
 
-  JsonNode delete(String endpoint, Map<String, String> query) throws IOException {
-    String q = query.entrySet().stream()
-        .map(e -> e.getKey() + "=" + URLEncoder.encode(e.getValue(), StandardCharsets.UTF_8))
-        .collect(Collectors.joining("&"));
-    return send("DELETE " + endpoint, HttpRequest.newBuilder(URI.create(uri + "/api/2.0/mlflow/" + endpoint + "?" + q))
-        .DELETE());
-  }
-
   private JsonNode send(String what, HttpRequest.Builder request) throws IOException {
     HttpResponse<String> resp;
     try {

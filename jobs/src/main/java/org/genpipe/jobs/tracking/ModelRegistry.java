@@ -84,17 +84,6 @@ public final class ModelRegistry {
     rest.post("registered-models/alias", Map.of("name", model, "alias", alias, "version", version));
   }
 
-  /** The versions of a model, newest first. */
-  public List<Version> versions(String model) throws IOException {
-    JsonNode page = rest.get("model-versions/search", Map.of("filter", "name='" + model.replace("'", "\\'") + "'",
-        "order_by", "version_number DESC", "max_results", "200"));
-    List<Version> out = new ArrayList<>();
-    for (JsonNode v : page.path("model_versions")) {
-      out.add(parse(v));
-    }
-    return out;
-  }
-
   /** Tags the run (e.g. what the promotion decided). */
   public void setRunTag(String runId, String key, String value) throws IOException {
     rest.post("runs/set-tag", Map.of("run_id", runId, "key", key, "value", value));

@@ -111,8 +111,9 @@ public record Checkpoint(
   }
 
   /**
-   * Reads the checkpoint at {@code location}: a checkpoint folder (with {@value #INFO}), or a run
-   * folder, whose latest complete checkpoint is read.
+   * Reads the checkpoint at {@code location}: a checkpoint folder (with {@value #INFO}), a run
+   * folder, whose latest complete checkpoint is read, or a folder of run folders (the quickstart's
+   * {@code runs/quickstart/<time>/}), whose newest run's latest checkpoint is read.
    */
   public static Loaded resolve(String location, Configuration conf) {
     Path dir = Storage.path(location);
@@ -120,8 +121,11 @@ public record Checkpoint(
       if (!Storage.exists(new Path(dir, INFO), conf)) {
         Path latest = latest(dir, conf);
         if (latest == null) {
+          latest = latestOfNewestRun(dir, conf);
+        }
+        if (latest == null) {
           throw new BadInputException(location + " is neither a checkpoint folder (with " + INFO
-              + ") nor a run folder with complete checkpoints under " + DIR + "/");
+              + "), nor a run folder with complete checkpoints under " + DIR + "/, nor a folder of such runs");
         }
         dir = latest;
       }
@@ -129,6 +133,30 @@ public record Checkpoint(
       throw Storage.unreachable(dir, e);
     }
     return read(dir, conf);
+  }
+
+  /** The latest checkpoint of the run folder under {@code dir} whose latest checkpoint is newest; null if none. */
+  private static Path latestOfNewestRun(Path dir, Configuration conf) throws IOException {
+    FileSystem fs = Storage.fs(dir, conf);
+    if (!fs.exists(dir) || !fs.getFileStatus(dir).isDirectory()) {
+      return null;
+    }
+    Path best = null;
+    long bestTime = Long.MIN_VALUE;
+    String bestName = "";
+    for (FileStatus st : fs.listStatus(dir)) {
+      Path latest = st.isDirectory() ? latest(st.getPath(), conf) : null;
+      if (latest != null) {
+        long time = fs.getFileStatus(new Path(latest, INFO)).getModificationTime();
+        String name = st.getPath().getName();
+        if (time > bestTime || (time == bestTime && name.compareTo(bestName) > 0)) {
+          best = latest;
+          bestTime = time;
+          bestName = name;
+        }
+      }
+    }
+    return best;
   }
 
   /** The run folder a checkpoint folder belongs to ({@code <run>/checkpoints/step-N}). */

@@ -67,8 +67,8 @@ public final class TrainJob {
 
   /** What a finished run leaves. */
   public record Result(
-      Path output, long steps, long examples, ModelState state, Path checkpoint, String trackingLocation,
-      double seconds, String notLogged, List<String> pictures, List<RoundTime> rounds) {
+      Path output, long steps, long examples, ModelState state, Path checkpoint, String experiment,
+      String trackingLocation, double seconds, String notLogged, List<String> pictures, List<RoundTime> rounds) {
 
     /** One averaging round of this session: its wall time and its slowest worker's compute time. */
     public record RoundTime(double seconds, double computeSeconds) {}
@@ -305,7 +305,7 @@ public final class TrainJob {
       status = Tracker.Status.FINISHED;
       tracker.endRun(status);
       String notLogged = tracker.finish(60, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
-      return new Result(runDir, step, examples, state, lastCheckpoint, tracker.location(),
+      return new Result(runDir, step, examples, state, lastCheckpoint, experiment, tracker.location(),
           seconds, notLogged, pictures, roundTimes);
     } catch (IOException e) {
       throw Storage.unreachable(runDir, e);

@@ -17,6 +17,7 @@ import org.genpipe.jobs.DigitRecords;
 import org.genpipe.jobs.SparkTestSession;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.preprocess.PreprocessJob;
+import org.genpipe.jobs.train.Checkpoint;
 import org.genpipe.jobs.train.TrainJob;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -149,5 +150,30 @@ class EvaluateJobTest {
         .hasMessageContaining("at least 2 samples");
     assertThatThrownBy(() -> EvaluateJob.run(config("evaluate.checkpoint=" + dir.resolve("records")), spark, false))
         .hasMessageContaining("is neither a checkpoint folder");
+  }
+
+  /** {@code generate/evaluate --checkpoint runs/quickstart}: a folder of run folders means its newest run. */
+  @Test
+  void aFolderOfRunsResolvesToTheNewestRunsLatestCheckpoint() throws Exception {
+    Path runs = dir.resolve("runs");
+    for (String name : List.of("20261201-100000", "20261201-090000")) {
+      Path target = runs.resolve(name);
+      try (var files = Files.walk(dir.resolve("run"))) {
+        for (Path f : (Iterable<Path>) files::iterator) {
+          Path to = target.resolve(dir.resolve("run").relativize(f).toString());
+          if (Files.isDirectory(f)) {
+            Files.createDirectories(to);
+          } else {
+            Files.copy(f, to);
+          }
+        }
+      }
+    }
+    // the one written last is the newest, whatever its name
+    Path newest = runs.resolve("20261201-090000/checkpoints/step-00000020/checkpoint.json");
+    Files.setLastModifiedTime(newest, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() + 60_000));
+    Checkpoint.Loaded c = Checkpoint.resolve(runs.toString(), new org.apache.hadoop.conf.Configuration());
+    assertThat(c.dir().toString()).endsWith("runs/20261201-090000/checkpoints/step-00000020");
+    assertThat(c.info().step()).isEqualTo(20);
   }
 }
