@@ -36,7 +36,7 @@ PY
 eid=${ids%% *}
 runs=${ids#* }
 shot() { # URL PNG
-  chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1600,1500 \
+  chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1600,2600 \
     --virtual-time-budget=20000 --screenshot="$2" "$1" >/dev/null 2>&1
   echo "wrote $2"
 }

@@ -520,23 +520,17 @@ public final class EvaluateJob {
           tags);
       long now = System.currentTimeMillis();
       List<Tracker.Metric> values = new ArrayList<>();
-      Map<String, String> params = new LinkedHashMap<>();
+      // how each metric was measured goes into tags, not params: the params of a run are its training
+      // settings, which the MLflow UI's run comparison lines up (eval.* params buried them there)
       Map<String, String> protocolTags = new LinkedHashMap<>(tags);
       for (Metric m : metrics) {
         values.add(new Tracker.Metric(m.name(), m.value(), ck.info().step(), now));
         if (!m.name().endsWith("_std")) {
-          // params hold what the metric name already fixes (MLflow params cannot change); the rest are tags
-          for (String k : List.of("extractor", "resize", "reference_split", "samples")) {
-            if (m.protocol().containsKey(k)) {
-              params.put("eval." + m.name() + "." + k, m.protocol().get(k));
-            }
-          }
           m.protocol().forEach((k, v) -> protocolTags.put("eval." + m.name() + "." + k, v));
         }
       }
       extractor.protocol().forEach((k, v) -> protocolTags.put("eval.extractor." + k, v));
       tracker.logMetrics(values);
-      tracker.logParams(params);
       tracker.setTags(protocolTags);
       tracker.logArtifact("evaluation/" + reportPath.getName(), report);
       String notLogged = tracker.finish(60, java.nio.file.Path.of(System.getProperty("java.io.tmpdir"),

@@ -154,7 +154,9 @@ public final class CompareCommand implements Callable<Integer>, Validated {
       }
       List<String> cells = new ArrayList<>();
       for (Double v : values) {
-        cells.add(v == null ? "-" : Promotion.fmt(v) + (runs.size() > 1 && v.equals(best) ? " *" : ""));
+        // a spread (kid_..._std) is no better or worse for being small
+        boolean mark = runs.size() > 1 && v != null && v.equals(best) && !m.endsWith("_std");
+        cells.add(v == null ? "-" : Promotion.fmt(v) + (mark ? " *" : ""));
       }
       rows.add(row(m, cells));
     }
@@ -169,7 +171,10 @@ public final class CompareCommand implements Callable<Integer>, Validated {
     return new Table(header, rows, shown);
   }
 
-  /** For marking the best run: FID, KID, L1, CER and times are better lower; the rest (accuracies, PSNR, SSIM, IoU, diversity) higher. */
+  /**
+   * For marking the best run: FID, KID, L1, CER, times and losses are better lower; the rest (accuracies,
+   * PSNR, SSIM, IoU, diversity) higher; spreads ({@code _std}) are not marked.
+   */
   static boolean higherIsBetter(String metric) {
     return !(metric.startsWith("fid_") || metric.startsWith("kid_") || metric.startsWith("l1_")
         || metric.startsWith("ocr_cer") || metric.endsWith("_seconds") || metric.contains("loss"));

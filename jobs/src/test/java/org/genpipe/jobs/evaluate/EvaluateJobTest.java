@@ -115,8 +115,12 @@ class EvaluateJobTest {
     List<String> lines = Files.readAllLines(metric);
     assertThat(lines).hasSize(2); // two evaluations, each at the checkpoint's step
     assertThat(lines.get(0)).endsWith(" " + trained.steps());
-    assertThat(Path.of(trained.trackingLocation()).resolve("params/eval.fid_domain_gen_1100_test.extractor"))
+    assertThat(Path.of(trained.trackingLocation()).resolve("tags/eval.fid_domain_gen_1100_test.extractor"))
         .hasContent("domain");
+    // the run's params stay its training settings (what the MLflow UI's comparison lines up)
+    try (Stream<Path> params = Files.list(Path.of(trained.trackingLocation()).resolve("params"))) {
+      assertThat(params.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith("eval"));
+    }
   }
 
   @Test
