@@ -20,8 +20,6 @@ public final class LinePlot {
     chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
     chart.getStyler().setChartBackgroundColor(Color.WHITE);
     chart.getStyler().setXAxisTickMarkSpacingHint(120);
-    // xchart labels every tick of an integer axis otherwise: 600 steps read "192216240264..."
-    chart.getStyler().setXAxisMaxLabelCount(10);
     chart.getStyler().setXAxisDecimalPattern("#,###");
     for (Map.Entry<String, List<double[]>> e : series.entrySet()) {
       if (e.getValue().isEmpty()) {

@@ -89,7 +89,8 @@ public final class CompareCommand implements Callable<Integer>, Validated {
     System.out.print(t.render());
     if (!"none".equals(chart)) {
       String target = chart != null ? chart : "compare-" + experiment.replaceAll("[^\\w.-]", "_") + ".png";
-      List<String> charted = t.metrics().subList(0, Math.min(MAX_CHARTS, t.metrics().size()));
+      // spreads (kid_..._std) are no metric of their own to chart
+      List<String> charted = t.metrics().stream().filter(m -> !m.endsWith("_std")).limit(MAX_CHARTS).toList();
       if (charted.isEmpty()) {
         System.out.println("chart:       none (the runs have no metrics to chart)");
       } else {
@@ -205,6 +206,7 @@ public final class CompareCommand implements Callable<Integer>, Validated {
       c.getStyler().setChartBackgroundColor(Color.WHITE);
       c.getStyler().setLegendVisible(false);
       c.getStyler().setLabelsVisible(true);
+      c.getStyler().setYAxisDecimalPattern("#,##0.###"); // the bars' labels too
       c.getStyler().setXAxisLabelRotation(labels.size() > 4 ? 30 : 0);
       List<String> xs = new ArrayList<>();
       List<Double> ys = new ArrayList<>();
