@@ -43,8 +43,11 @@ public record Manifest(
     List<Skip> skipped,
     Provenance provenance) {
 
-  /** One shard file: path relative to the records folder, split, row count, size and SHA-256. */
-  public record Shard(String file, String split, long rows, long bytes, String sha256)
+  /**
+   * One shard file: path relative to the records folder, split, row count, size, the file's SHA-256 and
+   * the digest of its records' content (null in manifests written before it was recorded).
+   */
+  public record Shard(String file, String split, long rows, long bytes, String sha256, String contentSha256)
       implements java.io.Serializable {}
 
   /** One raw input file: its location, size and SHA-256. */
@@ -78,8 +81,29 @@ public record Manifest(
     }
   }
 
-  /** A records folder's manifest with the SHA-256 of its file, which runs record as data provenance. */
-  public record Checked(Manifest manifest, String sha256) {}
+  /**
+   * A records folder's manifest with the SHA-256 of its file and the records' digest ({@link
+   * #dataDigest}: what runs record as data provenance and what caches are keyed by).
+   */
+  public record Checked(Manifest manifest, String sha256) {
+    /**
+     * The digest of the records' content: SHA-256 over every shard's name, split, row count and
+     * content digest, in order. The same records give the same digest however often they are
+     * preprocessed (the manifest file itself carries a creation time, the Parquet files' bytes vary
+     * between JVMs). For manifests written before shards had content digests: the manifest file's SHA-256.
+     */
+    public String dataDigest() {
+      if (manifest.shards().isEmpty() || manifest.shards().stream().anyMatch(s -> s.contentSha256() == null)) {
+        return sha256;
+      }
+      java.security.MessageDigest md = Storage.sha256();
+      for (Shard s : manifest.shards()) {
+        md.update((s.file() + "\n" + s.split() + "\n" + s.rows() + "\n" + s.contentSha256() + "\n")
+            .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      }
+      return java.util.HexFormat.of().formatHex(md.digest());
+    }
+  }
 
   /**
    * Reads {@code <recordsDir>/manifest.json} and its checksum; an unreachable folder is a

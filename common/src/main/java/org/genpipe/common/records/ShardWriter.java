@@ -1,6 +1,7 @@
 package org.genpipe.common.records;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import org.apache.hadoop.conf.Configuration;
@@ -27,6 +28,8 @@ public final class ShardWriter implements AutoCloseable {
   private final DigestingOutputFile file;
   private final ParquetWriter<Group> writer;
   private final SimpleGroupFactory groups = new SimpleGroupFactory(RecordSchema.PARQUET);
+  /** The records' content, field by field with lengths: the same records give the same digest. */
+  private final MessageDigest content = Storage.sha256();
   private long rows;
   private boolean closed;
 
@@ -60,7 +63,33 @@ public final class ShardWriter implements AutoCloseable {
       g.append(RecordSchema.LABEL_MAP, Binary.fromConstantByteArray(r.labelMap()));
     }
     writer.write(g);
+    digest(r);
     rows++;
+  }
+
+  /**
+   * Parquet files of the same records are not byte-identical between JVMs (parquet-mr 1.13 lists a
+   * column chunk's encodings in HashSet order, which follows identity hash codes): what identifies
+   * the records is this digest of every field of every record, in order.
+   */
+  private void digest(ImageRecord r) {
+    field(r.id().getBytes(StandardCharsets.UTF_8));
+    field(r.split().getBytes(StandardCharsets.UTF_8));
+    field(r.label() == null ? null : String.valueOf(r.label()).getBytes(StandardCharsets.UTF_8));
+    field(r.text() == null ? null : r.text().getBytes(StandardCharsets.UTF_8));
+    field((r.height() + "x" + r.width() + "x" + r.channels()).getBytes(StandardCharsets.UTF_8));
+    field(r.image());
+    field(r.labelMap());
+  }
+
+  private void field(byte[] b) {
+    long n = b == null ? -1 : b.length;
+    for (int i = 0; i < 8; i++) {
+      content.update((byte) (n >>> (8 * i)));
+    }
+    if (b != null) {
+      content.update(b);
+    }
   }
 
   public long rows() {
@@ -70,7 +99,8 @@ public final class ShardWriter implements AutoCloseable {
   /** Closes the file; returns its size and checksum. */
   public Written finish() throws IOException {
     close();
-    return new Written(path, rows, file.bytes, HexFormat.of().formatHex(file.digest.digest()));
+    return new Written(path, rows, file.bytes, HexFormat.of().formatHex(file.digest.digest()),
+        HexFormat.of().formatHex(content.digest()));
   }
 
   @Override
@@ -81,8 +111,8 @@ public final class ShardWriter implements AutoCloseable {
     }
   }
 
-  /** What was written: path, row count, bytes and SHA-256 (hex). */
-  public record Written(Path path, long rows, long bytes, String sha256) {}
+  /** What was written: path, row count, bytes, the file's SHA-256 and the records' content digest (hex). */
+  public record Written(Path path, long rows, long bytes, String sha256, String contentSha256) {}
 
   private static final class DigestingOutputFile implements OutputFile {
     private final FileSystem fs;

@@ -123,9 +123,9 @@ public final class EvaluateJob {
     Path recordsDir = Storage.path(EvaluateSettings.given(es.records()) ? es.records() : ck.info().records());
     Manifest.Checked checked = Manifest.readChecked(recordsDir, conf);
     Manifest manifest = checked.manifest();
-    String manifestSha = checked.sha256();
+    String dataDigest = checked.dataDigest();
     List<String> warnings = new ArrayList<>();
-    if (!manifestSha.equals(ck.info().dataManifestSha256())) {
+    if (!dataDigest.equals(ck.info().dataDigest())) {
       warnings.add("the reference records " + recordsDir + " are not the records the checkpoint was trained on ("
           + ck.info().records() + ")");
     }
@@ -157,10 +157,10 @@ public final class EvaluateJob {
           + " be trained for its alphabet; name a captcha-reader checkpoint in evaluate.reader");
     }
     OcrJudge judge = drawsTexts || readerFeatures ? OcrJudge.obtain(es, textAlphabet, maxTextLength, recordsDir,
-        manifest, manifestSha, config.seed(), cacheDir, conf, showProgress) : null;
+        manifest, dataDigest, config.seed(), cacheDir, conf, showProgress) : null;
 
     FeatureExtractor.Spec extractor = switch (es.extractor()) {
-      case DomainExtractor.NAME -> DomainExtractor.obtain(recordsDir, manifest, manifestSha, es.domain(),
+      case DomainExtractor.NAME -> DomainExtractor.obtain(recordsDir, manifest, dataDigest, es.domain(),
           config.seed(), es.split(), cacheDir, conf, showProgress);
       case InceptionExtractor.NAME -> InceptionExtractor.spec(es.inceptionGraph(), conf);
       case OcrJudge.NAME -> judge;
@@ -171,12 +171,12 @@ public final class EvaluateJob {
     DomainExtractor segmenter = null;
     if (conditioned != null && !conditioned.makesLabelMaps()) {
       segmenter = extractor instanceof DomainExtractor d && d.targets().pixels() ? d
-          : DomainExtractor.obtain(recordsDir, manifest, manifestSha, es.domain(), config.seed(), es.split(), cacheDir,
+          : DomainExtractor.obtain(recordsDir, manifest, dataDigest, es.domain(), config.seed(), es.split(), cacheDir,
               conf, showProgress);
     }
 
     // the reference set: imported, cached, or computed in the same job as the samples
-    String refKey = Digests.shortSha(manifestSha + "|" + es.split() + "|" + extractor.id() + "|" + es.kidMaxSamples()
+    String refKey = Digests.shortSha(dataDigest + "|" + es.split() + "|" + extractor.id() + "|" + es.kidMaxSamples()
         + (conditioned != null && conditioned.makesLabelMaps() ? "|label maps" : ""));
     Path refDir = new Path(cacheDir, "reference-" + refKey);
     Reference reference = EvaluateSettings.given(es.referenceStats())
@@ -225,7 +225,7 @@ public final class EvaluateJob {
       FeatureStats refStats = sets.stats(Kind.REFERENCE);
       reference = new Reference(new NpzStats.Stats(refStats.mean(), refStats.covariance()), refStats.count(),
           sets.keptFeatures(Kind.REFERENCE), "computed from " + recordsDir + " split " + es.split());
-      writeCache(refDir, reference, manifestSha, es.split(), extractor, conf);
+      writeCache(refDir, reference, dataDigest, es.split(), extractor, conf);
     }
     if (EvaluateSettings.given(es.exportStats())) {
       Path out = Storage.path(es.exportStats());
@@ -268,7 +268,7 @@ public final class EvaluateJob {
     json.put("step", ck.info().step());
     json.put("model", ck.info().model());
     json.put("records", recordsDir.toString());
-    json.put("records_manifest_sha256", manifestSha);
+    json.put("records_digest", dataDigest);
     json.put("reference", reference.source());
     json.put("extractor", extractor.protocol());
     json.put("seed", config.seed());
@@ -479,7 +479,7 @@ public final class EvaluateJob {
   }
 
   /** stats.npz (pytorch-fid layout), the kept features, then info.json, which marks the entry complete. */
-  private static void writeCache(Path dir, Reference r, String manifestSha, String split, FeatureExtractor.Spec extractor,
+  private static void writeCache(Path dir, Reference r, String dataDigest, String split, FeatureExtractor.Spec extractor,
       Configuration conf) {
     try {
       Storage.writeAtomically(new Path(dir, "stats.npz"), NpzStats.toBytes(r.stats()), conf);
@@ -492,7 +492,7 @@ public final class EvaluateJob {
       Storage.writeAtomically(new Path(dir, "kid-features.gpms"), new ModelState().put("features", flat).toBytes(), conf);
       Map<String, Object> info = new LinkedHashMap<>();
       info.put("count", r.count());
-      info.put("records_manifest_sha256", manifestSha);
+      info.put("records_digest", dataDigest);
       info.put("split", split);
       info.put("extractor", extractor.protocol());
       Storage.writeAtomically(new Path(dir, "info.json"), JSON.writeValueAsBytes(info), conf);

@@ -215,7 +215,8 @@ public final class PreprocessJob {
         ShardTask t = group.get(current);
         ShardWriter.Written wr = writer.finish();
         done.add(new ShardResult(
-            new Manifest.Shard(RecordSchema.SHARDS_DIR + "/" + name(t), t.split().name(), wr.rows(), wr.bytes(), wr.sha256()),
+            new Manifest.Shard(RecordSchema.SHARDS_DIR + "/" + name(t), t.split().name(), wr.rows(), wr.bytes(), wr.sha256(),
+                wr.contentSha256()),
             labels, List.of(), null));
       }
       current++;

@@ -173,7 +173,7 @@ public final class PromoteCommand implements Callable<Integer>, Validated {
       registry.ensureModel(name, "genpipe " + run.tags().getOrDefault("genpipe.model", "model") + " trained by"
           + " parameter averaging; versions are runs' model/ artifacts (checkpoint state + info)");
       Map<String, String> versionTags = new LinkedHashMap<>();
-      copy(run.tags(), "genpipe.data.manifest_sha256", versionTags, "data_digest");
+      copy(run.tags(), "genpipe.data.digest", versionTags, "data_digest");
       copy(run.tags(), "genpipe.data.records", versionTags, "data_records");
       copy(run.tags(), "mlflow.source.git.commit", versionTags, "git_commit");
       copy(run.tags(), "genpipe.model", versionTags, "genpipe_model");

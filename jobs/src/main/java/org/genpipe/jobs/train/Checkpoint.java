@@ -22,7 +22,7 @@ import org.genpipe.models.ModelState;
  * A training checkpoint: the whole model state ({@code state.bin}) and, in {@code checkpoint.json},
  * where training stands (step, round, examples), how noise is drawn (seed; every step's noise is
  * derived from (seed, worker, step), so the seed and the step are the RNG state), the resolved
- * config, provenance and the data manifest checksum, and the loss history for plots. Written to a
+ * config, provenance and the records' digest ({@link org.genpipe.common.records.Manifest.Checked#dataDigest}), and the loss history for plots. Written to a
  * staging folder and renamed, so a checkpoint folder is always complete.
  *
  * @param history per logged step: the step and its losses averaged over workers
@@ -42,7 +42,7 @@ public record Checkpoint(
     String rngScheme,
     String config,
     String records,
-    String dataManifestSha256,
+    @com.fasterxml.jackson.annotation.JsonAlias("dataManifestSha256") String dataDigest,
     Provenance provenance,
     List<HistoryPoint> history,
     String trackingRunId,

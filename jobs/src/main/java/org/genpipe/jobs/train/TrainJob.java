@@ -132,7 +132,7 @@ public final class TrainJob {
     Path runDir = Storage.path(ts.output());
     Manifest.Checked checked = Manifest.readChecked(recordsDir, conf);
     Manifest manifest = checked.manifest();
-    String manifestSha = checked.sha256();
+    String dataDigest = checked.dataDigest();
     ModelFactory factory = factoryOverride != null ? factoryOverride
         : config.requireModel().factory(manifest.imageShape(), manifest.classes().size(), config.seed(),
             recordsDir.toString());
@@ -189,7 +189,8 @@ public final class TrainJob {
     tags.put("genpipe.model", driverModel.name());
     // promote names a registered model after the experiment by default
     tags.put("genpipe.experiment", experiment);
-    tags.put("genpipe.data.manifest_sha256", manifestSha);
+    tags.put("genpipe.data.digest", dataDigest);
+    tags.put("genpipe.data.manifest_sha256", checked.sha256());
     tags.put("genpipe.data.records", recordsDir.toString());
     tags.put("spark.app_id", spark.sparkContext().applicationId());
     tags.put("spark.master", spark.sparkContext().master());
@@ -212,7 +213,7 @@ public final class TrainJob {
     ParameterAveraging averaging = new ParameterAveraging(jsc, jobOnce, ts.workers());
     long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
     String heldOut = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
-    SampleMonitor monitor = ts.monitor() && driverModel instanceof GenerativeModel ? SampleMonitor.create(recordsDir, manifest, manifestSha, heldOut,
+    SampleMonitor monitor = ts.monitor() && driverModel instanceof GenerativeModel ? SampleMonitor.create(recordsDir, manifest, dataDigest, heldOut,
         config.requireEvaluate().domain(), config.seed(), Storage.path(config.requireEvaluate().cache()), conf,
         showProgress) : null;
     // the same held-out records at every sample point: pairs to translate, records to read, or texts to draw
@@ -276,7 +277,7 @@ public final class TrainJob {
         }
         if (round % ts.checkpointEvery() == 0 || step >= totalSteps) {
           Checkpoint c = new Checkpoint(Checkpoint.FORMAT, driverModel.name(), driverModel.imageShape(), step, round, examples, config.seed(),
-              Checkpoint.RNG_SCHEME, configYaml, recordsDir.toString(), manifestSha,
+              Checkpoint.RNG_SCHEME, configYaml, recordsDir.toString(), dataDigest,
               Provenance.capture(spark.version(), config.seed(), ConfigLoader.toTree(config)), history,
               tracker.runId(), manifest.classes());
           lastCheckpoint = c.write(runDir, state, conf);

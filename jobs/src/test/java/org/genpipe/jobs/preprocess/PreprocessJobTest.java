@@ -165,6 +165,42 @@ class PreprocessJobTest {
     assertThat(ha).hasSize(5).isEqualTo(hb);
   }
 
+  /**
+   * The records' digest (what runs record and caches are keyed by) follows the records alone: two
+   * preprocess runs of the same input give the same digest though their manifest files differ (creation
+   * time), another seed gives another; shard files whose bytes differ (Parquet footers vary between JVMs)
+   * but whose records are the same give the same digest.
+   */
+  @Test
+  void theRecordsDigestFollowsTheRecordsNotTheFiles() throws IOException {
+    Configuration conf = new Configuration();
+    PreprocessJob.run(config("captcha-render", null, dir.resolve("d1"), "preprocess.captcha.count=12"), spark, false);
+    PreprocessJob.run(config("captcha-render", null, dir.resolve("d2"), "preprocess.captcha.count=12"), spark, false);
+    PreprocessJob.run(config("captcha-render", null, dir.resolve("d3"), "preprocess.captcha.count=12", "seed=7"), spark,
+        false);
+    Manifest.Checked one = Manifest.readChecked(new org.apache.hadoop.fs.Path(dir.resolve("d1").toUri()), conf);
+    Manifest.Checked two = Manifest.readChecked(new org.apache.hadoop.fs.Path(dir.resolve("d2").toUri()), conf);
+    Manifest.Checked other = Manifest.readChecked(new org.apache.hadoop.fs.Path(dir.resolve("d3").toUri()), conf);
+    assertThat(one.sha256()).isNotEqualTo(two.sha256());
+    assertThat(one.dataDigest()).hasSize(64).isEqualTo(two.dataDigest()).isNotEqualTo(one.sha256());
+    assertThat(other.dataDigest()).isNotEqualTo(one.dataDigest());
+    assertThat(one.manifest().shards()).allSatisfy(sh -> assertThat(sh.contentSha256()).hasSize(64));
+
+    List<Manifest.Shard> rewritten = one.manifest().shards().stream()
+        .map(sh -> new Manifest.Shard(sh.file(), sh.split(), sh.rows(), sh.bytes(), "0".repeat(64), sh.contentSha256()))
+        .toList();
+    Manifest m = one.manifest();
+    Manifest sameRecords = new Manifest(m.schemaVersion(), m.dataset(), m.imageShape(), m.pairs(), m.classes(), m.counts(),
+        m.classCounts(), rewritten, m.sources(), m.skipped(), m.provenance());
+    assertThat(new Manifest.Checked(sameRecords, "f".repeat(64)).dataDigest()).isEqualTo(one.dataDigest());
+    // a manifest from before content digests: its file's SHA-256, as before
+    List<Manifest.Shard> old = m.shards().stream()
+        .map(sh -> new Manifest.Shard(sh.file(), sh.split(), sh.rows(), sh.bytes(), sh.sha256(), null)).toList();
+    assertThat(new Manifest.Checked(new Manifest(m.schemaVersion(), m.dataset(), m.imageShape(), m.pairs(), m.classes(),
+        m.counts(), m.classCounts(), old, m.sources(), m.skipped(), m.provenance()), "e".repeat(64)).dataDigest())
+        .isEqualTo("e".repeat(64));
+  }
+
   @Test
   void existingOutputIsRefusedUnlessOverwrite() throws IOException {
     Path out = dir.resolve("records");

@@ -49,7 +49,7 @@ class RegistryTest {
   private static String run(Tracker t, String experiment, String name, Map<String, Double> metrics,
       Map<String, String> params) throws Exception {
     String id = t.startRun(experiment, name, Map.of("genpipe.model", "beta-vae", "genpipe.experiment", experiment,
-        "genpipe.data.manifest_sha256", "ab".repeat(32), "mlflow.source.git.commit", "c0ffee"));
+        "genpipe.data.digest", "ab".repeat(32), "mlflow.source.git.commit", "c0ffee"));
     t.logParams(params);
     t.logMetrics(metrics.entrySet().stream().map(e -> new Tracker.Metric(e.getKey(), e.getValue(), 100,
         System.currentTimeMillis())).toList());

@@ -131,7 +131,7 @@ class TrainEngineTest {
     Checkpoint.Loaded last = Checkpoint.read(second.checkpoint(), conf());
     assertThat(last.info().history()).hasSize(20);
     assertThat(last.info().step()).isEqualTo(20);
-    assertThat(last.info().dataManifestSha256()).hasSize(64);
+    assertThat(last.info().dataDigest()).hasSize(64);
     assertThat(last.info().provenance().gitCommit()).isNotBlank();
   }
 
