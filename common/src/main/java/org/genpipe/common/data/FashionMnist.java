@@ -19,6 +19,9 @@ import org.genpipe.common.records.ImageShape;
  * dimensions, then unsigned bytes. Splits: train (60,000) and test (10,000).
  */
 public final class FashionMnist implements RawDataset {
+  /** Fashion-MNIST's images are 28x28 grey (Xiao et al. 2017). */
+  static final int SIZE = 28;
+
   private static final long serialVersionUID = 1L;
   public static final String NAME = "fashion-mnist";
   static final int IMAGES_MAGIC = 0x00000803;
@@ -56,6 +59,10 @@ public final class FashionMnist implements RawDataset {
         throw new BadInputException(
             images + " holds " + ih[0] + " images but " + labels + " holds " + lh[0]
                 + " labels; the counts must match");
+      }
+      if (ih[1] != SIZE || ih[2] != SIZE) {
+        throw new BadInputException(images + ": its IDX header says " + ih[1] + "x" + ih[2] + " images; Fashion-MNIST's"
+            + " are " + SIZE + "x" + SIZE + " (is this another data set's file?)");
       }
       ImageShape sh = new ImageShape(ih[1], ih[2], 1);
       if (shape != null && !shape.equals(sh)) {

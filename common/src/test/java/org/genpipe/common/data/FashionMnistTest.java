@@ -36,6 +36,15 @@ class FashionMnistTest {
   }
 
   @Test
+  void anIdxHeaderOfAnotherImageSizeIsRefusedNamingTheFileAndBothSizes() throws IOException {
+    List<List<Item>> src = RawFixtures.fashionMnist(dir, 4, 2, true, 1);
+    RawFixtures.writeIdx(dir, "train", src.get(0), 29, 28, true);
+    assertThatThrownBy(() -> new FashionMnist(dir.toString()).inventory(new Configuration(), null))
+        .isInstanceOf(BadInputException.class)
+        .hasMessageContaining("train-images-idx3-ubyte.gz: its IDX header says 29x28 images; Fashion-MNIST's are 28x28");
+  }
+
+  @Test
   void readsAnyRangeOfAShard() throws IOException {
     List<List<Item>> src = RawFixtures.fashionMnist(dir, 10, 2, true, 2);
     FashionMnist ds = new FashionMnist(dir.toString());
