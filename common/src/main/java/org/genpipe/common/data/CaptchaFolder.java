@@ -78,7 +78,7 @@ public final class CaptchaFolder implements RawDataset {
       Path p = new Path(split.files().get(i));
       BufferedImage img;
       try {
-        img = Images.decode(RawFiles.readAll(p, conf));
+        img = Images.decodeChecked(RawFiles.readAll(p, conf));
       } catch (IOException | RuntimeException e) {
         bad.report(p.toString(), "unreadable image (" + e.getMessage() + ")", e);
         continue;

@@ -75,7 +75,15 @@ public final class CityscapesPairs implements RawDataset {
       Path p = new Path(split.files().get(i));
       BufferedImage pair;
       try {
-        pair = Images.decode(RawFiles.readAll(p, conf));
+        byte[] bytes = RawFiles.readAll(p, conf);
+        // the pair's shape from the header first: a wrong or huge image is refused without decoding it
+        int[] wh = Images.size(bytes);
+        if (wh != null && wh[0] != 2 * wh[1]) {
+          bad.report(p.toString(),
+              "image is " + wh[0] + "x" + wh[1] + "; expected a side-by-side pair twice as wide as high (512x256)");
+          continue;
+        }
+        pair = wh == null ? null : Images.decodeChecked(bytes);
       } catch (IOException | RuntimeException e) {
         bad.report(p.toString(), "unreadable image (" + e.getMessage() + ")", e);
         continue;
@@ -84,14 +92,7 @@ public final class CityscapesPairs implements RawDataset {
         bad.report(p.toString(), "unreadable image: not a JPEG/PNG file");
         continue;
       }
-      int w = pair.getWidth();
       int h = pair.getHeight();
-      if (w != 2 * h) {
-        bad.report(
-            p.toString(),
-            "image is " + w + "x" + h + "; expected a side-by-side pair twice as wide as high (512x256)");
-        continue;
-      }
       BufferedImage photo = Images.resize(pair.getSubimage(0, 0, h, h), shape.height(), shape.width());
       BufferedImage labels = Images.resize(pair.getSubimage(h, 0, h, h), shape.height(), shape.width());
       out.accept(i,

@@ -51,6 +51,15 @@ class CaptchaTest {
   }
 
   @Test
+  void aHugeImageIsRefusedFromItsHeader() throws IOException {
+    RawFixtures.captchaFolder(dir, List.of("abc", "abd"), 8, 8, 3);
+    java.nio.file.Files.write(dir.resolve("abd.png"), RawFixtures.pngHeaderOnly(20000, 20000));
+    assertThatThrownBy(() -> ReadAll.read(new CaptchaFolder(dir.toString(), settings(8, 8, 0, 1))))
+        .isInstanceOf(BadInputException.class)
+        .hasMessageContaining("abd.png: unreadable image (its header says 20000x20000 pixels, over the limit of");
+  }
+
+  @Test
   void badNamesFailOrAreSkipped() throws IOException {
     RawFixtures.captchaFolder(dir, List.of("abc", "abz", "abcdef0"), 8, 8, 3);
     assertThatThrownBy(() -> ReadAll.read(new CaptchaFolder(dir.toString(), settings(8, 8, 0, 1))))

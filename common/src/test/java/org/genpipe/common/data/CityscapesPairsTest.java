@@ -61,6 +61,22 @@ class CityscapesPairsTest {
         .anyMatch(r -> r.contains("unreadable image"));
   }
 
+  /** A huge image is refused from its header: its size is read, its pixels never decoded. */
+  @Test
+  void hugeImagesAreRefusedFromTheirHeaderWithoutDecoding() throws IOException {
+    RawFixtures.pairs(dir, "train", 3, 16, "png", 4);
+    Files.write(dir.resolve("train/1.png"), RawFixtures.pngHeaderOnly(20000, 20000));
+    Files.write(dir.resolve("train/2.png"), RawFixtures.pngHeaderOnly(40000, 20000));
+    assertThat(org.genpipe.common.image.Images.size(RawFixtures.pngHeaderOnly(40000, 20000)))
+        .containsExactly(40000, 20000);
+    BadRecords skip = new BadRecords(OnBadRecord.SKIP);
+    Map<String, List<ImageRecord>> got = ReadAll.read(new CityscapesPairs(dir.toString(), 16, 16), skip);
+    assertThat(got.get("train")).extracting(ImageRecord::id).containsExactly("train/3");
+    assertThat(skip.skipped()).extracting(BadRecords.Skipped::reason).containsExactlyInAnyOrder(
+        "image is 20000x20000; expected a side-by-side pair twice as wide as high (512x256)",
+        "unreadable image (its header says 40000x20000 pixels, over the limit of 67108864 (not decoded))");
+  }
+
   @Test
   void emptyOrMissingFolders() throws IOException {
     Files.createDirectories(dir.resolve("train"));

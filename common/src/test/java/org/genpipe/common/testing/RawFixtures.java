@@ -201,4 +201,26 @@ public final class RawFixtures {
   public static byte[] utf8(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
   }
+
+  /**
+   * A PNG whose header says {@code width x height} and that holds no pixel data: readers see its size
+   * from the header, decoding it fails. Stands in for huge images without writing their pixels.
+   */
+  public static byte[] pngHeaderOnly(int width, int height) {
+    java.nio.ByteBuffer ihdr = java.nio.ByteBuffer.allocate(17);
+    ihdr.put("IHDR".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).putInt(width).putInt(height)
+        .put((byte) 8).put((byte) 2).put((byte) 0).put((byte) 0).put((byte) 0);
+    java.nio.ByteBuffer out = java.nio.ByteBuffer.allocate(8 + 4 + 17 + 4 + 12);
+    out.put(new byte[] {(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10});
+    out.putInt(13).put(ihdr.array()).putInt(crc(ihdr.array()));
+    byte[] iend = "IEND".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    out.putInt(0).put(iend).putInt(crc(iend));
+    return out.array();
+  }
+
+  private static int crc(byte[] b) {
+    java.util.zip.CRC32 c = new java.util.zip.CRC32();
+    c.update(b);
+    return (int) c.getValue();
+  }
 }
