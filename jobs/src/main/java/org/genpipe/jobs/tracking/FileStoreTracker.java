@@ -98,6 +98,28 @@ public final class FileStoreTracker implements Tracker {
     throw new IOException("run " + id + " is not in the MLflow file store " + root);
   }
 
+  @Override
+  public void reopenRun(String id) throws IOException {
+    attachRun(id);
+    writeRunMeta(runName, Status.RUNNING, null);
+  }
+
+  @Override
+  public Map<String, String> runParams() throws IOException {
+    Map<String, String> out = new LinkedHashMap<>();
+    Path dir = runDir.resolve("params");
+    if (Files.isDirectory(dir)) {
+      try (Stream<Path> files = Files.walk(dir)) {
+        for (Path f : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
+          if (!f.getFileName().toString().startsWith(".")) {
+            out.put(dir.relativize(f).toString().replace('\\', '/'), Files.readString(f, StandardCharsets.UTF_8));
+          }
+        }
+      }
+    }
+    return out;
+  }
+
   private String findOrCreateExperiment(String name) throws IOException {
     int max = 0;
     if (Files.isDirectory(root)) {

@@ -42,6 +42,8 @@ public final class ResilientTracker implements AutoCloseable {
   private volatile boolean runStarted;
   private volatile boolean warned;
   private volatile boolean attached;
+  /** Set by resumeOrStartRun on the sender thread: params go in as new ones only. */
+  private volatile boolean resumed;
   private volatile String runId;
 
   /**
@@ -87,6 +89,36 @@ public final class ResilientTracker implements AutoCloseable {
     }, false);
   }
 
+  /**
+   * Continues the run {@code runId} of a resumed training: the same run, RUNNING again, its metrics
+   * going on at their steps. When the store does not have it (another tracking URI, or none was
+   * recorded), starts a new run tagged {@code genpipe.continues_run} with the old id.
+   */
+  public void resumeOrStartRun(String runId, String experiment, String runName, Map<String, String> tags) {
+    submit("resume run", Map.of("runId", String.valueOf(runId), "experiment", experiment), t -> {
+      if (runId != null) {
+        try {
+          t.reopenRun(runId);
+          this.runId = runId;
+          attached = true;
+          resumed = true;
+          runStarted = true;
+          t.setTags(tags);
+          return;
+        } catch (Exception e) {
+          LOG.warn("run {} cannot be reopened at {} ({}); the resumed training logs into a new run that names it",
+              runId, t.location(), e.getMessage());
+        }
+      }
+      Map<String, String> all = new java.util.LinkedHashMap<>(tags);
+      if (runId != null) {
+        all.put("genpipe.continues_run", runId);
+      }
+      this.runId = t.startRun(experiment, runName, all);
+      runStarted = true;
+    }, false);
+  }
+
   /** Whether {@link #attachOrStartRun} found the run (valid once the queued calls are done). */
   public boolean attached() {
     return attached;
@@ -97,8 +129,35 @@ public final class ResilientTracker implements AutoCloseable {
     return runId;
   }
 
+  /**
+   * Logs params; into a resumed run only the new ones, since MLflow params cannot change: a value that
+   * differs from the run's (train.steps raised to continue it) becomes a tag
+   * {@code genpipe.resume.param.<key>} = "old -> new".
+   */
   public void logParams(Map<String, String> params) {
-    submit("params", Map.of("params", params), t -> t.logParams(params), true);
+    submit("params", Map.of("params", params), t -> {
+      if (!resumed) {
+        t.logParams(params);
+        return;
+      }
+      Map<String, String> had = t.runParams();
+      Map<String, String> fresh = new java.util.LinkedHashMap<>();
+      Map<String, String> changed = new java.util.LinkedHashMap<>();
+      params.forEach((k, v) -> {
+        String old = had.get(k);
+        if (old == null) {
+          fresh.put(k, v);
+        } else if (!old.equals(v)) {
+          changed.put("genpipe.resume.param." + k, old + " -> " + v);
+        }
+      });
+      if (!fresh.isEmpty()) {
+        t.logParams(fresh);
+      }
+      if (!changed.isEmpty()) {
+        t.setTags(changed);
+      }
+    }, true);
   }
 
   public void setTags(Map<String, String> tags) {

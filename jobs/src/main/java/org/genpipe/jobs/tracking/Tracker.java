@@ -36,6 +36,15 @@ public interface Tracker extends AutoCloseable {
    */
   void attachRun(String runId) throws Exception;
 
+  /**
+   * Continues an existing run as RUNNING again (a resumed training): as {@link #attachRun}, and the
+   * run's status goes back to RUNNING until {@link #endRun}. Throws when the run does not exist here.
+   */
+  void reopenRun(String runId) throws Exception;
+
+  /** The params the started or attached run already has. */
+  Map<String, String> runParams() throws Exception;
+
   void logParams(Map<String, String> params) throws Exception;
 
   void logMetrics(List<Metric> metrics) throws Exception;

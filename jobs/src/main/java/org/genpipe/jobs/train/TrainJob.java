@@ -147,6 +147,7 @@ public final class TrainJob {
     long examples = 0;
     List<Checkpoint.HistoryPoint> history = new ArrayList<>();
     Path resumedFrom = null;
+    String resumedRunId = null;
     try {
       if (resume) {
         resumedFrom = Checkpoint.latest(runDir, conf);
@@ -161,6 +162,7 @@ public final class TrainJob {
         round = c.info().round();
         examples = c.info().examples();
         history.addAll(c.info().history());
+        resumedRunId = c.info().trackingRunId();
         LOG.info("resuming from {} at step {}", resumedFrom, step);
       } else if (Checkpoint.latest(runDir, conf) != null) {
         throw new BadInputException(runDir + " already holds checkpoints of a run; pass --resume to continue it"
@@ -200,9 +202,13 @@ public final class TrainJob {
     tags.put("averaging.state_transfer",
         ParameterAveraging.handsOverInProcess(jsc, ts.workers()) ? "in-process" : "serialised");
     if (resumedFrom != null) {
+      // one training, one MLflow run: a resumed training goes on in the run its checkpoint names
       tags.put("genpipe.resumed_from", resumedFrom.toString());
+      tags.put("genpipe.resumed_at_step", String.valueOf(step));
+      tracker.resumeOrStartRun(resumedRunId, experiment, runName, tags);
+    } else {
+      tracker.startRun(experiment, runName, tags);
     }
-    tracker.startRun(experiment, runName, tags);
     tracker.logParams(params(config));
     tracker.logArtifact("config.yaml", Checkpoint.utf8(configYaml));
 

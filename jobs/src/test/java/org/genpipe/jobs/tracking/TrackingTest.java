@@ -112,6 +112,61 @@ class TrackingTest {
   }
 
   /**
+   * A resumed training goes on in its run on a real server: RUNNING again, then FINISHED, metrics
+   * continuing at their steps, new params logged, a changed one kept as a tag (MLflow params cannot
+   * change); a run the server does not have gives a new run that names it.
+   */
+  @Test
+  void aResumedRunGoesOnInTheSameServerRun() throws Exception {
+    try (MlflowServer server = new MlflowServer(dir.resolve("server"))) {
+      String runId;
+      try (ResilientTracker t = new ResilientTracker(new RestTracker(server.uri()), 2, 10)) {
+        t.startRun("resume-test", "run-r", Map.of());
+        t.logParams(Map.of("train.steps", "10", "seed", "1"));
+        t.logMetrics(List.of(new Tracker.Metric("loss", 2.0, 0, 1L), new Tracker.Metric("loss", 1.5, 1, 2L)));
+        t.endRun(Tracker.Status.KILLED);
+        assertThat(t.finish(30, dir.resolve("unsent-1.jsonl"))).isNull();
+        runId = t.runId();
+      }
+      try (ResilientTracker t = new ResilientTracker(new RestTracker(server.uri()), 2, 10)) {
+        t.resumeOrStartRun(runId, "resume-test", "run-r2", Map.of("genpipe.resumed_at_step", "2"));
+        t.logParams(Map.of("train.steps", "20", "seed", "1", "train.workers", "2"));
+        t.logMetrics(List.of(new Tracker.Metric("loss", 1.0, 2, 3L)));
+        assertThat(t.finish(30, dir.resolve("unsent-2.jsonl"))).isNull(); // the queue drained, the run left open
+        assertThat(get(server.uri() + "/api/2.0/mlflow/runs/get?run_id=" + runId).at("/run/info/status").asText())
+            .isEqualTo("RUNNING");
+      }
+      try (ResilientTracker t = new ResilientTracker(new RestTracker(server.uri()), 2, 10)) {
+        t.resumeOrStartRun(runId, "resume-test", "unused", Map.of());
+        t.endRun(Tracker.Status.FINISHED);
+        assertThat(t.finish(30, dir.resolve("unsent-3.jsonl"))).isNull();
+      }
+      JsonNode run = get(server.uri() + "/api/2.0/mlflow/runs/get?run_id=" + runId).get("run");
+      assertThat(run.at("/info/status").asText()).isEqualTo("FINISHED");
+      assertThat(run.at("/info/run_name").asText()).isEqualTo("run-r");
+      assertThat(run.at("/data/params").toString()).contains("{\"key\":\"train.steps\",\"value\":\"10\"}",
+          "{\"key\":\"train.workers\",\"value\":\"2\"}");
+      assertThat(run.at("/data/tags").toString()).contains(
+          "{\"key\":\"genpipe.resume.param.train.steps\",\"value\":\"10 -> 20\"}");
+      JsonNode history = get(server.uri() + "/api/2.0/mlflow/metrics/get-history?run_id=" + runId
+          + "&metric_key=loss").get("metrics");
+      List<Long> steps = new ArrayList<>();
+      history.forEach(m -> steps.add(m.get("step").asLong()));
+      Collections.sort(steps);
+      assertThat(steps).containsExactly(0L, 1L, 2L);
+      // a run this server does not have: a new run, which names the one it continues
+      try (ResilientTracker t = new ResilientTracker(new RestTracker(server.uri()), 2, 10)) {
+        t.resumeOrStartRun("0123456789abcdef0123456789abcdef", "resume-test", "run-new", Map.of());
+        t.endRun(Tracker.Status.FINISHED);
+        assertThat(t.finish(30, dir.resolve("unsent-4.jsonl"))).isNull();
+        assertThat(t.runId()).isNotEqualTo("0123456789abcdef0123456789abcdef");
+        assertThat(get(server.uri() + "/api/2.0/mlflow/runs/get?run_id=" + t.runId()).at("/run/data/tags").toString())
+            .contains("{\"key\":\"genpipe.continues_run\",\"value\":\"0123456789abcdef0123456789abcdef\"}");
+      }
+    }
+  }
+
+  /**
    * The offline store the pipeline writes ({@code ./mlruns}) read by the real mlflow library:
    * MLflow 3 reads file stores with MLFLOW_ALLOW_FILE_STORE=true, and {@code mlflow migrate-filestore}
    * moves one into SQLite (what MLflow 3 servers use) with nothing lost.

@@ -133,6 +133,18 @@ class TrainEngineTest {
     assertThat(last.info().step()).isEqualTo(20);
     assertThat(last.info().dataDigest()).hasSize(64);
     assertThat(last.info().provenance().gitCommit()).isNotBlank();
+    // one training, one MLflow run: the resume went on in the first run, FINISHED again, loss at every step once
+    assertThat(second.trackingLocation()).isEqualTo(first.trackingLocation());
+    java.nio.file.Path mlrun = java.nio.file.Path.of(second.trackingLocation());
+    assertThat(java.nio.file.Files.readString(mlrun.resolve("meta.yaml"))).contains("status: 3")
+        .doesNotContain("end_time: null");
+    List<Long> steps = java.nio.file.Files.readAllLines(mlrun.resolve("metrics/loss")).stream()
+        .map(l -> Long.parseLong(l.split(" ")[2])).toList();
+    assertThat(steps).containsExactlyElementsOf(java.util.stream.LongStream.range(0, 20).boxed().toList());
+    // MLflow params cannot change: the raised train.steps is a tag
+    assertThat(mlrun.resolve("params/train.steps")).hasContent("10");
+    assertThat(mlrun.resolve("tags/genpipe.resume.param.train.steps")).hasContent("10 -> 20");
+    assertThat(mlrun.resolve("tags/genpipe.resumed_at_step")).hasContent("10");
   }
 
   @Test
