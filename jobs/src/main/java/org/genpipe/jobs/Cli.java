@@ -69,6 +69,10 @@ public final class Cli implements Runnable {
             return 2;
           }
           for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof TrainJob.StoppedException stopped) {
+              line.getErr().println("error: " + t.getMessage());
+              return stopped.exitCode();
+            }
             if (t instanceof TrainJob.DivergedException) {
               line.getErr().println("error: " + t.getMessage());
               return 1;

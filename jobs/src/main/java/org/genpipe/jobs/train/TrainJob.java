@@ -107,6 +107,21 @@ public final class TrainJob {
     }
   }
 
+  /** Thrown when SIGTERM or SIGINT stopped the run after a round: checkpoint written, MLflow run KILLED. */
+  public static final class StoppedException extends RuntimeException {
+    private final int exitCode;
+
+    StoppedException(String message, int exitCode) {
+      super(message);
+      this.exitCode = exitCode;
+    }
+
+    /** 128 + the signal's number, as a shell reports a process the signal ended. */
+    public int exitCode() {
+      return exitCode;
+    }
+  }
+
   /** Thrown when a loss or the averaged state turns NaN or infinite. */
   public static final class DivergedException extends RuntimeException {
     public DivergedException(String message) {
@@ -233,6 +248,7 @@ public final class TrainJob {
     List<String> pictures = new ArrayList<>();
     ProgressBar bar = showProgress ? progressBar(totalSteps, step) : null;
     Tracker.Status status = Tracker.Status.FAILED;
+    StopSignal stop = StopSignal.install();
     try {
       while (step < totalSteps) {
         int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
@@ -281,13 +297,19 @@ public final class TrainJob {
           pictures.add(writeSamples(driverModel, fixedNoise, fixedPairs, runDir, step, conf, tracker, manifest.classes(),
               monitor));
         }
-        if (round % ts.checkpointEvery() == 0 || step >= totalSteps) {
+        if (round % ts.checkpointEvery() == 0 || step >= totalSteps || stop.requested()) {
           Checkpoint c = new Checkpoint(Checkpoint.FORMAT, driverModel.name(), driverModel.imageShape(), step, round, examples, config.seed(),
               Checkpoint.RNG_SCHEME, configYaml, recordsDir.toString(), dataDigest,
               Provenance.capture(spark.version(), config.seed(), ConfigLoader.toTree(config)), history,
               tracker.runId(), manifest.classes());
           lastCheckpoint = c.write(runDir, state, conf);
           Checkpoint.prune(runDir, ts.keepCheckpoints(), conf);
+        }
+        if (stop.requested() && step < totalSteps) {
+          status = Tracker.Status.KILLED;
+          throw new StoppedException(stop.name() + ": stopped after step " + step + " of " + totalSteps
+              + "; checkpoint " + lastCheckpoint + "; MLflow run " + tracker.runId() + " marked KILLED. Continue with"
+              + " the same command and --resume", stop.exitCode());
         }
       }
       if (bar != null) {
@@ -320,8 +342,9 @@ public final class TrainJob {
       if (bar != null) {
         bar.close();
       }
+      stop.close();
       if (status != Tracker.Status.FINISHED) {
-        tracker.endRun(Tracker.Status.FAILED);
+        tracker.endRun(status); // FAILED, or KILLED by a signal
         String notLogged = tracker.finish(10, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
         if (notLogged != null) {
           LOG.warn(notLogged);
