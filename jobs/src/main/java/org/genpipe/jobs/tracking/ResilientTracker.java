@@ -72,21 +72,7 @@ public final class ResilientTracker implements AutoCloseable {
    * run); otherwise, or when {@code runId} is null, starts a new run as {@link #startRun} does.
    */
   public void attachOrStartRun(String runId, String experiment, String runName, Map<String, String> tags) {
-    submit("attach run", Map.of("runId", String.valueOf(runId), "experiment", experiment), t -> {
-      if (runId != null) {
-        try {
-          t.attachRun(runId);
-          this.runId = runId;
-          attached = true;
-          runStarted = true;
-          return;
-        } catch (Exception e) {
-          LOG.info("run {} not found at {} ({}); logging into a new run", runId, t.location(), e.getMessage());
-        }
-      }
-      this.runId = t.startRun(experiment, runName, tags);
-      runStarted = true;
-    }, false);
+    continueOrStart(runId, false, experiment, runName, tags);
   }
 
   /**
@@ -95,23 +81,33 @@ public final class ResilientTracker implements AutoCloseable {
    * recorded), starts a new run tagged {@code genpipe.continues_run} with the old id.
    */
   public void resumeOrStartRun(String runId, String experiment, String runName, Map<String, String> tags) {
-    submit("resume run", Map.of("runId", String.valueOf(runId), "experiment", experiment), t -> {
+    continueOrStart(runId, true, experiment, runName, tags);
+  }
+
+  /** Attaches to (or, for a resumed training, reopens) {@code runId}; a new run when that fails. */
+  private void continueOrStart(String runId, boolean reopen, String experiment, String runName,
+      Map<String, String> tags) {
+    submit(reopen ? "resume run" : "attach run", Map.of("runId", String.valueOf(runId), "experiment", experiment), t -> {
       if (runId != null) {
         try {
-          t.reopenRun(runId);
+          if (reopen) {
+            t.reopenRun(runId);
+            t.setTags(tags);
+          } else {
+            t.attachRun(runId);
+          }
           this.runId = runId;
           attached = true;
-          resumed = true;
+          resumed = reopen;
           runStarted = true;
-          t.setTags(tags);
           return;
         } catch (Exception e) {
-          LOG.warn("run {} cannot be reopened at {} ({}); the resumed training logs into a new run that names it",
-              runId, t.location(), e.getMessage());
+          LOG.info("run {} cannot be {} at {} ({}); logging into a new run", runId, reopen ? "reopened" : "found",
+              t.location(), e.getMessage());
         }
       }
       Map<String, String> all = new java.util.LinkedHashMap<>(tags);
-      if (runId != null) {
+      if (reopen && runId != null) {
         all.put("genpipe.continues_run", runId);
       }
       this.runId = t.startRun(experiment, runName, all);

@@ -119,16 +119,7 @@ public final class RestTracker implements Tracker {
   @Override
   public void reopenRun(String id) throws IOException, InterruptedException {
     attachRun(id);
-    String body = new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(
-        Map.of("run_id", runId, "status", "RUNNING"));
-    HttpRequest post = HttpRequest.newBuilder(URI.create(uri + "/api/2.0/mlflow/runs/update"))
-        .timeout(Duration.ofSeconds(30)).header("Content-Type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString(body)).build();
-    HttpResponse<String> resp = http.send(post, HttpResponse.BodyHandlers.ofString());
-    if (resp.statusCode() != 200) {
-      throw new IOException("MLflow server " + uri + " answered runs/update with HTTP " + resp.statusCode() + ": "
-          + resp.body());
-    }
+    new MlflowRest(uri).post("runs/update", Map.of("run_id", runId, "status", "RUNNING"));
   }
 
   @Override
