@@ -15,6 +15,7 @@ import org.genpipe.jobs.preprocess.PreprocessCommand;
 import org.genpipe.jobs.read.ReadCommand;
 import org.genpipe.jobs.registry.CompareCommand;
 import org.genpipe.jobs.registry.PromoteCommand;
+import org.genpipe.jobs.tracking.ReplayCommand;
 import org.genpipe.jobs.train.GenerateCommand;
 import org.genpipe.jobs.train.TrainCommand;
 import org.genpipe.jobs.train.TrainJob;
@@ -48,6 +49,7 @@ import picocli.CommandLine.Command;
       CompareCommand.class,
       PromoteCommand.class,
       ValidateCommand.class,
+      ReplayCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Cli implements Runnable {

@@ -26,6 +26,7 @@ import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.evaluate.FeatureSets.Kind;
 import org.genpipe.jobs.spark.TaskProgress;
 import org.genpipe.jobs.tracking.ResilientTracker;
+import org.genpipe.jobs.tracking.TrackingSpool;
 import org.genpipe.jobs.tracking.Tracker;
 import org.genpipe.jobs.tracking.TrackingSettings;
 import org.genpipe.jobs.train.Checkpoint;
@@ -533,8 +534,7 @@ public final class EvaluateJob {
       tracker.logMetrics(values);
       tracker.setTags(protocolTags);
       tracker.logArtifact("evaluation/" + reportPath.getName(), report);
-      String notLogged = tracker.finish(60, java.nio.file.Path.of(System.getProperty("java.io.tmpdir"),
-          "genpipe-evaluate-unsent-" + UUID.randomUUID() + ".jsonl"));
+      String notLogged = tracker.finish(60, TrackingSpool.beside(reportPath.getParent()));
       String where = tracker.location() + (tracker.attached() ? " (the training run)" : " (a new run: the training run "
           + (ck.info().trackingRunId() == null ? "is not recorded in the checkpoint" : ck.info().trackingRunId()
           + " is not in this store") + ")");

@@ -67,6 +67,11 @@ public final class RestTracker implements Tracker {
   }
 
   @Override
+  public void probe() throws IOException, InterruptedException {
+    checkReachable();
+  }
+
+  @Override
   public String startRun(String experiment, String runName, Map<String, String> tags)
       throws IOException, InterruptedException {
     checkReachable();

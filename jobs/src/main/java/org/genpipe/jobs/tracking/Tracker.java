@@ -56,6 +56,9 @@ public interface Tracker extends AutoCloseable {
 
   void endRun(Status status) throws Exception;
 
+  /** Throws when the store cannot be reached now (cheap; asked before resending held calls). */
+  default void probe() throws Exception {}
+
   /** Where a user finds the run (a folder or a URL). */
   String location();
 

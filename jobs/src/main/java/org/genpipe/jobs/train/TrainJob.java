@@ -33,6 +33,7 @@ import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.ShardReader;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.tracking.ResilientTracker;
+import org.genpipe.jobs.tracking.TrackingSpool;
 import org.genpipe.jobs.tracking.Tracker;
 import org.genpipe.jobs.tracking.TrackingSettings;
 import org.genpipe.models.Condition;
@@ -333,7 +334,7 @@ public final class TrainJob {
               System.currentTimeMillis())));
       status = Tracker.Status.FINISHED;
       tracker.endRun(status);
-      String notLogged = tracker.finish(60, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
+      String notLogged = tracker.finish(60, TrackingSpool.beside(runDir));
       return new Result(runDir, step, examples, state, lastCheckpoint, experiment, tracker.location(),
           seconds, notLogged, pictures, roundTimes);
     } catch (IOException e) {
@@ -345,7 +346,7 @@ public final class TrainJob {
       stop.close();
       if (status != Tracker.Status.FINISHED) {
         tracker.endRun(status); // FAILED, or KILLED by a signal
-        String notLogged = tracker.finish(10, java.nio.file.Path.of(localDir(runDir), "tracking-unsent.jsonl"));
+        String notLogged = tracker.finish(10, TrackingSpool.beside(runDir));
         if (notLogged != null) {
           LOG.warn(notLogged);
         }
@@ -354,11 +355,6 @@ public final class TrainJob {
       driverModel.close();
       jobOnce.destroy();
     }
-  }
-
-  private static String localDir(Path runDir) {
-    return runDir.toUri().getScheme() == null || "file".equals(runDir.toUri().getScheme())
-        ? runDir.toUri().getPath() : System.getProperty("java.io.tmpdir");
   }
 
   private static void checkResumable(Checkpoint.Loaded c, TrainableModel model, PipelineConfig config, Path dir) {

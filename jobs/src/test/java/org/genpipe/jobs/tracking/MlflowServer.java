@@ -21,21 +21,24 @@ public final class MlflowServer implements AutoCloseable {
   private final Process process;
   private final Path log;
   private final String uri;
+  private final int port;
   final Path artifacts;
 
   public MlflowServer(Path dir) throws IOException, InterruptedException {
+    this(dir, freePort());
+  }
+
+  /** A server on {@code port}; the same dir and port again is the same server back after a stop. */
+  public MlflowServer(Path dir, int port) throws IOException, InterruptedException {
     Files.createDirectories(dir);
-    int port;
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      port = s.getLocalPort();
-    }
+    this.port = port;
     uri = "http://127.0.0.1:" + port;
     artifacts = dir.resolve("artifacts");
     log = dir.resolve("server.log");
     process = new ProcessBuilder(PythonTools.bin().resolve("mlflow").toString(), "server", "--backend-store-uri",
         "sqlite:///" + dir.resolve("mlflow.db"), "--serve-artifacts", "--artifacts-destination", artifacts.toString(),
         "--host", "127.0.0.1", "--port", String.valueOf(port), "--workers", "1")
-        .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
     HttpClient http = HttpClient.newHttpClient();
     long deadline = System.nanoTime() + START.toNanos();
     while (true) {
@@ -55,6 +58,16 @@ public final class MlflowServer implements AutoCloseable {
       }
       Thread.sleep(500);
     }
+  }
+
+  static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+
+  public int port() {
+    return port;
   }
 
   public String uri() {

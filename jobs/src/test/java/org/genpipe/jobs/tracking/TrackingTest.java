@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -226,16 +225,23 @@ class TrackingTest {
     return JSON.readTree(r.body());
   }
 
+  private static JsonNode post(String url, String body) throws Exception {
+    java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newBuilder()
+        .version(java.net.http.HttpClient.Version.HTTP_1_1).build().send(
+        java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).header("Content-Type", "application/json")
+            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).as(url + ": " + r.body()).isEqualTo(200);
+    return JSON.readTree(r.body());
+  }
+
   private static String sha256(byte[] b) throws Exception {
     return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
   }
 
   @Test
   void anUnreachableServerNeverFailsTheCallerAndWhatWasNotSentIsKept() throws Exception {
-    int port;
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      port = s.getLocalPort();
-    }
+    int port = MlflowServer.freePort();
     ResilientTracker t = new ResilientTracker(new RestTracker("http://127.0.0.1:" + port), 2, 10);
     t.startRun("x", "y", Map.of());
     t.logParams(Map.of("a", "1"));
@@ -243,11 +249,120 @@ class TrackingTest {
     t.logArtifact("loss.png", new byte[] {1});
     t.endRun(Tracker.Status.FINISHED);
     Path spool = dir.resolve("run/tracking-unsent.jsonl");
-    String report = t.finish(120, spool);
+    long started = System.nanoTime();
+    String report = t.finish(3, spool);
     t.close();
-    assertThat(report).contains("not logged", "metrics=1", "artifact=1", spool.toString());
+    assertThat((System.nanoTime() - started) / 1e9).as("the drain at the end is bounded").isLessThan(15);
+    assertThat(report).contains("not logged", "metrics=1", "artifact=1", spool.toString(), "replay-tracking");
     List<String> lines = Files.readAllLines(spool);
     assertThat(lines).hasSize(5);
+    assertThat(lines.get(0)).contains("\"call\":\"start run\"", "\"experiment\":\"x\"");
     assertThat(lines.get(2)).contains("\"call\":\"metrics\"", "\"key\":\"loss\"");
+    assertThat(lines.get(3)).contains("\"call\":\"artifact\"", "\"sha256\"");
+
+    // the server comes up on that port: replay-tracking creates the run and sends everything, in order
+    try (MlflowServer server = new MlflowServer(dir.resolve("server"), port)) {
+      int exit = new picocli.CommandLine(new org.genpipe.jobs.Cli()).execute("replay-tracking", spool.toString(),
+          "--tracking-uri", server.uri());
+      assertThat(exit).isZero();
+      assertThat(spool).doesNotExist();
+      assertThat(dir.resolve("run/tracking-unsent.jsonl.artifacts")).doesNotExist();
+      JsonNode runs = post(server.uri() + "/api/2.0/mlflow/runs/search",
+          "{\"experiment_ids\":[\"" + get(server.uri() + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=x")
+              .at("/experiment/experiment_id").asText() + "\"]}").get("runs");
+      assertThat(runs).hasSize(1);
+      JsonNode run = runs.get(0);
+      assertThat(run.at("/info/status").asText()).isEqualTo("FINISHED");
+      assertThat(run.at("/info/run_name").asText()).isEqualTo("y");
+      assertThat(run.at("/data/params").toString()).contains("{\"key\":\"a\",\"value\":\"1\"}");
+      assertThat(run.at("/data/metrics").toString()).contains("\"loss\"");
+    }
+  }
+
+  /**
+   * A real server stopped mid-run and started again on the same port and database: the calls made
+   * while it was down are held and resent in the background before the run ends (no hole in the
+   * metric history), and the run ends FINISHED with nothing spooled.
+   */
+  @Test
+  void callsMadeWhileTheServerIsDownAreResentWhenItIsBack() throws Exception {
+    Path serverDir = dir.resolve("server");
+    MlflowServer server = new MlflowServer(serverDir);
+    String uri = server.uri();
+    ResilientTracker t = new ResilientTracker(new RestTracker(uri), 2, 10);
+    try {
+      t.startRun("outage", "run-1", Map.of());
+      t.logMetrics(steps(0, 10));
+      awaitSteps(uri, t, 10);
+      server.close();
+      t.logMetrics(steps(10, 20)); // held: the server is gone
+      t.setTags(Map.of("during", "outage"));
+      Thread.sleep(1500);
+      server = new MlflowServer(serverDir, server.port());
+      // no further call: the background resend alone brings the held steps
+      awaitSteps(uri, t, 20);
+      t.logMetrics(steps(20, 30));
+      t.endRun(Tracker.Status.FINISHED);
+      assertThat(t.finish(60, dir.resolve("unsent.jsonl"))).isNull();
+      assertThat(dir.resolve("unsent.jsonl")).doesNotExist();
+      JsonNode run = get(uri + "/api/2.0/mlflow/runs/get?run_id=" + t.runId()).get("run");
+      assertThat(run.at("/info/status").asText()).isEqualTo("FINISHED");
+      assertThat(run.at("/data/tags").toString()).contains("\"during\"");
+      assertThat(history(uri, t.runId())).hasSize(30);
+    } finally {
+      t.close();
+      server.close();
+    }
+  }
+
+  /** A replay that cannot reach the server keeps every call; run again later, it goes on. */
+  @Test
+  void aFailedReplayKeepsWhatItCouldNotSend() throws Exception {
+    int port = MlflowServer.freePort();
+    String uri = "http://127.0.0.1:" + port;
+    Path spool = dir.resolve("run/tracking-unsent.jsonl");
+    TrackingSpool.append(spool, "0123456789abcdef0123456789abcdef", List.of(
+        new TrackingSpool.Entry("metrics", "down", Map.of("metrics", steps(0, 3)), null)));
+    String before = Files.readString(spool);
+    try (RestTracker down = new RestTracker(uri)) {
+      TrackingSpool.Replayed r = TrackingSpool.replay(spool, down);
+      assertThat(r.sent()).isEqualTo(1); // the run line
+      assertThat(r.left()).isEqualTo(1);
+      assertThat(r.failure()).contains("cannot be reached");
+    }
+    assertThat(Files.readString(spool)).isEqualTo(before);
+    Files.writeString(spool, "{\"call\":\"metrics\",\"metrics\":[]}\nnot json\n");
+    assertThat(org.genpipe.jobs.Cli.execute("replay-tracking", spool.toString(),
+        "--tracking-uri", uri)).isEqualTo(2);
+  }
+
+  private static List<Tracker.Metric> steps(int from, int to) {
+    List<Tracker.Metric> m = new ArrayList<>();
+    for (int i = from; i < to; i++) {
+      m.add(new Tracker.Metric("loss", 1.0 / (i + 1), i, 1_700_000_000_000L + i));
+    }
+    return m;
+  }
+
+  private static JsonNode history(String uri, String runId) throws Exception {
+    return get(uri + "/api/2.0/mlflow/metrics/get-history?run_id=" + runId + "&metric_key=loss&max_results=5000")
+        .path("metrics");
+  }
+
+  private static void awaitSteps(String uri, ResilientTracker t, int n) throws Exception {
+    long deadline = System.nanoTime() + 90_000_000_000L;
+    while (true) {
+      if (t.runId() != null) {
+        try {
+          if (history(uri, t.runId()).size() >= n) {
+            return;
+          }
+        } catch (IOException | AssertionError e) {
+          // not up yet
+        }
+      }
+      assertThat(System.nanoTime()).as("%d steps reached the server", n).isLessThan(deadline);
+      Thread.sleep(250);
+    }
   }
 }
