@@ -65,20 +65,21 @@ public final class Cli implements Runnable {
     CommandLine cmd = commandLine();
     cmd.setExecutionExceptionHandler(
         (e, line, parsed) -> {
-          BadInputException bad = BadInputException.findIn(e);
-          if (bad != null) {
-            line.getErr().println("error: " + bad.getMessage());
-            return 2;
-          }
+          // a training that stopped says why itself, whatever caused it
           for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof TrainJob.StoppedException stopped) {
               line.getErr().println("error: " + t.getMessage());
               return stopped.exitCode();
             }
-            if (t instanceof TrainJob.DivergedException) {
+            if (t instanceof TrainJob.DivergedException || t instanceof TrainJob.CheckpointFailedException) {
               line.getErr().println("error: " + t.getMessage());
               return 1;
             }
+          }
+          BadInputException bad = BadInputException.findIn(e);
+          if (bad != null) {
+            line.getErr().println("error: " + bad.getMessage());
+            return 2;
           }
           throw e;
         });

@@ -145,12 +145,15 @@ public final class Storage {
 
   /** An error for a storage location that cannot be reached, with the root cause. */
   public static BadInputException unreachable(Path path, Throwable e) {
+    return new BadInputException("cannot access " + path + ": " + rootCause(e), e);
+  }
+
+  /** The innermost cause of {@code e} as "SimpleName: message", what a user can act on. */
+  public static String rootCause(Throwable e) {
     Throwable root = e;
     while (root.getCause() != null && root.getCause() != root) {
       root = root.getCause();
     }
-    return new BadInputException(
-        "cannot access " + path + ": " + root.getClass().getSimpleName() + ": " + root.getMessage(),
-        e);
+    return root.getClass().getSimpleName() + ": " + root.getMessage();
   }
 }

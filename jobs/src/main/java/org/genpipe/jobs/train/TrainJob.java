@@ -130,7 +130,41 @@ public final class TrainJob {
     }
   }
 
+  /** A checkpoint could not be written (disk full, permissions, an object store's error); the last good one is named. */
+  public static final class CheckpointFailedException extends RuntimeException {
+    CheckpointFailedException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
   private TrainJob() {}
+
+  /**
+   * Writes {@code c} or stops the run: a training that cannot checkpoint would lose everything after
+   * the last good checkpoint, which stays as it was (a checkpoint is staged and renamed whole).
+   */
+  private static Path writeCheckpoint(Checkpoint c, Path runDir, ModelState state, Path lastGood,
+      ResilientTracker tracker, Configuration conf) {
+    Path target = Checkpoint.folder(runDir, c.step());
+    try {
+      return c.write(runDir, state, conf);
+    } catch (IOException | RuntimeException e) {
+      throw new CheckpointFailedException("cannot write the checkpoint of step " + c.step() + " to " + target + ": "
+          + Storage.rootCause(e) + "; the run stops here (MLflow run "
+          + tracker.runId() + " marked FAILED). The last good checkpoint is " + (lastGood == null
+              ? "none (no checkpoint was written yet): fix the cause and start again"
+              : lastGood + ": fix the cause and continue with the same command and --resume"), e);
+    }
+  }
+
+  /** Old checkpoints that cannot be deleted are only a warning: the new one is written. */
+  private static void pruneCheckpoints(Path runDir, int keep, Configuration conf) {
+    try {
+      Checkpoint.prune(runDir, keep, conf);
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("could not delete old checkpoints under {}: {}", new Path(runDir, Checkpoint.DIR), e.toString());
+    }
+  }
 
   public static Result run(PipelineConfig config, SparkSession spark, boolean resume, boolean showProgress) {
     return run(config, spark, resume, showProgress, null);
@@ -303,8 +337,8 @@ public final class TrainJob {
               Checkpoint.RNG_SCHEME, configYaml, recordsDir.toString(), dataDigest,
               Provenance.capture(spark.version(), config.seed(), ConfigLoader.toTree(config)), history,
               tracker.runId(), manifest.classes());
-          lastCheckpoint = c.write(runDir, state, conf);
-          Checkpoint.prune(runDir, ts.keepCheckpoints(), conf);
+          lastCheckpoint = writeCheckpoint(c, runDir, state, lastCheckpoint, tracker, conf);
+          pruneCheckpoints(runDir, ts.keepCheckpoints(), conf);
         }
         if (stop.requested() && step < totalSteps) {
           status = Tracker.Status.KILLED;

@@ -20,6 +20,7 @@ import org.genpipe.common.records.Manifest;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.jobs.DigitRecords;
+import org.genpipe.jobs.FaultyFileSystem;
 import org.genpipe.jobs.SparkTestSession;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.preprocess.PreprocessJob;
@@ -168,6 +169,56 @@ class TrainEngineTest {
         .hasMessageContaining("step-00000006");
     List<org.apache.hadoop.fs.Path> kept = Checkpoint.list(Storage.path(dir.resolve("nan").toString()), conf());
     assertThat(kept.get(kept.size() - 1).getName()).isEqualTo("step-00000006");
+  }
+
+  /**
+   * A disk that fills up while the checkpoint of step 10 is written (a fault-injecting Hadoop file
+   * system: a full disk cannot be had on demand): the run stops naming the checkpoint, the cause and
+   * the last good checkpoint, leaves no partial folder, marks the MLflow run FAILED, and a resume
+   * from that checkpoint ends where a run that never failed ends.
+   */
+  @Test
+  void aCheckpointThatCannotBeWrittenStopsTheRunAndTheLastGoodOneStillResumes() throws Exception {
+    FaultyFileSystem.register(conf());
+    Path local = dir.resolve("diskfull");
+    PipelineConfig c = config("diskfull", "train.steps=20", "train.output=" + FaultyFileSystem.SCHEME + "://" + local);
+    FaultyFileSystem.failAfter("/" + Checkpoint.DIR + "/", 2); // step 5's state.bin and checkpoint.json
+    String message;
+    try {
+      assertThatThrownBy(() -> TrainJob.run(c, spark, false, false))
+          .isInstanceOf(TrainJob.CheckpointFailedException.class)
+          .hasMessageContaining("checkpoint of step 10")
+          .hasMessageContaining("No space left on device")
+          .hasMessageContaining("last good checkpoint is " + FaultyFileSystem.SCHEME + ":")
+          .hasMessageContaining("step-00000005")
+          .hasMessageContaining("--resume");
+      assertThat(FaultyFileSystem.FAILED.get()).isEqualTo(1);
+      try {
+        TrainJob.run(c, spark, false, false);
+        throw new AssertionError("unreachable");
+      } catch (BadInputException expected) {
+        // the failed run's folder holds a checkpoint: starting again without --resume is refused
+        assertThat(expected).hasMessageContaining("--resume");
+      }
+      FaultyFileSystem.failAfter("/" + Checkpoint.DIR + "/", 0);
+      message = org.assertj.core.api.Assertions.catchThrowable(() -> TrainJob.run(c, spark, true, false)).getMessage();
+    } finally {
+      FaultyFileSystem.heal();
+    }
+    try (var listing = Files.list(local.resolve(Checkpoint.DIR))) {
+      assertThat(listing.map(p -> p.getFileName().toString()).toList()).containsExactly("step-00000005");
+    }
+    String runId = message.replaceAll("(?s).*MLflow run (\\w+) marked FAILED.*", "$1");
+    try (var metas = Files.walk(dir.resolve("mlruns"))) {
+      Path meta = metas.filter(p -> p.endsWith(runId + "/meta.yaml")).findFirst().orElseThrow();
+      assertThat(Files.readString(meta)).contains("status: 4"); // FAILED
+    }
+
+    TrainJob.Result resumed = TrainJob.run(c, spark, true, false);
+    TrainJob.Result straight = TrainJob.run(config("diskfull-straight", "train.steps=20"), spark, false, false);
+    assertThat(resumed.steps()).isEqualTo(20);
+    assertThat(resumed.examples()).isEqualTo(straight.examples());
+    assertThat(resumed.state().maxAbsDiff(straight.state())).isZero();
   }
 
   /**
