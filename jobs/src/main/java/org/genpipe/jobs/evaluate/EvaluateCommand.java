@@ -22,7 +22,7 @@ import picocli.CommandLine.Option;
       "computed once and cached (evaluate.cache). Features: evaluate.extractor = domain (a classifier trained",
       "on the records; metrics fid_domain_*) or inception (evaluate.inceptionGraph = classify_image_graph_def.pb",
       "of inception-2015-12-05; metrics fid_inception_*). Results: console, <run>/evaluation/step-N.json and",
-      "the training run in MLflow.",
+      "the training run in MLflow. --repeats K: the mean over K generation seeds, with each metric's spread.",
       "Example: pipeline evaluate --config conf/eval-beta-vae-fashion-mnist.yaml --checkpoint runs/beta-vae"
     })
 public final class EvaluateCommand implements Callable<Integer>, Validated {
@@ -36,8 +36,16 @@ public final class EvaluateCommand implements Callable<Integer>, Validated {
       description = "Also write the reference statistics as a pytorch-fid .npz (overrides evaluate.exportStats).")
   String exportStats;
 
+  @Option(names = "--repeats", paramLabel = "K",
+      description = "Generate with K seeds (seed .. seed+K-1): each metric is their mean and <metric>_std their"
+          + " spread, what a difference between runs must beat (overrides evaluate.repeats).")
+  Integer repeats;
+
   private PipelineConfig config() {
     List<String> extra = new ArrayList<>();
+    if (repeats != null) {
+      extra.add("evaluate.repeats=" + repeats);
+    }
     if (checkpoint != null) {
       extra.add("evaluate.checkpoint=" + checkpoint);
     }

@@ -65,8 +65,17 @@ public final class EvaluateJob {
 
   private EvaluateJob() {}
 
-  /** One metric with how it was measured. */
-  public record Metric(String name, double value, Map<String, String> protocol) {}
+  /**
+   * One metric with how it was measured.
+   *
+   * @param perSeed with {@code evaluate.repeats} > 1: its value for each generation seed (the value is
+   *     their mean); otherwise empty
+   */
+  public record Metric(String name, double value, Map<String, String> protocol, List<Double> perSeed) {
+    public Metric(String name, double value, Map<String, String> protocol) {
+      this(name, value, protocol, List.of());
+    }
+  }
 
   /** What an evaluation reports. */
   public record Result(Path checkpoint, long step, String model, String extractor, List<Metric> metrics,
@@ -183,50 +192,80 @@ public final class EvaluateJob {
     Reference reference = EvaluateSettings.given(es.referenceStats())
         ? importStats(Storage.path(es.referenceStats()), extractor, conf)
         : readCached(refDir, conf);
-    boolean computeReference = reference == null;
 
-    List<EvaluationTask.Item> items = new ArrayList<>();
-    long offset = 0;
-    for (Manifest.Shard s : manifest.shards()) {
-      if (s.split().equals(es.split())) {
-        if (computeReference || reconstructs || perRecord) {
-          items.addAll(EvaluationTask.Item.shard(new Path(recordsDir, s.file()), offset, s.rows(), computeReference,
-              reconstructs || perRecord));
+    Map<String, String> common = new LinkedHashMap<>();
+    common.put("extractor", extractor.name());
+    common.put("resize", extractor.resize());
+    common.put("reference_split", es.split());
+    List<List<Metric>> perSeed = new ArrayList<>();
+    for (int k = 0; k < es.repeats(); k++) {
+      // generation seeds seed, seed + 1, ...; the judges (domain classifier, reader) and the reference stay as they are
+      long seed = config.seed() + k;
+      boolean computeReference = reference == null;
+      List<EvaluationTask.Item> items = new ArrayList<>();
+      long offset = 0;
+      for (Manifest.Shard s : manifest.shards()) {
+        if (s.split().equals(es.split())) {
+          if (computeReference || reconstructs || perRecord) {
+            items.addAll(EvaluationTask.Item.shard(new Path(recordsDir, s.file()), offset, s.rows(), computeReference,
+                reconstructs || perRecord));
+          }
+          offset += s.rows();
         }
-        offset += s.rows();
       }
-    }
-    for (long c = 0; !perRecord && c * EvaluationTask.CHUNK < samples; c++) {
-      items.add(EvaluationTask.Item.chunk(c, samples));
-    }
-    String jobId = UUID.randomUUID().toString();
-    EvaluationTask task = new EvaluationTask(jobId, factory, ck.state(), extractor, segmenter, drawsTexts ? judge : null,
-        new HadoopConf(conf), config.seed(), es.batchSize(), es.kidMaxSamples());
-    Broadcast<EvaluationTask> once = jsc.broadcast(task);
-    FeatureSets sets;
-    TaskProgress bar = showProgress ? new TaskProgress(spark.sparkContext(), "evaluate", items.size(), "parts") : null;
-    try {
-      sets = jsc.parallelize(items, Math.max(1, Math.min(items.size(), es.workers() * 8)))
-          .mapPartitions(it -> {
-            FeatureSets s = new FeatureSets();
-            while (it.hasNext()) {
-              once.value().run(it.next(), s);
-            }
-            return List.of(s).iterator();
-          })
-          .treeAggregate(new FeatureSets(), FeatureSets::merge, FeatureSets::merge, TREE_DEPTH);
-    } finally {
-      if (bar != null) {
-        bar.close();
+      for (long c = 0; !perRecord && c * EvaluationTask.CHUNK < samples; c++) {
+        items.add(EvaluationTask.Item.chunk(c, samples));
       }
-      once.destroy();
-      EvaluationTask.release(jobId);
-    }
-    if (computeReference) {
-      FeatureStats refStats = sets.stats(Kind.REFERENCE);
-      reference = new Reference(new NpzStats.Stats(refStats.mean(), refStats.covariance()), refStats.count(),
-          sets.keptFeatures(Kind.REFERENCE), "computed from " + recordsDir + " split " + es.split());
-      writeCache(refDir, reference, dataDigest, es.split(), extractor, conf);
+      String jobId = UUID.randomUUID().toString();
+      EvaluationTask task = new EvaluationTask(jobId, factory, ck.state(), extractor, segmenter,
+          drawsTexts ? judge : null, new HadoopConf(conf), seed, es.batchSize(), es.kidMaxSamples());
+      Broadcast<EvaluationTask> once = jsc.broadcast(task);
+      FeatureSets sets;
+      TaskProgress bar = showProgress ? new TaskProgress(spark.sparkContext(), es.repeats() == 1 ? "evaluate"
+          : "evaluate seed " + seed + " (" + (k + 1) + "/" + es.repeats() + ")", items.size(), "parts") : null;
+      try {
+        sets = jsc.parallelize(items, Math.max(1, Math.min(items.size(), es.workers() * 8)))
+            .mapPartitions(it -> {
+              FeatureSets s = new FeatureSets();
+              while (it.hasNext()) {
+                once.value().run(it.next(), s);
+              }
+              return List.of(s).iterator();
+            })
+            .treeAggregate(new FeatureSets(), FeatureSets::merge, FeatureSets::merge, TREE_DEPTH);
+      } finally {
+        if (bar != null) {
+          bar.close();
+        }
+        once.destroy();
+        EvaluationTask.release(jobId);
+      }
+      if (computeReference) {
+        FeatureStats refStats = sets.stats(Kind.REFERENCE);
+        reference = new Reference(new NpzStats.Stats(refStats.mean(), refStats.covariance()), refStats.count(),
+            sets.keptFeatures(Kind.REFERENCE), "computed from " + recordsDir + " split " + es.split());
+        writeCache(refDir, reference, dataDigest, es.split(), extractor, conf);
+      }
+      common.put("reference_images", reference.count() < 0 ? "unknown (imported)" : String.valueOf(reference.count()));
+      List<Metric> metrics = new ArrayList<>();
+      List<String> seen = k == 0 ? warnings : new ArrayList<>(); // the same warnings for every seed: said once
+      String generatedSet = conditioned != null
+          ? "translated from the " + es.split() + " " + conditioned.conditionName() + "s, one per pair (seed "
+              + seed + ")"
+          : drawsTexts ? "drawn for the " + es.split() + " records' texts, one per record (seed " + seed + ")"
+          : "generated from noise (seed " + seed + ")";
+      compare(Kind.GENERATED, samples, generatedSet, sets, reference, extractor, es, common, metrics, seen, seed);
+      if (reconstructs) {
+        compare(Kind.RECONSTRUCTED, splitCount, "reconstructions of the reference images", sets, reference, extractor,
+            es, common, metrics, seen, seed);
+      }
+      if (conditioned != null) {
+        pairedMetrics(sets, splitCount, es.split(), generatedSet, conditioned, segmenter, metrics);
+      }
+      if (drawsTexts) {
+        ocrMetrics(sets, splitCount, es.split(), generatedSet, judge, metrics);
+      }
+      perSeed.add(metrics);
     }
     if (EvaluateSettings.given(es.exportStats())) {
       Path out = Storage.path(es.exportStats());
@@ -236,30 +275,7 @@ public final class EvaluateJob {
         throw Storage.unreachable(out, e);
       }
     }
-
-    Map<String, String> common = new LinkedHashMap<>();
-    common.put("extractor", extractor.name());
-    common.put("resize", extractor.resize());
-    common.put("reference_split", es.split());
-    common.put("reference_images", reference.count() < 0 ? "unknown (imported)" : String.valueOf(reference.count()));
-    List<Metric> metrics = new ArrayList<>();
-    String generatedSet = conditioned != null
-        ? "translated from the " + es.split() + " " + conditioned.conditionName() + "s, one per pair (seed "
-            + config.seed() + ")"
-        : drawsTexts ? "drawn for the " + es.split() + " records' texts, one per record (seed " + config.seed() + ")"
-        : "generated from noise (seed " + config.seed() + ")";
-    compare(Kind.GENERATED, samples, generatedSet, sets, reference, extractor, es, common, metrics, warnings,
-        config.seed());
-    if (reconstructs) {
-      compare(Kind.RECONSTRUCTED, splitCount, "reconstructions of the reference images", sets, reference, extractor,
-          es, common, metrics, warnings, config.seed());
-    }
-    if (conditioned != null) {
-      pairedMetrics(sets, splitCount, es.split(), generatedSet, conditioned, segmenter, metrics);
-    }
-    if (drawsTexts) {
-      ocrMetrics(sets, splitCount, es.split(), generatedSet, judge, metrics);
-    }
+    List<Metric> metrics = es.repeats() == 1 ? perSeed.get(0) : overSeeds(perSeed, config.seed());
 
     // report: JSON in the run folder, console by the caller, MLflow
     Path runDir = Checkpoint.runDir(ck.dir());
@@ -275,7 +291,13 @@ public final class EvaluateJob {
     json.put("seed", config.seed());
     Map<String, Object> values = new LinkedHashMap<>();
     for (Metric m : metrics) {
-      values.put(m.name(), Map.of("value", m.value(), "protocol", m.protocol()));
+      Map<String, Object> entry = new LinkedHashMap<>();
+      entry.put("value", m.value());
+      if (!m.perSeed().isEmpty()) {
+        entry.put("per_seed", m.perSeed());
+      }
+      entry.put("protocol", m.protocol());
+      values.put(m.name(), entry);
     }
     json.put("metrics", values);
     json.put("warnings", warnings);
@@ -293,6 +315,44 @@ public final class EvaluateJob {
     String[] logged = track(config, experiment, ck, extractor, metrics, reportBytes, report);
     return new Result(ck.dir(), ck.info().step(), ck.info().model(), describe(extractor), metrics, warnings, report, logged[0], logged[1],
         (System.nanoTime() - started) / 1e9);
+  }
+
+  /**
+   * The metrics of K seeds as one set: each the mean over the seeds, with {@code <name>_std} their
+   * sample standard deviation (n - 1); KID's spread over subsets gives way to its spread over seeds.
+   */
+  static List<Metric> overSeeds(List<List<Metric>> perSeed, long firstSeed) {
+    int k = perSeed.size();
+    List<Metric> out = new ArrayList<>();
+    for (Metric first : perSeed.get(0)) {
+      if (first.name().endsWith("_std")) {
+        continue;
+      }
+      double[] values = new double[k];
+      for (int i = 0; i < k; i++) {
+        String name = first.name();
+        long seed = firstSeed + i;
+        values[i] = perSeed.get(i).stream().filter(m -> m.name().equals(name)).findFirst()
+            .orElseThrow(() -> new IllegalStateException("seed " + seed + " gave no " + name)).value();
+      }
+      double mean = 0;
+      for (double v : values) {
+        mean += v / k;
+      }
+      double ss = 0;
+      for (double v : values) {
+        ss += (v - mean) * (v - mean);
+      }
+      Map<String, String> protocol = new LinkedHashMap<>(first.protocol());
+      protocol.computeIfPresent("set", (key, set) -> set.replaceAll("\\(seed \\d+\\)", "(seeds " + firstSeed + ".."
+          + (firstSeed + k - 1) + ")"));
+      protocol.put("repeats", k + " generation seeds, " + firstSeed + ".." + (firstSeed + k - 1) + "; value: their mean,"
+          + " _std: their sample standard deviation");
+      List<Double> each = java.util.Arrays.stream(values).boxed().toList();
+      out.add(new Metric(first.name(), mean, protocol, each));
+      out.add(new Metric(first.name() + "_std", Math.sqrt(ss / (k - 1)), protocol));
+    }
+    return out;
   }
 
   /**

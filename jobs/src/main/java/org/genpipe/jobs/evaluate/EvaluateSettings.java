@@ -33,6 +33,9 @@ import org.genpipe.models.classify.DomainClassifierSettings;
  * @param reader text-conditioned models: a captcha-reader checkpoint or run that judges whether each
  *     sample shows its text; empty: one is trained on the records' train split and cached
  * @param readerSteps updates of the reader trained when {@code reader} is empty
+ * @param repeats generation seeds (seed, seed + 1, ...): each metric is the mean over them and
+ *     {@code <metric>_std} their sample standard deviation, the spread a difference between two runs
+ *     must beat to be real; 1: one seed (KID's {@code _std} is then over its subsets)
  */
 public record EvaluateSettings(
     String checkpoint,
@@ -52,7 +55,8 @@ public record EvaluateSettings(
     String exportStats,
     DomainClassifierSettings domain,
     String reader,
-    int readerSteps)
+    int readerSteps,
+    int repeats)
     implements Serializable {
   public static final List<String> EXTRACTORS = List.of("domain", "inception", "reader");
 
@@ -71,6 +75,7 @@ public record EvaluateSettings(
     check(cache != null && !cache.isBlank(), "cache", "missing");
     check(domain != null, "domain", "section missing");
     check(readerSteps >= 1, "readerSteps", "must be >= 1, got " + readerSteps);
+    check(repeats >= 1, "repeats", "must be >= 1, got " + repeats);
   }
 
   static boolean given(String s) {

@@ -123,6 +123,38 @@ class EvaluateJobTest {
     }
   }
 
+  /**
+   * --repeats 3: each metric is the mean of seeds S, S+1, S+2 with their sample std; seed S's value is
+   * what a single evaluation gives, and the report lists each seed's value.
+   */
+  @Test
+  void repeatsGiveEachMetricItsMeanAndSpreadOverGenerationSeeds() throws Exception {
+    EvaluateJob.Result once = EvaluateJob.run(config("evaluate.samples=300"), spark, false);
+    EvaluateJob.Result three = EvaluateJob.run(config("evaluate.samples=300", "evaluate.repeats=3"), spark, false);
+    assertThat(three.metrics()).extracting(EvaluateJob.Metric::name).containsExactly(
+        "fid_domain_gen_300_test", "fid_domain_gen_300_test_std", "kid_domain_gen_300_test",
+        "kid_domain_gen_300_test_std", "diversity_domain_gen_300_test", "diversity_domain_gen_300_test_std",
+        "fid_domain_rec_40_test", "fid_domain_rec_40_test_std", "kid_domain_rec_40_test", "kid_domain_rec_40_test_std");
+    EvaluateJob.Metric fid = three.metrics().get(0);
+    List<Double> each = fid.perSeed();
+    assertThat(each).hasSize(3);
+    assertThat(each.get(0)).isEqualTo(once.value("fid_domain_gen_300_test"));
+    assertThat(each.get(1)).isNotEqualTo(each.get(0));
+    double mean = (each.get(0) + each.get(1) + each.get(2)) / 3;
+    double var = 0;
+    for (double v : each) {
+      var += (v - mean) * (v - mean) / 2;
+    }
+    assertThat(fid.value()).isCloseTo(mean, within(1e-12 * mean));
+    assertThat(three.value("fid_domain_gen_300_test_std")).isCloseTo(Math.sqrt(var), within(1e-12 * mean)).isPositive();
+    assertThat(fid.protocol().get("set")).contains("seeds 42..44");
+    assertThat(fid.protocol()).containsKey("repeats");
+    String report = Files.readString(Path.of(three.report().toUri()));
+    assertThat(report).contains("\"per_seed\"").contains(String.valueOf(each.get(2)));
+    assertThatThrownBy(() -> config("evaluate.repeats=0")).hasMessageContaining("evaluate.repeats")
+        .hasMessageContaining(">= 1");
+  }
+
   @Test
   void exportedStatisticsServeAsTheReference() {
     Path npz = dir.resolve("ref.npz");
