@@ -21,6 +21,7 @@ public final class LinePlot {
     chart.getStyler().setChartBackgroundColor(Color.WHITE);
     chart.getStyler().setXAxisTickMarkSpacingHint(120);
     chart.getStyler().setXAxisDecimalPattern("#,###");
+    double[] anchor = null;
     for (Map.Entry<String, List<double[]>> e : series.entrySet()) {
       if (e.getValue().isEmpty()) {
         continue;
@@ -28,6 +29,17 @@ public final class LinePlot {
       double[] x = e.getValue().stream().mapToDouble(p -> p[0]).toArray();
       double[] y = e.getValue().stream().mapToDouble(p -> p[1]).toArray();
       chart.addSeries(e.getKey(), x, y).setMarker(SeriesMarkers.NONE);
+      if (anchor == null && x.length > 1) {
+        anchor = new double[] {(x[0] + x[1]) / 2, y[0]};
+      }
+    }
+    if (anchor != null) {
+      // xchart 3.8 labels equally spaced x values (a loss at every step) at every k-th point, k the
+      // smallest at which the labels just touch ("192216240264..."), ignoring the spacing hint; one
+      // point off the grid, drawn as nothing and not in the legend, gives it round ticks instead
+      XYSeries offGrid = chart.addSeries(" ", new double[] {anchor[0]}, new double[] {anchor[1]});
+      offGrid.setMarker(SeriesMarkers.NONE);
+      offGrid.setShowInLegend(false);
     }
     return BitmapEncoder.getBufferedImage(chart);
   }
