@@ -1,5 +1,7 @@
 package org.genpipe.jobs;
 
+import org.genpipe.jobs.cli.ConfigOptions;
+import org.genpipe.jobs.cli.Validated;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.List;
@@ -30,7 +32,7 @@ public final class QuickstartCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    if (options.config == null) {
+    if (options.configFile() == null) {
       throw new org.genpipe.common.io.BadInputException(
           "quickstart needs its config: ./pipeline quickstart --config conf/quickstart.yaml");
     }
@@ -64,7 +66,7 @@ public final class QuickstartCommand implements Callable<Integer> {
       System.out.println("== next");
       System.out.println("  ./pipeline generate --checkpoint " + base.train().output() + " -n 64 --grid samples.png"
           + "   # the newest run under " + base.train().output());
-      System.out.println("  ./pipeline evaluate --config " + options.config + " --checkpoint " + runFolder);
+      System.out.println("  ./pipeline evaluate --config " + options.configFile() + " --checkpoint " + runFolder);
       System.out.println("  ./pipeline compare --experiment " + run.experiment()
           + (config.tracking().isServer() ? " --set tracking.uri=" + trackingRoot : ""));
       if (!config.tracking().isServer()) {

@@ -1,5 +1,7 @@
 package org.genpipe.jobs;
 
+import org.genpipe.jobs.cli.ConfigOptions;
+import org.genpipe.jobs.cli.Validated;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;

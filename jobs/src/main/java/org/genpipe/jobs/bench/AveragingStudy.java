@@ -12,7 +12,7 @@ import org.genpipe.jobs.config.SparkSettings;
 import org.genpipe.jobs.evaluate.EvaluateJob;
 import org.genpipe.jobs.preprocess.PreprocessJob;
 import org.genpipe.jobs.spark.SparkSessions;
-import org.genpipe.jobs.train.Checkpoint;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.train.TrainJob;
 
 /**

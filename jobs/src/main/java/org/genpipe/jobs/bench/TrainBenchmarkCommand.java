@@ -118,14 +118,19 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
    * with OMP_NUM_THREADS=1, so neither inherits the other's JIT-compiled code: local mode's default
    * in-process hand-over, then the state serialised as between JVMs on a cluster.
    */
+  /** The child JVMs of {@link #averagingOverhead} start here. */
+  public static void main(String[] args) {
+    System.exit(new picocli.CommandLine(new TrainBenchmarkCommand()).execute(args));
+  }
+
   private void averagingOverhead() throws IOException, InterruptedException {
     for (boolean serialize : new boolean[] {false, true}) {
       List<String> cmd = new ArrayList<>();
       cmd.add(ProcessHandle.current().info().command().orElse("java"));
       cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
       cmd.add("-D" + ParameterAveraging.SERIALIZE_PROPERTY + "=" + serialize);
-      cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), org.genpipe.jobs.Cli.class.getName(),
-          "bench-train", "--averaging-only", "--batch=" + batch, "--averaging-warmup=" + averagingWarmup,
+      cmd.addAll(List.of("-cp", System.getProperty("java.class.path"),
+          TrainBenchmarkCommand.class.getName(), "--averaging-only", "--batch=" + batch, "--averaging-warmup=" + averagingWarmup,
           "--averaging-steps=" + averagingSteps, "--averaging-frequency=" + frequency, "--work=" + work));
       ProcessBuilder pb = new ProcessBuilder(cmd).inheritIO();
       pb.environment().put("OMP_NUM_THREADS", "1");

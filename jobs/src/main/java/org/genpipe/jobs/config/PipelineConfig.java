@@ -7,9 +7,9 @@ import java.util.List;
 import org.genpipe.common.config.ConfigException;
 import org.genpipe.common.config.ConfigLoader;
 import org.genpipe.common.data.PreprocessSettings;
-import org.genpipe.jobs.evaluate.EvaluateSettings;
-import org.genpipe.jobs.tracking.TrackingSettings;
-import org.genpipe.jobs.train.TrainSettings;
+import org.genpipe.jobs.config.EvaluateSettings;
+import org.genpipe.jobs.config.TrackingSettings;
+import org.genpipe.jobs.config.TrainSettings;
 import org.genpipe.models.ModelSettings;
 
 /**

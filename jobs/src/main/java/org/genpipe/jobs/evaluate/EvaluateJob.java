@@ -1,5 +1,12 @@
 package org.genpipe.jobs.evaluate;
 
+import org.genpipe.jobs.config.EvaluateSettings;
+
+import org.genpipe.jobs.judge.FeatureExtractor;
+import org.genpipe.jobs.judge.DomainExtractor;
+import org.genpipe.jobs.judge.OcrJudge;
+import org.genpipe.jobs.judge.Digests;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.ByteArrayInputStream;
@@ -28,8 +35,8 @@ import org.genpipe.jobs.spark.TaskProgress;
 import org.genpipe.jobs.tracking.ResilientTracker;
 import org.genpipe.jobs.tracking.TrackingSpool;
 import org.genpipe.jobs.tracking.Tracker;
-import org.genpipe.jobs.tracking.TrackingSettings;
-import org.genpipe.jobs.train.Checkpoint;
+import org.genpipe.jobs.config.TrackingSettings;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ImageConditioned;
 import org.genpipe.models.TrainableModel;
@@ -166,7 +173,8 @@ public final class EvaluateJob {
       throw new ConfigException("evaluate.extractor: reader: " + ck.info().model() + " draws no texts, so no reader can"
           + " be trained for its alphabet; name a captcha-reader checkpoint in evaluate.reader");
     }
-    OcrJudge judge = drawsTexts || readerFeatures ? OcrJudge.obtain(es, textAlphabet, maxTextLength, recordsDir,
+    OcrJudge judge = drawsTexts || readerFeatures ? OcrJudge.obtain(es.reader(), es.readerSteps(), es.split(),
+        textAlphabet, maxTextLength, recordsDir,
         manifest, dataDigest, config.seed(), cacheDir, conf, showProgress) : null;
 
     FeatureExtractor.Spec extractor = switch (es.extractor()) {
@@ -467,11 +475,11 @@ public final class EvaluateJob {
     metrics.add(new Metric("kid_" + base + "_std", kid.std(), kidProtocol));
     if (kind == Kind.GENERATED) {
       // mode collapse: how much the samples vary, against how much the real images do
-      double realSpread = FeatureSets.spread(x, DIVERSITY_SAMPLE);
+      double realSpread = FeatureExtractor.spread(x, DIVERSITY_SAMPLE);
       Map<String, String> div = new LinkedHashMap<>(protocol);
       div.put("definition", "mean feature distance over all pairs of the first " + DIVERSITY_SAMPLE + " samples,"
           + " divided by the same over the first " + DIVERSITY_SAMPLE + " reference images (1: as varied as the data)");
-      metrics.add(new Metric("diversity_" + base, FeatureSets.spread(y, DIVERSITY_SAMPLE) / realSpread, div));
+      metrics.add(new Metric("diversity_" + base, FeatureExtractor.spread(y, DIVERSITY_SAMPLE) / realSpread, div));
       double sameText = sets.sameTextSpread();
       if (!Double.isNaN(sameText)) {
         Map<String, String> text = new LinkedHashMap<>(protocol);
@@ -575,7 +583,7 @@ public final class EvaluateJob {
     Map<String, String> tags = new LinkedHashMap<>();
     tags.put("genpipe.model", ck.info().model());
     tags.put("genpipe.evaluated_checkpoint", ck.dir().toString());
-    try (ResilientTracker tracker = new ResilientTracker(ts.open(), ts.attempts(), ts.backoffMillis())) {
+    try (ResilientTracker tracker = ResilientTracker.open(ts)) {
       tracker.attachOrStartRun(ck.info().trackingRunId(), experiment,
           "evaluate-" + ck.info().model() + "-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")),
           tags);

@@ -1,5 +1,9 @@
 package org.genpipe.jobs.evaluate;
 
+import org.genpipe.jobs.judge.FeatureExtractor;
+import org.genpipe.jobs.judge.DomainExtractor;
+import org.genpipe.jobs.judge.OcrJudge;
+
 import java.io.Serializable;
 import java.util.List;
 import java.util.Map;

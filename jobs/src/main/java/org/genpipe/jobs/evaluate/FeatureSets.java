@@ -1,5 +1,7 @@
 package org.genpipe.jobs.evaluate;
 
+import org.genpipe.jobs.judge.FeatureExtractor;
+
 import java.io.Serializable;
 import java.util.EnumMap;
 import java.util.Map;
@@ -46,7 +48,7 @@ public final class FeatureSets implements Serializable {
     double[][] f = features.castTo(DataType.DOUBLE).toDoubleMatrix();
     for (int i = 0; i < f.length; i++) {
       for (int j = i + 1; j < f.length; j++) {
-        sameTextDistance += distance(f[i], f[j]);
+        sameTextDistance += FeatureExtractor.distance(f[i], f[j]);
         sameTextPairs++;
       }
     }
@@ -55,29 +57,6 @@ public final class FeatureSets implements Serializable {
   /** Mean feature distance between samples of the same text, or NaN when none were drawn. */
   double sameTextSpread() {
     return sameTextPairs == 0 ? Double.NaN : sameTextDistance / sameTextPairs;
-  }
-
-  /** Mean Euclidean distance over all pairs of the first {@code limit} rows. */
-  public static double spread(double[][] rows, int limit) {
-    int n = Math.min(rows.length, limit);
-    double sum = 0;
-    long pairs = 0;
-    for (int i = 0; i < n; i++) {
-      for (int j = i + 1; j < n; j++) {
-        sum += distance(rows[i], rows[j]);
-        pairs++;
-      }
-    }
-    return pairs == 0 ? 0 : sum / pairs;
-  }
-
-  private static double distance(double[] a, double[] b) {
-    double d = 0;
-    for (int k = 0; k < a.length; k++) {
-      double t = a[k] - b[k];
-      d += t * t;
-    }
-    return Math.sqrt(d);
   }
 
   /** Per set: texts read exactly, texts read, edits, characters of the true texts. */

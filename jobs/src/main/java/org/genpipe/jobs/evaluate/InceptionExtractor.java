@@ -1,5 +1,7 @@
 package org.genpipe.jobs.evaluate;
 
+import org.genpipe.jobs.judge.FeatureExtractor;
+
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.Deque;

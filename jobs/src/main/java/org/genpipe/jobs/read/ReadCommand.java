@@ -17,7 +17,7 @@ import org.genpipe.common.records.Manifest;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.common.records.ShardReader;
-import org.genpipe.jobs.train.Checkpoint;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.models.TrainableModel;
 import org.genpipe.models.reader.CaptchaReader;
 import picocli.CommandLine.Command;
@@ -61,7 +61,7 @@ public final class ReadCommand implements Callable<Integer> {
     }
     Configuration conf = new Configuration();
     Checkpoint.Loaded c = Checkpoint.resolve(checkpoint, conf);
-    try (CaptchaReader reader = reader(c, "--checkpoint")) {
+    try (CaptchaReader reader = c.captchaReader("--checkpoint")) {
       int width = beam != null ? beam : c.config().requireModel().captchaReader().beamWidth();
       List<String> ids = new ArrayList<>();
       List<String> truth = new ArrayList<>();
@@ -96,16 +96,6 @@ public final class ReadCommand implements Callable<Integer> {
   }
 
   /** The captcha-reader of checkpoint {@code c} (the caller closes it); {@code option} names it in the error otherwise. */
-  public static CaptchaReader reader(Checkpoint.Loaded c, String option) {
-    TrainableModel model = c.model();
-    if (model instanceof CaptchaReader reader) {
-      return reader;
-    }
-    model.close();
-    throw new BadInputException(option + " " + c.dir() + " is a checkpoint of " + model.name()
-        + ", not of a captcha-reader");
-  }
-
   /** Image files as records of the reader's shape; the file name (without extension) is the true text. */
   private static Iterator<ImageRecord> files(List<Path> files, ImageShape shape) throws java.io.IOException {
     List<ImageRecord> out = new ArrayList<>();

@@ -1,5 +1,7 @@
 package org.genpipe.jobs.tracking;
 
+import org.genpipe.jobs.config.TrackingSettings;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.util.ArrayList;

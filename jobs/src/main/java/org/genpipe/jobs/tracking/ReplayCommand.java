@@ -5,7 +5,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.genpipe.common.io.BadInputException;
-import org.genpipe.jobs.Validated;
+import org.genpipe.jobs.cli.Validated;
 import org.genpipe.jobs.config.PipelineConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -60,8 +60,7 @@ public final class ReplayCommand implements Callable<Integer>, Validated {
   public Integer call() throws Exception {
     Path spool = spool();
     String uri = uri(spool);
-    TrackingSettings settings = new TrackingSettings(uri, "", "", 1, 0);
-    try (Tracker tracker = settings.open()) {
+    try (Tracker tracker = Tracker.open(uri)) {
       TrackingSpool.Replayed r = TrackingSpool.replay(spool, tracker);
       if (r.failure() != null) {
         System.err.println("sent " + r.sent() + " calls to " + uri + "; stopped at " + r.failure() + "; " + r.left()

@@ -64,6 +64,11 @@ public final class ResilientTracker implements AutoCloseable {
    * @param attempts tries per call while the store answers, before the calls are held for resending
    * @param firstBackoffMillis wait after the first failure; doubles after each further failure
    */
+  /** The tracker {@code tracking} names, with its retry settings. */
+  public static ResilientTracker open(org.genpipe.jobs.config.TrackingSettings tracking) {
+    return new ResilientTracker(Tracker.open(tracking.uri()), tracking.attempts(), tracking.backoffMillis());
+  }
+
   public ResilientTracker(Tracker tracker, int attempts, long firstBackoffMillis) {
     this.tracker = tracker;
     this.attempts = attempts;

@@ -1,5 +1,7 @@
 package org.genpipe.jobs.tracking;
 
+import org.genpipe.jobs.config.TrackingSettings;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;

@@ -9,6 +9,15 @@ import java.util.Map;
  * makes those failures harmless to training.
  */
 public interface Tracker extends AutoCloseable {
+  /** The tracker for a {@code tracking.uri}: a file store folder or {@code file:} URI, or an http(s) server. */
+  static Tracker open(String uri) {
+    if (uri.startsWith("http://") || uri.startsWith("https://")) {
+      return new RestTracker(uri);
+    }
+    return new FileStoreTracker(uri.startsWith("file:") ? java.nio.file.Path.of(java.net.URI.create(uri))
+        : java.nio.file.Path.of(uri));
+  }
+
 
   /** One metric value at a step. */
   record Metric(String key, double value, long step, long timestamp) {}

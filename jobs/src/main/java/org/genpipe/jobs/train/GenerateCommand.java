@@ -1,5 +1,7 @@
 package org.genpipe.jobs.train;
 
+import org.genpipe.jobs.checkpoint.Checkpoint;
+
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,7 +14,6 @@ import org.genpipe.common.image.ImageGrid;
 import org.genpipe.common.image.Images;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.io.Storage;
-import org.genpipe.jobs.read.ReadCommand;
 import org.genpipe.models.ModelSettings;
 import org.genpipe.models.ddpm.Ddpm;
 import org.genpipe.models.reader.CaptchaReader;
@@ -166,7 +167,7 @@ public final class GenerateCommand implements Callable<Integer> {
     }
     CaptchaReader reader = null;
     if (readerCheckpoint != null) {
-      reader = ReadCommand.reader(Checkpoint.resolve(readerCheckpoint, conf), "--reader");
+      reader = Checkpoint.resolve(readerCheckpoint, conf).captchaReader("--reader");
       if (!reader.imageShape().equals(model.imageShape())) {
         reader.close();
         throw new BadInputException("--reader " + readerCheckpoint + " reads " + reader.imageShape() + " images; "

@@ -12,7 +12,7 @@ import org.genpipe.common.records.Manifest;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.common.records.ShardReader;
-import org.genpipe.jobs.evaluate.DomainExtractor;
+import org.genpipe.jobs.judge.DomainExtractor;
 import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.classify.DomainClassifier;
@@ -119,7 +119,7 @@ final class SampleMonitor {
 
   /** Mean Euclidean distance over all pairs of rows. */
   static double spread(INDArray features) {
-    return org.genpipe.jobs.evaluate.FeatureSets.spread(
+    return org.genpipe.jobs.judge.FeatureExtractor.spread(
         features.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).toDoubleMatrix(), Integer.MAX_VALUE);
   }
 }

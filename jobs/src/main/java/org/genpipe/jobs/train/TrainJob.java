@@ -1,5 +1,9 @@
 package org.genpipe.jobs.train;
 
+import org.genpipe.jobs.config.TrainSettings;
+
+import org.genpipe.jobs.checkpoint.Checkpoint;
+
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.time.LocalDateTime;
@@ -35,7 +39,7 @@ import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.tracking.ResilientTracker;
 import org.genpipe.jobs.tracking.TrackingSpool;
 import org.genpipe.jobs.tracking.Tracker;
-import org.genpipe.jobs.tracking.TrackingSettings;
+import org.genpipe.jobs.config.TrackingSettings;
 import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.TrainableModel;
@@ -228,8 +232,7 @@ public final class TrainJob {
     }
 
     TrackingSettings trackingSettings = config.tracking();
-    ResilientTracker tracker = new ResilientTracker(trackingSettings.open(), trackingSettings.attempts(),
-        trackingSettings.backoffMillis());
+    ResilientTracker tracker = ResilientTracker.open(trackingSettings);
     String experiment = trackingSettings.experiment().isBlank()
         ? driverModel.name() + "-" + manifest.dataset() : trackingSettings.experiment();
     String runName = trackingSettings.runName().isBlank()

@@ -17,7 +17,7 @@ import org.genpipe.jobs.DigitRecords;
 import org.genpipe.jobs.SparkTestSession;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.preprocess.PreprocessJob;
-import org.genpipe.jobs.train.Checkpoint;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.train.TrainJob;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

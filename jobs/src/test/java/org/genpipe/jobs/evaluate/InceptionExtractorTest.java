@@ -1,5 +1,7 @@
 package org.genpipe.jobs.evaluate;
 
+import org.genpipe.jobs.judge.FeatureExtractor;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;

@@ -1,5 +1,7 @@
 package org.genpipe.jobs.train;
 
+import org.genpipe.jobs.checkpoint.Checkpoint;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;

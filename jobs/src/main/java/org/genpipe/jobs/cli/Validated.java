@@ -1,4 +1,4 @@
-package org.genpipe.jobs;
+package org.genpipe.jobs.cli;
 
 import java.util.List;
 

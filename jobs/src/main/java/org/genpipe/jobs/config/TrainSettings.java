@@ -1,4 +1,4 @@
-package org.genpipe.jobs.train;
+package org.genpipe.jobs.config;
 
 import static org.genpipe.common.config.ConfigException.check;
 

@@ -1,4 +1,4 @@
-package org.genpipe.jobs;
+package org.genpipe.jobs.cli;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,6 +19,11 @@ public final class ConfigOptions {
       paramLabel = "KEY=VALUE",
       description = "Override a config key by its dotted name, e.g. --set preprocess.shardSize=2048. Repeatable.")
   List<String> overrides = new ArrayList<>();
+
+  /** The --config file given, or null. */
+  public Path configFile() {
+    return config;
+  }
 
   public PipelineConfig load(List<String> extra) {
     List<String> all = new ArrayList<>(overrides);

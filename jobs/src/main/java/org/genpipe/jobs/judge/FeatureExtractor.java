@@ -1,4 +1,4 @@
-package org.genpipe.jobs.evaluate;
+package org.genpipe.jobs.judge;
 
 import java.io.Serializable;
 import org.apache.hadoop.conf.Configuration;
@@ -8,6 +8,30 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public interface FeatureExtractor {
 
   int dim();
+
+  /** Mean Euclidean distance over all pairs of the first {@code limit} rows. */
+  public static double spread(double[][] rows, int limit) {
+    int n = Math.min(rows.length, limit);
+    double sum = 0;
+    long pairs = 0;
+    for (int i = 0; i < n; i++) {
+      for (int j = i + 1; j < n; j++) {
+        sum += distance(rows[i], rows[j]);
+        pairs++;
+      }
+    }
+    return pairs == 0 ? 0 : sum / pairs;
+  }
+
+  /** Euclidean distance of two feature vectors. */
+  static double distance(double[] a, double[] b) {
+    double d = 0;
+    for (int k = 0; k < a.length; k++) {
+      double t = a[k] - b[k];
+      d += t * t;
+    }
+    return Math.sqrt(d);
+  }
 
   /**
    * @param images [N, C, H, W] floats in [0, 1]

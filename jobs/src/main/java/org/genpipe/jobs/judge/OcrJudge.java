@@ -1,4 +1,4 @@
-package org.genpipe.jobs.evaluate;
+package org.genpipe.jobs.judge;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -14,8 +14,7 @@ import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.MinibatchIterator;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.common.records.ShardReader;
-import org.genpipe.jobs.read.ReadCommand;
-import org.genpipe.jobs.train.Checkpoint;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.OptimizerSettings;
 import org.genpipe.models.reader.CaptchaReader;
@@ -35,9 +34,9 @@ import org.slf4j.LoggerFactory;
  * @param heldOutSequenceAccuracy share of held-out real records it reads exactly: the ceiling of the
  *     generated samples' score
  */
-record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, String source,
+public record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, String source,
     double heldOutSequenceAccuracy, long heldOutRecords) implements FeatureExtractor.Spec {
-  static final String NAME = "reader";
+  public static final String NAME = "reader";
   private static final Logger LOG = LoggerFactory.getLogger(OcrJudge.class);
   private static final int ACCURACY_SAMPLE = 2000;
   private static final int BATCH = 64;
@@ -100,7 +99,7 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
   }
 
   /** A reader built afresh from the weights (the caller closes it). */
-  CaptchaReader reader() {
+  public CaptchaReader reader() {
     CaptchaReader r = new CaptchaReader(settings, shape, 0);
     r.loadState(ModelState.fromBytes(state, source));
     return r;
@@ -114,15 +113,17 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
 
   /**
    * The judge for a model drawing texts over {@code alphabet} of up to {@code maxLength} characters on
-   * these records: {@code es.reader()} when given, else read from the cache or trained and cached.
+   * these records, read on {@code split}: the captcha-reader checkpoint or run {@code reader} when
+   * given (blank: none), else read from the cache or trained for {@code readerSteps} and cached.
    */
-  static OcrJudge obtain(EvaluateSettings es, String alphabet, int maxLength, Path recordsDir, Manifest manifest,
-      String manifestSha, long seed, Path cacheDir, Configuration conf, boolean showProgress) {
+  public static OcrJudge obtain(String reader, int readerSteps, String split, String alphabet, int maxLength,
+      Path recordsDir, Manifest manifest, String manifestSha, long seed, Path cacheDir, Configuration conf,
+      boolean showProgress) {
     ImageShape shape = manifest.imageShape();
-    List<Path> heldOut = manifest.shardPaths(recordsDir, es.split());
-    if (EvaluateSettings.given(es.reader())) {
-      Checkpoint.Loaded c = Checkpoint.resolve(es.reader(), conf);
-      try (CaptchaReader r = ReadCommand.reader(c, "evaluate.reader")) {
+    List<Path> heldOut = manifest.shardPaths(recordsDir, split);
+    if (reader != null && !reader.isBlank()) {
+      Checkpoint.Loaded c = Checkpoint.resolve(reader, conf);
+      try (CaptchaReader r = c.captchaReader("evaluate.reader")) {
         if (!r.imageShape().equals(shape)) {
           throw new BadInputException("evaluate.reader " + c.dir() + " reads " + r.imageShape() + " images; the"
               + " records hold " + shape);
@@ -138,9 +139,9 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
         return new OcrJudge(shape, s, c.state().toBytes(), c.dir().toString(), acc[0], (long) acc[1]);
       }
     }
-    CaptchaReaderSettings settings = trainedSettings(alphabet, maxLength, es.readerSteps());
+    CaptchaReaderSettings settings = trainedSettings(alphabet, maxLength, readerSteps);
     CaptchaReader.checkShape(settings, shape, recordsDir.toString());
-    String key = Digests.shortSha(manifestSha + "|" + settings + "|" + es.readerSteps() + "|" + seed + "|" + shape);
+    String key = Digests.shortSha(manifestSha + "|" + settings + "|" + readerSteps + "|" + seed + "|" + shape);
     Path dir = new Path(cacheDir, "reader-" + key);
     try {
       ModelCache.Entry<Info> cached = ModelCache.read(dir, "reader", Info.class, conf);
@@ -151,18 +152,18 @@ record OcrJudge(ImageShape shape, CaptchaReaderSettings settings, byte[] state, 
       }
       String trainSplit = manifest.counts().containsKey("train") ? "train" : manifest.counts().keySet().iterator().next();
       try (CaptchaReader r = new CaptchaReader(settings, shape, seed)) {
-        ModelCache.train("captcha reader", manifest.shardPaths(recordsDir, trainSplit), BATCH, es.readerSteps(), seed,
+        ModelCache.train("captcha reader", manifest.shardPaths(recordsDir, trainSplit), BATCH, readerSteps, seed,
             conf, showProgress, (batch, step) -> {
               Map<String, Double> m = r.trainStep(batch, step, seed + step);
               return String.format("loss %.4f seq_acc %.3f", m.get("loss"), m.get("seq_acc"));
             });
         double[] acc = accuracy(r, heldOut, conf);
         byte[] bytes = r.state().toBytes();
-        Info info = new Info(key, manifestSha, shape, settings, seed, es.readerSteps(), trainSplit, es.split(), acc[0],
+        Info info = new Info(key, manifestSha, shape, settings, seed, readerSteps, trainSplit, split, acc[0],
             (long) acc[1]);
         ModelCache.write(dir, "reader", bytes, info, conf);
         LOG.info("captcha reader trained ({} steps): sequence accuracy {} on {} {} records; cached in {}",
-            es.readerSteps(), String.format("%.4f", acc[0]), (long) acc[1], es.split(), dir);
+            readerSteps, String.format("%.4f", acc[0]), (long) acc[1], split, dir);
         return new OcrJudge(shape, settings, bytes, dir.toString(), acc[0], (long) acc[1]);
       }
     } catch (IOException e) {

@@ -1,4 +1,4 @@
-package org.genpipe.jobs.evaluate;
+package org.genpipe.jobs.config;
 
 import static org.genpipe.common.config.ConfigException.check;
 
@@ -78,7 +78,7 @@ public record EvaluateSettings(
     check(repeats >= 1, "repeats", "must be >= 1, got " + repeats);
   }
 
-  static boolean given(String s) {
+  public static boolean given(String s) {
     return s != null && !s.isBlank();
   }
 }

@@ -1,4 +1,4 @@
-package org.genpipe.jobs.evaluate;
+package org.genpipe.jobs.judge;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -18,7 +18,7 @@ import org.genpipe.common.records.ShardReader;
  * was trained on and how well it does), each written atomically, the info last; and the loop that
  * trains one.
  */
-final class ModelCache {
+public final class ModelCache {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   /** A cached network: its state and its info. */

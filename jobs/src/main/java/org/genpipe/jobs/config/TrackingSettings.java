@@ -1,10 +1,9 @@
-package org.genpipe.jobs.tracking;
+package org.genpipe.jobs.config;
 
 import static org.genpipe.common.config.ConfigException.check;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import java.io.Serializable;
-import java.nio.file.Path;
 
 /**
  * Config section {@code tracking}: where runs are logged.
@@ -28,13 +27,5 @@ public record TrackingSettings(String uri, String experiment, String runName, in
   @JsonIgnore // derived from uri: not a config key (the resolved config must bind back)
   public boolean isServer() {
     return uri.startsWith("http://") || uri.startsWith("https://");
-  }
-
-  /** The tracker for this URI. */
-  public Tracker open() {
-    if (isServer()) {
-      return new RestTracker(uri);
-    }
-    return new FileStoreTracker(uri.startsWith("file:") ? Path.of(java.net.URI.create(uri)) : Path.of(uri));
   }
 }

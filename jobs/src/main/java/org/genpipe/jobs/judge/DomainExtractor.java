@@ -1,4 +1,4 @@
-package org.genpipe.jobs.evaluate;
+package org.genpipe.jobs.judge;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
 public final class DomainExtractor implements FeatureExtractor.Spec {
   private static final long serialVersionUID = 1L;
   private static final Logger LOG = LoggerFactory.getLogger(DomainExtractor.class);
-  static final String NAME = "domain";
+  public static final String NAME = "domain";
   private static final int ACCURACY_SAMPLE = 2000;
 
   private final ImageShape shape;

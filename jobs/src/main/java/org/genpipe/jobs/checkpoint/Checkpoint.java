@@ -1,4 +1,4 @@
-package org.genpipe.jobs.train;
+package org.genpipe.jobs.checkpoint;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -176,6 +176,17 @@ public record Checkpoint(
       return model(config().requireModel());
     }
 
+    /** The checkpoint's model as a CAPTCHA reader (the caller closes it); {@code option} names where it was given. */
+    public org.genpipe.models.reader.CaptchaReader captchaReader(String option) {
+      org.genpipe.models.TrainableModel model = model();
+      if (model instanceof org.genpipe.models.reader.CaptchaReader reader) {
+        return reader;
+      }
+      model.close();
+      throw new BadInputException(option + " " + dir + " is a checkpoint of " + model.name()
+          + ", not of a captcha-reader");
+    }
+
     /** The checkpoint's model built from {@code settings} (same architecture), with its state loaded. */
     public org.genpipe.models.TrainableModel model(org.genpipe.models.ModelSettings settings) {
       org.genpipe.models.TrainableModel m =
@@ -222,7 +233,7 @@ public record Checkpoint(
     }
   }
 
-  static byte[] utf8(String s) {
+  public static byte[] utf8(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
   }
 }
