@@ -1,12 +1,12 @@
 package org.genpipe.jobs;
 
-import org.genpipe.jobs.cli.ConfigOptions;
-import org.genpipe.jobs.cli.Validated;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
+import org.genpipe.jobs.cli.ConfigOptions;
+import org.genpipe.jobs.cli.Validated;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.evaluate.EvaluateCommand;
 import org.genpipe.jobs.evaluate.EvaluateJob;

@@ -1,11 +1,11 @@
 package org.genpipe.jobs;
 
-import org.genpipe.jobs.cli.ConfigOptions;
-import org.genpipe.jobs.cli.Validated;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.genpipe.common.io.BadInputException;
+import org.genpipe.jobs.cli.ConfigOptions;
+import org.genpipe.jobs.cli.Validated;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;

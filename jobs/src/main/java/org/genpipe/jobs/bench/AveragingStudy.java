@@ -7,12 +7,12 @@ import java.util.List;
 import java.util.Random;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.SparkSession;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.config.SparkSettings;
 import org.genpipe.jobs.evaluate.EvaluateJob;
 import org.genpipe.jobs.preprocess.PreprocessJob;
 import org.genpipe.jobs.spark.SparkSessions;
-import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.train.TrainJob;
 
 /**

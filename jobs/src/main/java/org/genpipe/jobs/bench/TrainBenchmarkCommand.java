@@ -18,10 +18,10 @@ import org.genpipe.jobs.spark.SparkSessions;
 import org.genpipe.jobs.train.ParameterAveraging;
 import org.genpipe.jobs.train.TrainJob;
 import org.genpipe.models.nn.Noise;
+import org.genpipe.models.nn.OptimizerSettings;
 import org.genpipe.models.vae.BetaVae;
 import org.genpipe.models.vae.BetaVaeSettings;
 import org.genpipe.models.vae.Divergence;
-import org.genpipe.models.nn.OptimizerSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

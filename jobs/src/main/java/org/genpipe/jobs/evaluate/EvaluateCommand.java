@@ -1,15 +1,13 @@
 package org.genpipe.jobs.evaluate;
 
-import org.genpipe.jobs.config.EvaluateSettings;
-
-import org.genpipe.jobs.checkpoint.Checkpoint;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.cli.ConfigOptions;
 import org.genpipe.jobs.cli.Validated;
+import org.genpipe.jobs.config.EvaluateSettings;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.spark.SparkSessions;
 import picocli.CommandLine.Command;

@@ -1,12 +1,5 @@
 package org.genpipe.jobs.evaluate;
 
-import org.genpipe.jobs.config.EvaluateSettings;
-
-import org.genpipe.jobs.judge.FeatureExtractor;
-import org.genpipe.jobs.judge.DomainExtractor;
-import org.genpipe.jobs.judge.OcrJudge;
-import org.genpipe.jobs.judge.Digests;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.ByteArrayInputStream;
@@ -29,20 +22,25 @@ import org.genpipe.common.io.HadoopConf;
 import org.genpipe.common.io.Storage;
 import org.genpipe.common.provenance.Provenance;
 import org.genpipe.common.records.Manifest;
+import org.genpipe.jobs.checkpoint.Checkpoint;
+import org.genpipe.jobs.config.EvaluateSettings;
 import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.config.TrackingSettings;
 import org.genpipe.jobs.evaluate.FeatureSets.Kind;
+import org.genpipe.jobs.judge.Digests;
+import org.genpipe.jobs.judge.DomainExtractor;
+import org.genpipe.jobs.judge.FeatureExtractor;
+import org.genpipe.jobs.judge.OcrJudge;
 import org.genpipe.jobs.spark.TaskProgress;
 import org.genpipe.jobs.tracking.ResilientTracker;
-import org.genpipe.jobs.tracking.TrackingSpool;
 import org.genpipe.jobs.tracking.Tracker;
-import org.genpipe.jobs.config.TrackingSettings;
-import org.genpipe.jobs.checkpoint.Checkpoint;
+import org.genpipe.jobs.tracking.TrackingSpool;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ImageConditioned;
-import org.genpipe.models.TrainableModel;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.Reconstructing;
+import org.genpipe.models.TrainableModel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -1,20 +1,20 @@
 package org.genpipe.jobs.evaluate;
 
-import org.genpipe.jobs.judge.FeatureExtractor;
-import org.genpipe.jobs.judge.DomainExtractor;
-import org.genpipe.jobs.judge.OcrJudge;
-
 import java.io.Serializable;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.apache.hadoop.fs.Path;
+import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.io.HadoopConf;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.MinibatchIterator;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.common.records.ShardReader;
+import org.genpipe.jobs.judge.DomainExtractor;
+import org.genpipe.jobs.judge.FeatureExtractor;
+import org.genpipe.jobs.judge.OcrJudge;
 import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ImageConditioned;
@@ -25,7 +25,6 @@ import org.genpipe.models.classify.DomainClassifier;
 import org.genpipe.models.classify.Targets;
 import org.genpipe.models.nn.Noise;
 import org.genpipe.models.reader.CaptchaReader;
-import org.genpipe.common.io.BadInputException;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**

@@ -1,11 +1,10 @@
 package org.genpipe.jobs.evaluate;
 
-import org.genpipe.jobs.judge.FeatureExtractor;
-
 import java.io.Serializable;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.TreeMap;
+import org.genpipe.jobs.judge.FeatureExtractor;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 

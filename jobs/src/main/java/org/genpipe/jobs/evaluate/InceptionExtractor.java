@@ -1,7 +1,5 @@
 package org.genpipe.jobs.evaluate;
 
-import org.genpipe.jobs.judge.FeatureExtractor;
-
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -13,6 +11,7 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.io.Storage;
+import org.genpipe.jobs.judge.FeatureExtractor;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;

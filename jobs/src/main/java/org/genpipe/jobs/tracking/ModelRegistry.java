@@ -1,7 +1,5 @@
 package org.genpipe.jobs.tracking;
 
-import org.genpipe.jobs.config.TrackingSettings;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -10,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.genpipe.common.config.ConfigException;
+import org.genpipe.jobs.config.TrackingSettings;
 
 /**
  * MLflow's model registry on a tracking server: registered models, their versions (each made from a

@@ -1,10 +1,9 @@
 package org.genpipe.jobs.tracking;
 
-import org.genpipe.jobs.config.TrackingSettings;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import org.genpipe.jobs.config.TrackingSettings;
 
 /**
  * Reads back runs from where the pipeline logs them: an MLflow server (REST) or the offline file store

@@ -1,7 +1,5 @@
 package org.genpipe.jobs.train;
 
-import org.genpipe.jobs.checkpoint.Checkpoint;
-
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,19 +12,20 @@ import org.genpipe.common.image.ImageGrid;
 import org.genpipe.common.image.Images;
 import org.genpipe.common.io.BadInputException;
 import org.genpipe.common.io.Storage;
-import org.genpipe.models.ModelSettings;
-import org.genpipe.models.ddpm.Ddpm;
-import org.genpipe.models.reader.CaptchaReader;
-import org.genpipe.models.Condition;
 import org.genpipe.common.records.ImageRecord;
 import org.genpipe.common.records.ImageShape;
 import org.genpipe.common.records.Manifest;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.PixelRange;
 import org.genpipe.common.records.ShardReader;
+import org.genpipe.jobs.checkpoint.Checkpoint;
+import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
 import org.genpipe.models.ImageConditioned;
+import org.genpipe.models.ModelSettings;
 import org.genpipe.models.TrainableModel;
+import org.genpipe.models.ddpm.Ddpm;
+import org.genpipe.models.reader.CaptchaReader;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;

@@ -1,13 +1,12 @@
 package org.genpipe.jobs.train;
 
-import org.genpipe.jobs.config.TrainSettings;
-
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.jobs.cli.ConfigOptions;
 import org.genpipe.jobs.cli.Validated;
 import org.genpipe.jobs.config.PipelineConfig;
+import org.genpipe.jobs.config.TrainSettings;
 import org.genpipe.jobs.spark.SparkSessions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

@@ -1,9 +1,5 @@
 package org.genpipe.jobs.train;
 
-import org.genpipe.jobs.config.TrainSettings;
-
-import org.genpipe.jobs.checkpoint.Checkpoint;
-
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.time.LocalDateTime;
@@ -35,17 +31,19 @@ import org.genpipe.common.records.ImageRecord;
 import org.genpipe.common.records.Manifest;
 import org.genpipe.common.records.Minibatch;
 import org.genpipe.common.records.ShardReader;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.config.PipelineConfig;
-import org.genpipe.jobs.tracking.ResilientTracker;
-import org.genpipe.jobs.tracking.TrackingSpool;
-import org.genpipe.jobs.tracking.Tracker;
 import org.genpipe.jobs.config.TrackingSettings;
+import org.genpipe.jobs.config.TrainSettings;
+import org.genpipe.jobs.tracking.ResilientTracker;
+import org.genpipe.jobs.tracking.Tracker;
+import org.genpipe.jobs.tracking.TrackingSpool;
 import org.genpipe.models.Condition;
 import org.genpipe.models.GenerativeModel;
-import org.genpipe.models.TrainableModel;
 import org.genpipe.models.ImageConditioned;
 import org.genpipe.models.ModelFactory;
 import org.genpipe.models.ModelState;
+import org.genpipe.models.TrainableModel;
 import org.genpipe.models.nn.Noise;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.slf4j.Logger;
@@ -143,222 +141,275 @@ public final class TrainJob {
 
   private TrainJob() {}
 
-  /**
-   * Writes {@code c} or stops the run: a training that cannot checkpoint would lose everything after
-   * the last good checkpoint, which stays as it was (a checkpoint is staged and renamed whole).
-   */
-  private static Path writeCheckpoint(Checkpoint c, Path runDir, ModelState state, Path lastGood,
-      ResilientTracker tracker, Configuration conf) {
-    Path target = Checkpoint.folder(runDir, c.step());
-    try {
-      return c.write(runDir, state, conf);
-    } catch (IOException | RuntimeException e) {
-      throw new CheckpointFailedException("cannot write the checkpoint of step " + c.step() + " to " + target + ": "
-          + Storage.rootCause(e) + "; the run stops here (MLflow run "
-          + tracker.runId() + " marked FAILED). The last good checkpoint is " + (lastGood == null
-              ? "none (no checkpoint was written yet): fix the cause and start again"
-              : lastGood + ": fix the cause and continue with the same command and --resume"), e);
-    }
-  }
-
-  /** Old checkpoints that cannot be deleted are only a warning: the new one is written. */
-  private static void pruneCheckpoints(Path runDir, int keep, Configuration conf) {
-    try {
-      Checkpoint.prune(runDir, keep, conf);
-    } catch (IOException | RuntimeException e) {
-      LOG.warn("could not delete old checkpoints under {}: {}", new Path(runDir, Checkpoint.DIR), e.toString());
-    }
-  }
-
   public static Result run(PipelineConfig config, SparkSession spark, boolean resume, boolean showProgress) {
     return run(config, spark, resume, showProgress, null);
   }
 
   /**
+   * Plans the run from the records, restores a checkpoint ({@code resume}) or starts fresh, opens the
+   * MLflow run, trains round by round, and finishes with the pictures and artifacts.
+   *
    * @param factoryOverride a model factory to use instead of the config's model (tests' small models)
    */
   public static Result run(
       PipelineConfig config, SparkSession spark, boolean resume, boolean showProgress, ModelFactory factoryOverride) {
-    TrainSettings ts = config.requireTrain();
-    Configuration conf = spark.sparkContext().hadoopConfiguration();
-    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-    Path recordsDir = Storage.path(ts.records());
-    Path runDir = Storage.path(ts.output());
-    Manifest.Checked checked = Manifest.readChecked(recordsDir, conf);
-    Manifest manifest = checked.manifest();
-    String dataDigest = checked.dataDigest();
-    ModelFactory factory = factoryOverride != null ? factoryOverride
-        : config.requireModel().factory(manifest.imageShape(), manifest.classes().size(), config.seed(),
-            recordsDir.toString());
-    DataPlan plan = DataPlan.of(manifest, recordsDir, ts.split(), ts.workers(), ts.batchSizePerWorker());
-    long totalSteps = ts.steps() > 0 ? ts.steps() : ts.epochs() * plan.batchesPerEpoch(ts.batchSizePerWorker());
-    String configYaml = config.toYaml();
+    try (Session session = new Session(config, spark, showProgress, factoryOverride)) {
+      session.restore(resume);
+      session.startTracking();
+      return session.train();
+    }
+  }
 
-    TrainableModel driverModel = factory.create();
-    ModelState state = driverModel.state();
-    long step = 0;
-    long round = 0;
-    long examples = 0;
-    List<Checkpoint.HistoryPoint> history = new ArrayList<>();
-    Path resumedFrom = null;
-    String resumedRunId = null;
-    try {
-      if (resume) {
-        resumedFrom = Checkpoint.latest(runDir, conf);
-        if (resumedFrom == null) {
-          throw new BadInputException("--resume: " + runDir + " has no complete checkpoint under " + Checkpoint.DIR + "/");
+  /** One call of {@link #run}: its phases in order, and what they hand to each other. */
+  private static final class Session implements AutoCloseable {
+    private final PipelineConfig config;
+    private final SparkSession spark;
+    private final boolean showProgress;
+    private final TrainSettings ts;
+    private final Configuration conf;
+    private final JavaSparkContext jsc;
+    private final Path recordsDir;
+    private final Path runDir;
+    private final Manifest.Checked checked;
+    private final Manifest manifest;
+    private final ModelFactory factory;
+    private final DataPlan plan;
+    private final long totalSteps;
+    private final String configYaml;
+    private final TrainableModel driverModel;
+    // where training stands: what a checkpoint records
+    private ModelState state;
+    private long step;
+    private long round;
+    private long examples;
+    private final List<Checkpoint.HistoryPoint> history = new ArrayList<>();
+    private Path resumedFrom;
+    private String resumedRunId;
+    private Path lastCheckpoint;
+    // this session's tracking and timing
+    private ResilientTracker tracker;
+    private String experiment;
+    private Tracker.Status status = Tracker.Status.FAILED;
+    private Broadcast<RoundJob> jobOnce;
+    private final List<Result.RoundTime> roundTimes = new ArrayList<>();
+    private final List<String> pictures = new ArrayList<>();
+    private ProgressBar bar;
+
+    /** The plan: records, model, data slices per worker and the number of steps. */
+    Session(PipelineConfig config, SparkSession spark, boolean showProgress, ModelFactory factoryOverride) {
+      this.config = config;
+      this.spark = spark;
+      this.showProgress = showProgress;
+      ts = config.requireTrain();
+      conf = spark.sparkContext().hadoopConfiguration();
+      jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      recordsDir = Storage.path(ts.records());
+      runDir = Storage.path(ts.output());
+      checked = Manifest.readChecked(recordsDir, conf);
+      manifest = checked.manifest();
+      factory = factoryOverride != null ? factoryOverride
+          : config.requireModel().factory(manifest.imageShape(), manifest.classes().size(), config.seed(),
+              recordsDir.toString());
+      plan = DataPlan.of(manifest, recordsDir, ts.split(), ts.workers(), ts.batchSizePerWorker());
+      totalSteps = ts.steps() > 0 ? ts.steps() : ts.epochs() * plan.batchesPerEpoch(ts.batchSizePerWorker());
+      configYaml = config.toYaml();
+      driverModel = factory.create();
+      state = driverModel.state();
+    }
+
+    /** The run folder's latest checkpoint when resuming (checked against the config), else a fresh start. */
+    void restore(boolean resume) {
+      try {
+        if (resume) {
+          resumedFrom = Checkpoint.latest(runDir, conf);
+          if (resumedFrom == null) {
+            throw new BadInputException("--resume: " + runDir + " has no complete checkpoint under " + Checkpoint.DIR
+                + "/");
+          }
+          Checkpoint.Loaded c = Checkpoint.read(resumedFrom, conf);
+          checkResumable(c, driverModel, config, resumedFrom);
+          state = c.state();
+          driverModel.loadState(state);
+          step = c.info().step();
+          round = c.info().round();
+          examples = c.info().examples();
+          history.addAll(c.info().history());
+          resumedRunId = c.info().trackingRunId();
+          lastCheckpoint = resumedFrom;
+          LOG.info("resuming from {} at step {}", resumedFrom, step);
+        } else if (Checkpoint.latest(runDir, conf) != null) {
+          throw new BadInputException(runDir + " already holds checkpoints of a run; pass --resume to continue it"
+              + " or choose another train.output");
         }
-        Checkpoint.Loaded c = Checkpoint.read(resumedFrom, conf);
-        checkResumable(c, driverModel, config, resumedFrom);
-        state = c.state();
-        driverModel.loadState(state);
-        step = c.info().step();
-        round = c.info().round();
-        examples = c.info().examples();
-        history.addAll(c.info().history());
-        resumedRunId = c.info().trackingRunId();
-        LOG.info("resuming from {} at step {}", resumedFrom, step);
-      } else if (Checkpoint.latest(runDir, conf) != null) {
-        throw new BadInputException(runDir + " already holds checkpoints of a run; pass --resume to continue it"
-            + " or choose another train.output");
+        Storage.writeAtomically(new Path(runDir, "config.yaml"), configYaml, conf);
+      } catch (IOException e) {
+        throw Storage.unreachable(runDir, e);
       }
-      Storage.writeAtomically(new Path(runDir, "config.yaml"), configYaml, conf);
-    } catch (IOException e) {
-      throw Storage.unreachable(runDir, e);
-    }
-    if (step >= totalSteps) {
-      throw new BadInputException("nothing to do: the run is at step " + step + " of " + totalSteps
-          + " (raise train.steps or train.epochs to continue it)");
+      if (step >= totalSteps) {
+        throw new BadInputException("nothing to do: the run is at step " + step + " of " + totalSteps
+            + " (raise train.steps or train.epochs to continue it)");
+      }
     }
 
-    TrackingSettings trackingSettings = config.tracking();
-    ResilientTracker tracker = ResilientTracker.open(trackingSettings);
-    String experiment = trackingSettings.experiment().isBlank()
-        ? driverModel.name() + "-" + manifest.dataset() : trackingSettings.experiment();
-    String runName = trackingSettings.runName().isBlank()
-        ? driverModel.name() + "-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))
-        : trackingSettings.runName();
-    Map<String, String> tags = new LinkedHashMap<>();
-    tags.put("mlflow.source.git.commit", Provenance.buildCommit());
-    tags.put("genpipe.version", Provenance.version());
-    tags.put("genpipe.model", driverModel.name());
-    // promote names a registered model after the experiment by default
-    tags.put("genpipe.experiment", experiment);
-    tags.put("genpipe.data.digest", dataDigest);
-    tags.put("genpipe.data.manifest_sha256", checked.sha256());
-    tags.put("genpipe.data.records", recordsDir.toString());
-    tags.put("spark.app_id", spark.sparkContext().applicationId());
-    tags.put("spark.master", spark.sparkContext().master());
-    tags.put("averaging.workers", String.valueOf(ts.workers()));
-    tags.put("averaging.batch_size_per_worker", String.valueOf(ts.batchSizePerWorker()));
-    tags.put("averaging.frequency", String.valueOf(ts.averagingFrequency()));
-    tags.put("averaging.state_transfer",
-        ParameterAveraging.handsOverInProcess(jsc, ts.workers()) ? "in-process" : "serialised");
-    if (resumedFrom != null) {
-      // one training, one MLflow run: a resumed training goes on in the run its checkpoint names
-      tags.put("genpipe.resumed_from", resumedFrom.toString());
-      tags.put("genpipe.resumed_at_step", String.valueOf(step));
-      tracker.resumeOrStartRun(resumedRunId, experiment, runName, tags);
-    } else {
-      tracker.startRun(experiment, runName, tags);
+    /** Opens the MLflow run (a resumed training goes on in the run its checkpoint names) with tags, params, config. */
+    void startTracking() {
+      TrackingSettings trackingSettings = config.tracking();
+      tracker = ResilientTracker.open(trackingSettings);
+      experiment = trackingSettings.experiment().isBlank()
+          ? driverModel.name() + "-" + manifest.dataset() : trackingSettings.experiment();
+      String runName = trackingSettings.runName().isBlank()
+          ? driverModel.name() + "-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))
+          : trackingSettings.runName();
+      Map<String, String> tags = new LinkedHashMap<>();
+      tags.put("mlflow.source.git.commit", Provenance.buildCommit());
+      tags.put("genpipe.version", Provenance.version());
+      tags.put("genpipe.model", driverModel.name());
+      // promote names a registered model after the experiment by default
+      tags.put("genpipe.experiment", experiment);
+      tags.put("genpipe.data.digest", checked.dataDigest());
+      tags.put("genpipe.data.manifest_sha256", checked.sha256());
+      tags.put("genpipe.data.records", recordsDir.toString());
+      tags.put("spark.app_id", spark.sparkContext().applicationId());
+      tags.put("spark.master", spark.sparkContext().master());
+      tags.put("averaging.workers", String.valueOf(ts.workers()));
+      tags.put("averaging.batch_size_per_worker", String.valueOf(ts.batchSizePerWorker()));
+      tags.put("averaging.frequency", String.valueOf(ts.averagingFrequency()));
+      tags.put("averaging.state_transfer",
+          ParameterAveraging.handsOverInProcess(jsc, ts.workers()) ? "in-process" : "serialised");
+      if (resumedFrom != null) {
+        tags.put("genpipe.resumed_from", resumedFrom.toString());
+        tags.put("genpipe.resumed_at_step", String.valueOf(step));
+        tracker.resumeOrStartRun(resumedRunId, experiment, runName, tags);
+      } else {
+        tracker.startRun(experiment, runName, tags);
+      }
+      tracker.logParams(params(config));
+      tracker.logArtifact("config.yaml", Checkpoint.utf8(configYaml));
     }
-    tracker.logParams(params(config));
-    tracker.logArtifact("config.yaml", Checkpoint.utf8(configYaml));
 
-    RoundJob job = new RoundJob(UUID.randomUUID().toString(), factory, plan, new HadoopConf(conf), config.seed(),
-        ts.batchSizePerWorker(), ts.shuffle());
-    // the run's constants travel once per executor, not with every round's tasks
-    Broadcast<RoundJob> jobOnce = jsc.broadcast(job);
-    ParameterAveraging averaging = new ParameterAveraging(jsc, jobOnce, ts.workers());
-    long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
-    String heldOut = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
-    SampleMonitor monitor = ts.monitor() && driverModel instanceof GenerativeModel ? SampleMonitor.create(recordsDir, manifest, dataDigest, heldOut,
-        config.requireEvaluate().domain(), config.seed(), Storage.path(config.requireEvaluate().cache()), conf,
-        showProgress) : null;
-    // the same held-out records at every sample point: pairs to translate, records to read, or texts to draw
-    Minibatch fixedPairs = driverModel instanceof ImageConditioned
-        ? heldOutBatch(manifest, recordsDir, heldOut, FIXED_PAIRS, driverModel, conf)
-        : driverModel instanceof GenerativeModel g && g.textAlphabet() == null ? null
-        : heldOutBatch(manifest, recordsDir, heldOut, HELD_OUT_SAMPLE, driverModel, conf);
-    long started = System.nanoTime();
-    List<Result.RoundTime> roundTimes = new ArrayList<>();
-    Path lastCheckpoint = resumedFrom;
-    List<String> pictures = new ArrayList<>();
-    ProgressBar bar = showProgress ? progressBar(totalSteps, step) : null;
-    Tracker.Status status = Tracker.Status.FAILED;
-    StopSignal stop = StopSignal.install();
-    try {
-      while (step < totalSteps) {
-        int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
-        long roundStart = System.nanoTime();
-        RoundResult r = averaging.round(new RoundJob.Input(state, step, n));
-        long roundNanos = System.nanoTime() - roundStart;
-        double roundSeconds = roundNanos / 1e9;
-        String bad = r.nonFinite();
-        ModelState averaged = r.averagedState();
-        if (bad == null && averaged.firstNonFinite() != null) {
-          bad = "parameter array '" + averaged.firstNonFinite() + "' became non-finite after averaging at step "
-              + (step + n - 1);
-        }
-        if (bad != null) {
-          throw new DivergedException("training diverged: " + bad + "; the last good checkpoint is "
-              + (lastCheckpoint == null ? "none (no checkpoint was written yet)" : lastCheckpoint.toString()));
-        }
-        state = averaged;
-        roundTimes.add(new Result.RoundTime(roundSeconds, r.maxComputeNanos() / 1e9));
-        List<Tracker.Metric> metrics = new ArrayList<>();
-        long now = System.currentTimeMillis();
-        Map<String, Double> last = null;
-        for (int i = 0; i < r.steps(); i++) {
-          last = r.meanLosses(i);
-          history.add(new Checkpoint.HistoryPoint(step + i, last));
-          for (Map.Entry<String, Double> e : last.entrySet()) {
-            metrics.add(new Tracker.Metric(e.getKey(), e.getValue(), step + i, now));
+    /** Rounds until the last step (or a stop signal), then the final pictures and artifacts. */
+    Result train() {
+      RoundJob job = new RoundJob(UUID.randomUUID().toString(), factory, plan, new HadoopConf(conf), config.seed(),
+          ts.batchSizePerWorker(), ts.shuffle());
+      // the run's constants travel once per executor, not with every round's tasks
+      jobOnce = jsc.broadcast(job);
+      ParameterAveraging averaging = new ParameterAveraging(jsc, jobOnce, ts.workers());
+      long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
+      String heldOut = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
+      SampleMonitor monitor = ts.monitor() && driverModel instanceof GenerativeModel ? SampleMonitor.create(recordsDir,
+          manifest, checked.dataDigest(), heldOut, config.requireEvaluate().domain(), config.seed(),
+          Storage.path(config.requireEvaluate().cache()), conf, showProgress) : null;
+      // the same held-out records at every sample point: pairs to translate, records to read, or texts to draw
+      Minibatch fixedPairs = driverModel instanceof ImageConditioned
+          ? heldOutBatch(manifest, recordsDir, heldOut, FIXED_PAIRS, driverModel, conf)
+          : driverModel instanceof GenerativeModel g && g.textAlphabet() == null ? null
+          : heldOutBatch(manifest, recordsDir, heldOut, HELD_OUT_SAMPLE, driverModel, conf);
+      long started = System.nanoTime();
+      bar = showProgress ? progressBar(totalSteps, step) : null;
+      try (StopSignal stop = StopSignal.install()) {
+        while (step < totalSteps) {
+          int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
+          long roundStart = System.nanoTime();
+          RoundResult r = averaging.round(new RoundJob.Input(state, step, n));
+          long before = step;
+          accept(r, n, (System.nanoTime() - roundStart) / 1e9);
+          if (ts.sampleEvery() > 0 && step / ts.sampleEvery() > before / ts.sampleEvery() && step < totalSteps) {
+            driverModel.loadState(state);
+            pictures.add(writeSamples(driverModel, fixedNoise, fixedPairs, runDir, step, conf, tracker,
+                manifest.classes(), monitor));
+          }
+          if (round % ts.checkpointEvery() == 0 || step >= totalSteps || stop.requested()) {
+            checkpoint();
+          }
+          if (stop.requested() && step < totalSteps) {
+            status = Tracker.Status.KILLED;
+            throw new StoppedException(stop.name() + ": stopped after step " + step + " of " + totalSteps
+                + "; checkpoint " + lastCheckpoint + "; MLflow run " + tracker.runId() + " marked KILLED. Continue"
+                + " with the same command and --resume", stop.exitCode());
           }
         }
-        double imagesPerSecond = r.examples() / roundSeconds;
-        metrics.add(new Tracker.Metric("images_per_second", imagesPerSecond, step + n - 1, now));
-        metrics.add(new Tracker.Metric("round_seconds", roundSeconds, step + n - 1, now));
-        // the slowest worker's compute: round_seconds minus this is the round's averaging overhead
-        metrics.add(new Tracker.Metric("round_compute_seconds", r.maxComputeNanos() / 1e9, step + n - 1, now));
-        tracker.logMetrics(metrics);
-        long before = step;
-        step += n;
-        round++;
-        examples += r.examples();
         if (bar != null) {
-          bar.stepTo(step);
-          bar.setExtraMessage(describe(last, imagesPerSecond));
+          bar.close();
+          bar = null;
         }
-        if (ts.sampleEvery() > 0 && step / ts.sampleEvery() > before / ts.sampleEvery() && step < totalSteps) {
-          driverModel.loadState(state);
-          pictures.add(writeSamples(driverModel, fixedNoise, fixedPairs, runDir, step, conf, tracker, manifest.classes(),
-              monitor));
-        }
-        if (round % ts.checkpointEvery() == 0 || step >= totalSteps || stop.requested()) {
-          Checkpoint c = new Checkpoint(Checkpoint.FORMAT, driverModel.name(), driverModel.imageShape(), step, round, examples, config.seed(),
-              Checkpoint.RNG_SCHEME, configYaml, recordsDir.toString(), dataDigest,
-              Provenance.capture(spark.version(), config.seed(), ConfigLoader.toTree(config)), history,
-              tracker.runId(), manifest.classes());
-          lastCheckpoint = writeCheckpoint(c, runDir, state, lastCheckpoint, tracker, conf);
-          pruneCheckpoints(runDir, ts.keepCheckpoints(), conf);
-        }
-        if (stop.requested() && step < totalSteps) {
-          status = Tracker.Status.KILLED;
-          throw new StoppedException(stop.name() + ": stopped after step " + step + " of " + totalSteps
-              + "; checkpoint " + lastCheckpoint + "; MLflow run " + tracker.runId() + " marked KILLED. Continue with"
-              + " the same command and --resume", stop.exitCode());
+        return finish((System.nanoTime() - started) / 1e9, fixedNoise, fixedPairs, monitor);
+      } catch (IOException e) {
+        throw Storage.unreachable(runDir, e);
+      }
+    }
+
+    /** Takes a round's averaged state, or stops a run that diverged; logs the round's losses and timings. */
+    private void accept(RoundResult r, int n, double roundSeconds) {
+      String bad = r.nonFinite();
+      ModelState averaged = r.averagedState();
+      if (bad == null && averaged.firstNonFinite() != null) {
+        bad = "parameter array '" + averaged.firstNonFinite() + "' became non-finite after averaging at step "
+            + (step + n - 1);
+      }
+      if (bad != null) {
+        throw new DivergedException("training diverged: " + bad + "; the last good checkpoint is "
+            + (lastCheckpoint == null ? "none (no checkpoint was written yet)" : lastCheckpoint.toString()));
+      }
+      state = averaged;
+      roundTimes.add(new Result.RoundTime(roundSeconds, r.maxComputeNanos() / 1e9));
+      List<Tracker.Metric> metrics = new ArrayList<>();
+      long now = System.currentTimeMillis();
+      Map<String, Double> last = null;
+      for (int i = 0; i < r.steps(); i++) {
+        last = r.meanLosses(i);
+        history.add(new Checkpoint.HistoryPoint(step + i, last));
+        for (Map.Entry<String, Double> e : last.entrySet()) {
+          metrics.add(new Tracker.Metric(e.getKey(), e.getValue(), step + i, now));
         }
       }
+      double imagesPerSecond = r.examples() / roundSeconds;
+      metrics.add(new Tracker.Metric("images_per_second", imagesPerSecond, step + n - 1, now));
+      metrics.add(new Tracker.Metric("round_seconds", roundSeconds, step + n - 1, now));
+      // the slowest worker's compute: round_seconds minus this is the round's averaging overhead
+      metrics.add(new Tracker.Metric("round_compute_seconds", r.maxComputeNanos() / 1e9, step + n - 1, now));
+      tracker.logMetrics(metrics);
+      step += n;
+      round++;
+      examples += r.examples();
       if (bar != null) {
-        bar.close();
-        bar = null;
+        bar.stepTo(step);
+        bar.setExtraMessage(describe(last, imagesPerSecond));
       }
-      double seconds = (System.nanoTime() - started) / 1e9;
+    }
+
+    /**
+     * Writes the checkpoint of this step or stops the run: a training that cannot checkpoint would lose
+     * everything after the last good checkpoint, which stays as it was (a checkpoint is staged and
+     * renamed whole). Old checkpoints that cannot be deleted are only a warning.
+     */
+    private void checkpoint() {
+      Checkpoint c = new Checkpoint(Checkpoint.FORMAT, driverModel.name(), driverModel.imageShape(), step, round,
+          examples, config.seed(), Checkpoint.RNG_SCHEME, configYaml, recordsDir.toString(), checked.dataDigest(),
+          Provenance.capture(spark.version(), config.seed(), ConfigLoader.toTree(config)), history, tracker.runId(),
+          manifest.classes());
+      try {
+        lastCheckpoint = c.write(runDir, state, conf);
+      } catch (IOException | RuntimeException e) {
+        throw new CheckpointFailedException("cannot write the checkpoint of step " + step + " to "
+            + Checkpoint.folder(runDir, step) + ": " + Storage.rootCause(e) + "; the run stops here (MLflow run "
+            + tracker.runId() + " marked FAILED). The last good checkpoint is " + (lastCheckpoint == null
+                ? "none (no checkpoint was written yet): fix the cause and start again"
+                : lastCheckpoint + ": fix the cause and continue with the same command and --resume"), e);
+      }
+      try {
+        Checkpoint.prune(runDir, ts.keepCheckpoints(), conf);
+      } catch (IOException | RuntimeException e) {
+        LOG.warn("could not delete old checkpoints under {}: {}", new Path(runDir, Checkpoint.DIR), e.toString());
+      }
+    }
+
+    /** The last samples, the animation, the model's reports, the loss plot, the model artifact; the run FINISHED. */
+    private Result finish(double seconds, long fixedNoise, Minibatch fixedPairs, SampleMonitor monitor)
+        throws IOException {
       double compute = roundTimes.stream().mapToDouble(Result.RoundTime::computeSeconds).sum();
       driverModel.loadState(state);
       pictures.add(writeSamples(driverModel, fixedNoise, fixedPairs, runDir, step, conf, tracker, manifest.classes(),
-              monitor));
+          monitor));
       pictures.add(writeAnimation(runDir, conf, tracker));
       pictures.addAll(writeReports(driverModel, manifest, recordsDir, ts, config.seed(), runDir, conf, tracker));
       pictures.add(writeLossPlot(history, driverModel.name(), runDir, conf, tracker));
@@ -374,23 +425,28 @@ public final class TrainJob {
       String notLogged = tracker.finish(60, TrackingSpool.beside(runDir));
       return new Result(runDir, step, examples, state, lastCheckpoint, experiment, tracker.location(),
           seconds, notLogged, pictures, roundTimes);
-    } catch (IOException e) {
-      throw Storage.unreachable(runDir, e);
-    } finally {
+    }
+
+    /** A run that did not finish is marked FAILED (or KILLED by a signal), and what it could not log is kept. */
+    @Override
+    public void close() {
       if (bar != null) {
         bar.close();
       }
-      stop.close();
-      if (status != Tracker.Status.FINISHED) {
-        tracker.endRun(status); // FAILED, or KILLED by a signal
-        String notLogged = tracker.finish(10, TrackingSpool.beside(runDir));
-        if (notLogged != null) {
-          LOG.warn(notLogged);
+      if (tracker != null) {
+        if (status != Tracker.Status.FINISHED) {
+          tracker.endRun(status);
+          String notLogged = tracker.finish(10, TrackingSpool.beside(runDir));
+          if (notLogged != null) {
+            LOG.warn(notLogged);
+          }
         }
+        tracker.close();
       }
-      tracker.close();
       driverModel.close();
-      jobOnce.destroy();
+      if (jobOnce != null) {
+        jobOnce.destroy();
+      }
     }
   }
 

@@ -1,7 +1,5 @@
 package org.genpipe.jobs.evaluate;
 
-import org.genpipe.jobs.judge.FeatureExtractor;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -10,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.apache.hadoop.conf.Configuration;
 import org.genpipe.common.io.BadInputException;
+import org.genpipe.jobs.judge.FeatureExtractor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;

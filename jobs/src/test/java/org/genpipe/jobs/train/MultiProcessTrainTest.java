@@ -1,7 +1,5 @@
 package org.genpipe.jobs.train;
 
-import org.genpipe.jobs.checkpoint.Checkpoint;
-
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
@@ -20,6 +18,7 @@ import org.apache.spark.sql.SparkSession;
 import org.genpipe.common.io.Storage;
 import org.genpipe.common.records.Manifest;
 import org.genpipe.jobs.DigitRecords;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.config.SparkSettings;
 import org.genpipe.jobs.preprocess.PreprocessJob;

@@ -1,7 +1,5 @@
 package org.genpipe.jobs.train;
 
-import org.genpipe.jobs.checkpoint.Checkpoint;
-
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
@@ -13,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.spark.sql.SparkSession;
 import org.genpipe.jobs.DigitRecords;
 import org.genpipe.jobs.SparkTestSession;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.preprocess.PreprocessJob;
 import org.junit.jupiter.api.Test;

@@ -1,7 +1,5 @@
 package org.genpipe.jobs.train;
 
-import org.genpipe.jobs.checkpoint.Checkpoint;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -24,6 +22,7 @@ import org.genpipe.common.records.PixelRange;
 import org.genpipe.jobs.DigitRecords;
 import org.genpipe.jobs.FaultyFileSystem;
 import org.genpipe.jobs.SparkTestSession;
+import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.preprocess.PreprocessJob;
 import org.genpipe.models.GenerativeModel;
@@ -35,9 +34,9 @@ import org.genpipe.models.testing.TinyGan;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The parameter-averaging engine on Spark local[2,2] (two threads, a failed task tried twice) against
