@@ -56,23 +56,30 @@ public final class ResilientTracker implements AutoCloseable {
   private volatile String runId;
   private boolean outage;
   private long retryMillis;
+  private final long maxRetryMillis;
   private long nextRetryNanos;
   private int resent;
   private volatile boolean closed;
 
-  /**
-   * @param attempts tries per call while the store answers, before the calls are held for resending
-   * @param firstBackoffMillis wait after the first failure; doubles after each further failure
-   */
   /** The tracker {@code tracking} names, with its retry settings. */
   public static ResilientTracker open(org.genpipe.jobs.config.TrackingSettings tracking) {
     return new ResilientTracker(Tracker.open(tracking.uri()), tracking.attempts(), tracking.backoffMillis());
   }
 
+  /**
+   * @param attempts tries per call while the store answers, before the calls are held for resending
+   * @param firstBackoffMillis wait after the first failure; doubles after each further failure
+   */
   public ResilientTracker(Tracker tracker, int attempts, long firstBackoffMillis) {
+    this(tracker, attempts, firstBackoffMillis, MAX_RETRY_MILLIS);
+  }
+
+  /** @param maxRetryMillis the longest wait between two resends while the store is away */
+  ResilientTracker(Tracker tracker, int attempts, long firstBackoffMillis, long maxRetryMillis) {
     this.tracker = tracker;
     this.attempts = attempts;
     this.firstBackoffMillis = firstBackoffMillis;
+    this.maxRetryMillis = maxRetryMillis;
   }
 
   public String location() {
@@ -256,7 +263,7 @@ public final class ResilientTracker implements AutoCloseable {
       LOG.warn("tracking at {} failed ({}: {}); training goes on, the calls are held and resent when it answers",
           tracker.location(), call.name(), failure.getMessage());
     } else {
-      retryMillis = Math.min(MAX_RETRY_MILLIS, retryMillis * 2);
+      retryMillis = Math.min(maxRetryMillis, retryMillis * 2);
     }
     nextRetryNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(retryMillis);
     if (!closed && !sender.isShutdown()) {

@@ -17,6 +17,23 @@ import org.junit.jupiter.api.io.TempDir;
 class TrackingTest {
   static final ObjectMapper JSON = new ObjectMapper();
   @TempDir Path dir;
+  @TempDir static Path serverHome;
+  private static MlflowServer shared;
+
+  /** One real MLflow server for the tests that need no restart (each starts in ~10 s); distinct experiments. */
+  private static synchronized MlflowServer shared() throws Exception {
+    if (shared == null) {
+      shared = new MlflowServer(serverHome.resolve("server"));
+    }
+    return shared;
+  }
+
+  @org.junit.jupiter.api.AfterAll
+  static void stopShared() throws Exception {
+    if (shared != null) {
+      shared.close();
+    }
+  }
 
   @Test
   void fileStoreWritesMlflowsLayoutExactly() throws Exception {
@@ -63,7 +80,8 @@ class TrackingTest {
   void restTrackerLogsIntoARealMlflowServer() throws Exception {
     byte[] picture = new byte[2_000_000]; // model-state sized: uvicorn refused such PUTs from an h2c-upgrading client
     new java.util.Random(3).nextBytes(picture);
-    try (MlflowServer server = new MlflowServer(dir.resolve("server")); RestTracker t = new RestTracker(server.uri())) {
+    MlflowServer server = shared();
+    try (RestTracker t = new RestTracker(server.uri())) {
       String runId = t.startRun("tiny-test", "run-a", Map.of("genpipe.model", "beta-vae"));
       t.logParams(Map.of("seed", "42", "model.name", "beta-vae"));
       List<Tracker.Metric> many = new ArrayList<>();
@@ -260,8 +278,9 @@ class TrackingTest {
     assertThat(lines.get(2)).contains("\"call\":\"metrics\"", "\"key\":\"loss\"");
     assertThat(lines.get(3)).contains("\"call\":\"artifact\"", "\"sha256\"");
 
-    // the server comes up on that port: replay-tracking creates the run and sends everything, in order
-    try (MlflowServer server = new MlflowServer(dir.resolve("server"), port)) {
+    // a server answers: replay-tracking creates the run and sends everything, in order
+    {
+      MlflowServer server = shared();
       int exit = new picocli.CommandLine(new org.genpipe.jobs.Cli()).execute("replay-tracking", spool.toString(),
           "--tracking-uri", server.uri());
       assertThat(exit).isZero();
@@ -289,7 +308,8 @@ class TrackingTest {
     Path serverDir = dir.resolve("server");
     MlflowServer server = new MlflowServer(serverDir);
     String uri = server.uri();
-    ResilientTracker t = new ResilientTracker(new RestTracker(uri), 2, 10);
+    // resends at most 1 s apart (30 s in use), so that the test does not wait out a long backoff
+    ResilientTracker t = new ResilientTracker(new RestTracker(uri), 2, 10, 1000);
     try {
       t.startRun("outage", "run-1", Map.of());
       t.logMetrics(steps(0, 10));
