@@ -36,7 +36,9 @@ import picocli.CommandLine.Option;
       "Compare the runs of an MLflow experiment (tracking.uri: the ./mlruns file store or a server): a table with",
       "one column per run (newest first): status, start, the metrics (default: the evaluation's fid_/kid_/",
       "diversity_/ocr_/l1_/psnr_/ssim_/seg_ metrics and train_seconds; best marked *) and the params whose values",
-      "differ between the runs; and a PNG bar chart per metric (--chart).",
+      "differ between the runs; and a PNG bar chart per metric (--chart). A metric evaluated with --repeats shows",
+      "mean +- std over the seeds, and a best value within twice the combined spread of another run's is marked ~:",
+      "best here, but not told apart from it by the seeds.",
       "Example: pipeline compare --experiment beta-vae-captcha-render --metric fid_domain_gen_600_test"
     })
 public final class CompareCommand implements Callable<Integer>, Validated {
@@ -145,19 +147,26 @@ public final class CompareCommand implements Callable<Integer>, Validated {
       shown.addAll(names);
     }
     for (String m : shown) {
+      if (m.endsWith(STD) && shown.contains(m.substring(0, m.length() - STD.length()))) {
+        continue; // shown beside its metric
+      }
       List<Double> values = runs.stream().map(r -> r.metrics().get(m)).toList();
-      Double best = null;
+      List<Double> spreads = runs.stream().map(r -> r.metrics().get(m + STD)).toList();
+      int best = -1;
       boolean higher = higherIsBetter(m);
-      for (Double v : values) {
-        if (v != null && Double.isFinite(v) && (best == null || (higher ? v > best : v < best))) {
-          best = v;
+      for (int i = 0; i < values.size(); i++) {
+        Double v = values.get(i);
+        if (v != null && Double.isFinite(v) && (best < 0 || (higher ? v > values.get(best) : v < values.get(best)))) {
+          best = i;
         }
       }
+      String mark = m.endsWith(STD) || runs.size() < 2 || best < 0 ? "" : clearlyBest(values, spreads, best) ? " *" : " ~";
       List<String> cells = new ArrayList<>();
-      for (Double v : values) {
-        // a spread (kid_..._std) is no better or worse for being small
-        boolean mark = runs.size() > 1 && v != null && v.equals(best) && !m.endsWith("_std");
-        cells.add(v == null ? "-" : Promotion.fmt(v) + (mark ? " *" : ""));
+      for (int i = 0; i < values.size(); i++) {
+        Double v = values.get(i);
+        Double std = spreads.get(i);
+        cells.add(v == null ? "-" : Promotion.fmt(v) + (std != null ? " +- " + Promotion.fmt(std) : "")
+            + (i == best ? mark : ""));
       }
       rows.add(row(m, cells));
     }
@@ -170,6 +179,28 @@ public final class CompareCommand implements Callable<Integer>, Validated {
       }
     }
     return new Table(header, rows, shown);
+  }
+
+  private static final String STD = "_std";
+
+  /**
+   * Whether the best value is ahead of every other run's by more than twice their combined spread
+   * ({@code <metric>_std}, from {@code evaluate --repeats}; none counts as 0): else it is marked
+   * {@code ~}, best but within the noise of the seeds.
+   */
+  static boolean clearlyBest(List<Double> values, List<Double> spreads, int best) {
+    double sb = spreads.get(best) == null ? 0 : spreads.get(best);
+    for (int i = 0; i < values.size(); i++) {
+      Double v = values.get(i);
+      if (i == best || v == null || !Double.isFinite(v)) {
+        continue;
+      }
+      double si = spreads.get(i) == null ? 0 : spreads.get(i);
+      if (Math.abs(values.get(best) - v) <= 2 * Math.sqrt(sb * sb + si * si)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
