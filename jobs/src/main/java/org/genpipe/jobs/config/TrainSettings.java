@@ -24,6 +24,9 @@ import java.io.Serializable;
  * @param monitor with each sample grid, log mode-collapse warning signs judged by the domain
  *     classifier of the evaluation job (trained once on the records and cached): sample diversity and
  *     the class distribution of samples
+ * @param averaging how the workers' states meet: {@code mode: rounds} (each round a Spark job: the
+ *     driver sends the state out and sums what comes back) or {@code barrier} (one Spark barrier stage
+ *     per checkpoint interval; the workers keep their replicas and average among themselves over TCP)
  */
 public record TrainSettings(
     String records,
@@ -39,8 +42,23 @@ public record TrainSettings(
     int checkpointEvery,
     int sampleEvery,
     int keepCheckpoints,
-    boolean monitor)
+    boolean monitor,
+    Averaging averaging)
     implements Serializable {
+
+  /** {@code train.averaging}. */
+  public record Averaging(String mode) implements Serializable {
+    public static final java.util.List<String> MODES = java.util.List.of("rounds", "barrier");
+
+    public Averaging {
+      check(mode != null && MODES.contains(mode), "mode",
+          "'" + mode + "' is not a mode; allowed: " + String.join(", ", MODES));
+    }
+
+    public boolean barrier() {
+      return "barrier".equals(mode);
+    }
+  }
 
   public TrainSettings {
     check(records != null && !records.isBlank(), "records", "missing: the records folder written by preprocess");
@@ -54,5 +72,6 @@ public record TrainSettings(
     check(checkpointEvery >= 1, "checkpointEvery", "must be >= 1 round, got " + checkpointEvery);
     check(sampleEvery >= 0, "sampleEvery", "must be >= 0, got " + sampleEvery);
     check(keepCheckpoints >= 1, "keepCheckpoints", "must be >= 1, got " + keepCheckpoints);
+    check(averaging != null, "averaging", "section missing");
   }
 }

@@ -105,6 +105,20 @@ public final class RoundResult implements Serializable {
     return r;
   }
 
+  /** This result without its state (what the driver logs of a round the workers averaged themselves). */
+  RoundResult withoutState() {
+    RoundResult r = new RoundResult();
+    r.examples = examples;
+    r.workers = workers;
+    r.lossNames = lossNames;
+    r.lossSums = lossSums;
+    r.maxComputeNanos = maxComputeNanos;
+    r.badStep = badStep;
+    r.badLoss = badLoss;
+    r.badWorker = badWorker;
+    return r;
+  }
+
   private boolean isEmpty() {
     return single == null && weightedState == null;
   }

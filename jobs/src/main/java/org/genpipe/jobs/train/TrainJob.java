@@ -294,6 +294,16 @@ public final class TrainJob {
       // the run's constants travel once per executor, not with every round's tasks
       jobOnce = jsc.broadcast(job);
       ParameterAveraging averaging = new ParameterAveraging(jsc, jobOnce, ts.workers());
+      BarrierAveraging barrier = null;
+      if (ts.averaging().barrier()) {
+        String why = BarrierAveraging.unavailable(jsc, ts.workers());
+        if (why == null) {
+          barrier = new BarrierAveraging(jsc, jobOnce, ts.workers());
+        } else {
+          LOG.warn("train.averaging.mode barrier cannot run here: {}; averaging in rounds instead", why);
+        }
+      }
+      tracker.setTags(Map.of("averaging.mode", barrier != null ? "barrier" : "rounds"));
       long fixedNoise = Noise.mix(config.seed(), FIXED_NOISE_SALT, 0);
       String heldOut = manifest.counts().containsKey(ts.evalSplit()) ? ts.evalSplit() : ts.split();
       SampleMonitor monitor = ts.monitor() && driverModel instanceof GenerativeModel ? SampleMonitor.create(recordsDir,
@@ -308,11 +318,15 @@ public final class TrainJob {
       bar = showProgress ? progressBar(totalSteps, step) : null;
       try (StopSignal stop = StopSignal.install()) {
         while (step < totalSteps) {
-          int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
-          long roundStart = System.nanoTime();
-          RoundResult r = averaging.round(new RoundJob.Input(state, step, n));
           long before = step;
-          accept(r, n, (System.nanoTime() - roundStart) / 1e9);
+          if (barrier != null) {
+            stage(barrier);
+          } else {
+            int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
+            long roundStart = System.nanoTime();
+            RoundResult r = averaging.round(new RoundJob.Input(state, step, n));
+            accept(r, r.averagedState(), n, (System.nanoTime() - roundStart) / 1e9);
+          }
           if (ts.sampleEvery() > 0 && step / ts.sampleEvery() > before / ts.sampleEvery() && step < totalSteps) {
             driverModel.loadState(state);
             pictures.add(writeSamples(driverModel, fixedNoise, fixedPairs, runDir, step, conf, tracker,
@@ -338,11 +352,42 @@ public final class TrainJob {
       }
     }
 
-    /** Takes a round's averaged state, or stops a run that diverged; logs the round's losses and timings. */
-    private void accept(RoundResult r, int n, double roundSeconds) {
+    /**
+     * The rounds up to the next checkpoint or sample point as one barrier stage; its rounds are
+     * accepted in order as if each had been its own (the stage's scheduling counted in its first).
+     */
+    private void stage(BarrierAveraging barrier) {
+      int rounds = 0;
+      long s = step;
+      long r = round;
+      while (s < totalSteps) {
+        long b = s;
+        s += Math.min(ts.averagingFrequency(), totalSteps - s);
+        r++;
+        rounds++;
+        if (r % ts.checkpointEvery() == 0 || ts.sampleEvery() > 0 && s / ts.sampleEvery() > b / ts.sampleEvery()) {
+          break;
+        }
+      }
+      long started = System.nanoTime();
+      BarrierAveraging.Outcome o = barrier.run(new BarrierAveraging.Stage(state, step, rounds, ts.averagingFrequency(),
+          totalSteps));
+      long scheduling = System.nanoTime() - started - o.rounds().stream().mapToLong(BarrierAveraging.Round::nanos).sum();
+      for (int i = 0; i < o.rounds().size(); i++) {
+        BarrierAveraging.Round round = o.rounds().get(i);
+        int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
+        accept(round.result(), i == o.rounds().size() - 1 ? o.state() : null, n,
+            (round.nanos() + (i == 0 ? Math.max(0, scheduling) : 0)) / 1e9);
+      }
+    }
+
+    /**
+     * Takes a round's averaged state ({@code null}: a round inside a barrier stage, whose state only
+     * the stage's end brings), or stops a run that diverged; logs the round's losses and timings.
+     */
+    private void accept(RoundResult r, ModelState averaged, int n, double roundSeconds) {
       String bad = r.nonFinite();
-      ModelState averaged = r.averagedState();
-      if (bad == null && averaged.firstNonFinite() != null) {
+      if (bad == null && averaged != null && averaged.firstNonFinite() != null) {
         bad = "parameter array '" + averaged.firstNonFinite() + "' became non-finite after averaging at step "
             + (step + n - 1);
       }
@@ -350,7 +395,9 @@ public final class TrainJob {
         throw new DivergedException("training diverged: " + bad + "; the last good checkpoint is "
             + (lastCheckpoint == null ? "none (no checkpoint was written yet)" : lastCheckpoint.toString()));
       }
-      state = averaged;
+      if (averaged != null) {
+        state = averaged;
+      }
       roundTimes.add(new Result.RoundTime(roundSeconds, r.maxComputeNanos() / 1e9));
       List<Tracker.Metric> metrics = new ArrayList<>();
       long now = System.currentTimeMillis();

@@ -173,6 +173,45 @@ class TrainEngineTest {
   }
 
   /**
+   * train.averaging.mode barrier: the rounds between two checkpoints run as one barrier stage whose
+   * workers average among themselves over TCP; the parameters (Adam's moments included), the examples
+   * and every step's loss equal rounds mode's bit for bit, straight or resumed. Three workers on two
+   * task slots cannot run as one barrier stage: rounds mode runs instead, and the run says so.
+   */
+  @Test
+  void barrierStagesGiveTheParametersOfRoundsModeBitForBit() throws Exception {
+    String[] same = {"train.steps=23", "train.averagingFrequency=2", "train.checkpointEvery=3"};
+    TrainJob.Result rounds = TrainJob.run(config("mode-rounds", same), spark, false, false);
+    TrainJob.Result barrier = TrainJob.run(config("mode-barrier", concat(same, "train.averaging.mode=barrier")), spark,
+        false, false);
+    assertThat(barrier.steps()).isEqualTo(23);
+    assertThat(barrier.examples()).isEqualTo(rounds.examples()).isEqualTo(23L * 16 * 2);
+    assertThat(barrier.state().maxAbsDiff(rounds.state())).isZero();
+    assertThat(Checkpoint.read(barrier.checkpoint(), conf()).info().history())
+        .isEqualTo(Checkpoint.read(rounds.checkpoint(), conf()).info().history());
+    assertThat(barrier.rounds()).hasSize(12); // 11 rounds of 2 steps and one of 1, in 4 stages
+    assertThat(Path.of(barrier.trackingLocation()).resolve("tags/averaging.mode")).hasContent("barrier");
+
+    TrainJob.run(config("mode-barrier-resumed", "train.steps=10", "train.averagingFrequency=2",
+        "train.checkpointEvery=3", "train.averaging.mode=barrier"), spark, false, false);
+    TrainJob.Result resumed = TrainJob.run(config("mode-barrier-resumed", concat(same, "train.averaging.mode=barrier")),
+        spark, true, false);
+    assertThat(resumed.state().maxAbsDiff(rounds.state())).isZero();
+
+    TrainJob.Result fellBack = TrainJob.run(config("mode-barrier-3", "train.steps=4", "train.workers=3",
+        "train.averaging.mode=barrier"), spark, false, false);
+    assertThat(Path.of(fellBack.trackingLocation()).resolve("tags/averaging.mode")).hasContent("rounds");
+    assertThatThrownBy(() -> config("mode-bad", "train.averaging.mode=allreduce"))
+        .hasMessageContaining("train.averaging.mode").hasMessageContaining("rounds, barrier");
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
+  /**
    * A disk that fills up while the checkpoint of step 10 is written (a fault-injecting Hadoop file
    * system: a full disk cannot be had on demand): the run stops naming the checkpoint, the cause and
    * the last good checkpoint, leaves no partial folder, marks the MLflow run FAILED, and a resume
