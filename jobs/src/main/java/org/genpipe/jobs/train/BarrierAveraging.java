@@ -28,7 +28,8 @@ import org.genpipe.models.ModelState;
  * which checkpoints and logs as in rounds mode.
  *
  * <p>A failed task fails the barrier stage, and Spark runs the whole stage again from the stage's
- * start state (a broadcast): nothing is counted twice. A non-finite loss or state ends the stage
+ * start state (a broadcast): nothing is counted twice. (The outcome reaches the driver through a
+ * one-partition shuffle: Spark retries a barrier stage only when it is a shuffle map stage.) A non-finite loss or state ends the stage
  * after that round on every worker.
  */
 final class BarrierAveraging {
@@ -81,8 +82,10 @@ final class BarrierAveraging {
         + " on " + workers + " workers");
     Broadcast<Stage> start = jsc.broadcast(stage);
     try {
+      // Spark cannot rerun a failed barrier stage whose tasks return results to the driver (a ResultStage);
+      // behind a shuffle it is a ShuffleMapStage, which a lost executor makes Spark rerun whole
       List<Outcome> out = slots.rdd().barrier().mapPartitions(new StageTask(job, start, workers, loopback), false,
-          scala.reflect.ClassTag$.MODULE$.<Outcome>apply(Outcome.class)).toJavaRDD().collect();
+          scala.reflect.ClassTag$.MODULE$.<Outcome>apply(Outcome.class)).toJavaRDD().repartition(1).collect();
       if (out.size() != 1) {
         throw new IllegalStateException("the barrier stage returned " + out.size() + " outcomes, expected one");
       }

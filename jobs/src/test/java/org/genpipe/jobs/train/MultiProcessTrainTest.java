@@ -31,8 +31,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Real multi-process Spark: {@code local-cluster[2,1,1536]} starts a master, a worker and two
- * executor JVMs. One executor JVM is killed (SIGKILL) in the middle of a round; Spark retries that
- * round's task, and the run must end with exactly the examples and parameters of an undisturbed run.
+ * executor JVMs. One executor JVM is killed (SIGKILL) in the middle of a round (rounds mode: Spark
+ * retries that round's task) or of a barrier stage (barrier mode: Spark reruns the whole stage from
+ * its start state), and the run must end with exactly the examples and parameters of an undisturbed run.
  */
 class MultiProcessTrainTest {
   @TempDir Path dir;
@@ -50,32 +51,46 @@ class MultiProcessTrainTest {
     SparkSession spark = SparkSessions.getOrCreate(new SparkSettings("local-cluster[2,1,1536]", conf), "genpipe-multiprocess-test");
     try {
       Path records = dir.resolve("records");
-      List<String> o = new ArrayList<>(DigitRecords.preprocess(records, 600, 200));
-      o.addAll(List.of(
-          "model.betaVae.latentSize=4", "train.records=" + records, "train.output=" + dir.resolve("run"),
-          "train.workers=2", "train.batchSizePerWorker=32", "train.averagingFrequency=15", "train.steps=90",
-          "train.sampleEvery=0", "train.checkpointEvery=100", "tracking.uri=" + dir.resolve("mlruns")));
-      PipelineConfig config = PipelineConfig.load(null, o);
-      PreprocessJob.run(config, spark, false);
+      PreprocessJob.run(PipelineConfig.load(null, DigitRecords.preprocess(records, 600, 200)), spark, false);
+      ModelState reference = null;
+      // rounds: a Spark job per round, the third round's executor killed; barrier: stages of two rounds
+      // averaged over TCP between the executors, the second stage's executor killed (Spark reruns the stage)
+      for (String mode : List.of("rounds", "barrier")) {
+        List<String> o = new ArrayList<>(DigitRecords.preprocess(records, 600, 200));
+        o.addAll(List.of(
+            "model.betaVae.latentSize=4", "train.records=" + records, "train.output=" + dir.resolve("run-" + mode),
+            "train.workers=2", "train.batchSizePerWorker=32", "train.averagingFrequency=15", "train.steps=90",
+            "train.sampleEvery=0", "train.checkpointEvery=" + (mode.equals("barrier") ? 2 : 100),
+            "train.averaging.mode=" + mode, "tracking.uri=" + dir.resolve("mlruns")));
+        PipelineConfig config = PipelineConfig.load(null, o);
 
-      KillOneExecutor killer = new KillOneExecutor(3);
-      spark.sparkContext().addSparkListener(killer);
-      TrainJob.Result r = TrainJob.run(config, spark, false, false);
-      spark.sparkContext().removeSparkListener(killer);
+        KillOneExecutor killer = new KillOneExecutor(mode.equals("barrier") ? 2 : 3);
+        spark.sparkContext().addSparkListener(killer);
+        TrainJob.Result r = TrainJob.run(config, spark, false, false);
+        spark.sparkContext().removeSparkListener(killer);
 
-      assertThat(killer.killedPid.get()).as("an executor JVM was killed").isPositive();
-      assertThat(killer.failedTasks.get()).as("the killed round's task failed and was retried").isGreaterThanOrEqualTo(1);
-      assertThat(r.steps()).isEqualTo(90);
-      assertThat(r.examples()).as("no example counted twice").isEqualTo(90L * 32 * 2);
+        assertThat(killer.killedPid.get()).as(mode + ": an executor JVM was killed").isPositive();
+        assertThat(killer.failedTasks.get()).as(mode + ": the killed task failed and was retried")
+            .isGreaterThanOrEqualTo(1);
+        assertThat(r.steps()).isEqualTo(90);
+        assertThat(r.examples()).as(mode + ": no example counted twice").isEqualTo(90L * 32 * 2);
+        assertThat(Path.of(r.trackingLocation()).resolve("tags/averaging.mode")).hasContent(mode);
 
-      Checkpoint.Loaded c = Checkpoint.read(r.checkpoint(), spark.sparkContext().hadoopConfiguration());
-      var history = c.info().history();
-      assertThat(history).hasSize(90);
-      assertThat(history.get(89).losses().get("loss")).isLessThan(history.get(0).losses().get("loss") * 0.8);
+        Checkpoint.Loaded c = Checkpoint.read(r.checkpoint(), spark.sparkContext().hadoopConfiguration());
+        var history = c.info().history();
+        assertThat(history).hasSize(90);
+        assertThat(history.get(89).losses().get("loss")).isLessThan(history.get(0).losses().get("loss") * 0.8);
 
-      // the same rounds without Spark: two in-process workers averaged after every round
-      ModelState reference = averagedWithoutSpark(config, records, spark);
-      assertThat(r.state().maxAbsDiff(reference)).as("parameters equal an undisturbed run").isLessThanOrEqualTo(1e-6);
+        if (reference == null) {
+          // the same rounds without Spark: two in-process workers averaged after every round
+          reference = averagedWithoutSpark(config, records, spark);
+          assertThat(r.state().maxAbsDiff(reference)).as("parameters equal an undisturbed run")
+              .isLessThanOrEqualTo(1e-6);
+        } else {
+          assertThat(r.state().maxAbsDiff(reference)).as(mode + ": parameters equal an undisturbed run")
+              .isLessThanOrEqualTo(1e-6);
+        }
+      }
     } finally {
       spark.stop();
     }
