@@ -26,6 +26,11 @@ public record TrackingSettings(String uri, String experiment, String runName, in
 
   @JsonIgnore // derived from uri: not a config key (the resolved config must bind back)
   public boolean isServer() {
+    return isServer(uri);
+  }
+
+  /** Whether {@code uri} names an MLflow tracking server (http or https) rather than a file store. */
+  public static boolean isServer(String uri) {
     return uri.startsWith("http://") || uri.startsWith("https://");
   }
 }

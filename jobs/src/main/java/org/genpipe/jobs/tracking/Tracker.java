@@ -11,7 +11,7 @@ import java.util.Map;
 public interface Tracker extends AutoCloseable {
   /** The tracker for a {@code tracking.uri}: a file store folder or {@code file:} URI, or an http(s) server. */
   static Tracker open(String uri) {
-    if (uri.startsWith("http://") || uri.startsWith("https://")) {
+    if (org.genpipe.jobs.config.TrackingSettings.isServer(uri)) {
       return new RestTracker(uri);
     }
     return new FileStoreTracker(uri.startsWith("file:") ? java.nio.file.Path.of(java.net.URI.create(uri))
