@@ -29,10 +29,10 @@ final class PythonReference {
   static String run(String python, String resource, String marker, String install, Map<String, String> env,
       String... args)
       throws IOException, InterruptedException {
-    // the script and the helper module the torch scripts import, side by side
+    // the script and the modules the torch scripts import, side by side
     Path dir = Files.createTempDirectory("genpipe-reference");
     Path script = dir.resolve(resource);
-    for (String file : List.of(resource, "timing.py")) {
+    for (String file : new java.util.LinkedHashSet<>(List.of(resource, "timing.py", "beta_vae_torch.py"))) {
       try (InputStream in = PythonReference.class.getResourceAsStream(file)) {
         Files.write(dir.resolve(file), in.readAllBytes());
       }

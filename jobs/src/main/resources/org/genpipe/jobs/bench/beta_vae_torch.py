@@ -6,10 +6,6 @@ import timing
 import torch
 from torch import nn
 
-threads, batch, latent, warmup, steps = (int(a) for a in sys.argv[1:6])
-torch.set_num_threads(threads)
-torch.manual_seed(0)
-
 class VAE(nn.Module):
     def __init__(self, latent):
         super().__init__()
@@ -33,18 +29,30 @@ class VAE(nn.Module):
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         return self.dec(z), mu, logvar
 
-model = VAE(latent)
-opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-x = torch.rand(batch, 1, 28, 28)
-bce = nn.BCEWithLogitsLoss(reduction="sum")
-
-def step():
+def loss(model, x):
+    """The beta-VAE's loss (beta 1): reconstruction BCE summed over pixels plus KL, per example."""
     logits, mu, logvar = model(x)
-    rec = bce(logits, x) / batch
+    rec = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
     kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
-    loss = rec + kl
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
+    return rec + kl
 
-timing.report(step, warmup, steps, threads)
+
+def main():
+    threads, batch, latent, warmup, steps = (int(a) for a in sys.argv[1:6])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = VAE(latent)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.rand(batch, 1, 28, 28)
+
+    def step():
+        value = loss(model, x)
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+
+    timing.report(step, warmup, steps, threads)
+
+
+if __name__ == "__main__":
+    main()
