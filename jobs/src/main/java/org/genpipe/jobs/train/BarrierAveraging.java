@@ -1,13 +1,10 @@
 package org.genpipe.jobs.train;
 
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
-import java.io.ObjectInputStream;
-import java.io.ObjectOutputStream;
-import java.io.Serializable;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
+import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.IntStream;
@@ -20,19 +17,20 @@ import org.genpipe.models.ModelState;
 /**
  * Parameter averaging as one Spark barrier stage for many rounds: every task keeps its replica, and
  * the workers average between themselves every round over TCP instead of each round being a Spark
- * job. The tasks find each other with {@code BarrierTaskContext.allGather}; each round, worker 0
- * receives the other workers' contributions, sums them in worker order with {@link RoundResult#merge}
- * (the same double sums in the same order as a {@code rounds}-mode round of up to five workers, so
- * the parameters are bit for bit the same), and sends the averaged state back. Worker 0 returns the
- * stage's rounds (losses, examples, times: no states) and the final averaged state to the driver,
- * which checkpoints and logs as in rounds mode.
+ * job. The tasks find each other with {@code BarrierTaskContext.allGather} and average by an
+ * {@link Allreduce} (reduce-scatter + all-gather, sums in double in worker order: the same operations
+ * in the same order as a {@code rounds}-mode round of up to five workers, so the parameters are bit
+ * for bit the same). Worker 0 returns the stage's rounds (losses, examples, times: no states) and the
+ * final averaged state to the driver, which checkpoints and logs as in rounds mode.
  *
  * <p>A failed task fails the barrier stage, and Spark runs the whole stage again from the stage's
  * start state (a broadcast): nothing is counted twice. (The outcome reaches the driver through a
- * one-partition shuffle: Spark retries a barrier stage only when it is a shuffle map stage.) A non-finite loss or state ends the stage
- * after that round on every worker.
+ * one-partition shuffle: Spark retries a barrier stage only when it is a shuffle map stage.) A
+ * non-finite loss or state ends the stage after that round on every worker.
  */
-final class BarrierAveraging {
+final class BarrierAveraging implements java.io.Closeable {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BarrierAveraging.class);
+
   /** How long a worker waits for the others (connecting, or a round's contribution). */
   private static final int TIMEOUT_MILLIS = 30 * 60 * 1000;
 
@@ -41,6 +39,7 @@ final class BarrierAveraging {
   private final int workers;
   private final JavaRDD<Integer> slots;
   private final boolean loopback;
+  private final StageCoordinator coordinator;
 
   BarrierAveraging(JavaSparkContext jsc, Broadcast<RoundJob> job, int workers) {
     this.jsc = jsc;
@@ -49,189 +48,276 @@ final class BarrierAveraging {
     this.slots = jsc.parallelize(IntStream.range(0, workers).boxed().toList(), workers);
     // local and local-cluster masters: every task is on this machine, and the sockets stay on 127.0.0.1
     this.loopback = jsc.sc().master().startsWith("local");
+    org.apache.spark.SparkConf c = jsc.getConf();
+    String driverHost = loopback ? "127.0.0.1" : c.get("spark.driver.host", "127.0.0.1");
+    try {
+      this.coordinator = new StageCoordinator(loopback ? "127.0.0.1" : c.get("spark.driver.bindAddress", driverHost),
+          driverHost);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("barrier averaging: cannot open the driver's coordinator socket", e);
+    }
   }
 
   /**
    * Why a barrier stage cannot run here (then rounds mode runs, with a warning), or null: dynamic
-   * allocation, or fewer task slots than workers (a barrier stage needs all its tasks at once).
+   * allocation, or fewer task slots than workers (a barrier stage needs all its tasks at once). On a
+   * cluster the executors register after the application starts, so this waits up to
+   * {@code spark.scheduler.maxRegisteredResourcesWaitingTime} (default 30 s) for enough slots:
+   * Spark itself would otherwise fail the barrier stage's slot check and try again only every 15 s.
    */
   static String unavailable(JavaSparkContext jsc, int workers) {
     if (jsc.getConf().getBoolean("spark.dynamicAllocation.enabled", false)) {
       return "spark.dynamicAllocation.enabled is true (a barrier stage needs a fixed set of executors)";
     }
-    int slots = jsc.sc().defaultParallelism();
+    long deadline = System.nanoTime()
+        + jsc.getConf().getTimeAsMs("spark.scheduler.maxRegisteredResourcesWaitingTime", "30s") * 1_000_000L;
+    int slots = slots(jsc);
+    boolean local = jsc.sc().master().startsWith("local[") || jsc.sc().master().equals("local");
+    if (slots < workers && !local) {
+      LOG.info("barrier averaging: waiting for {} task slots (now {})", workers, slots);
+      while (slots < workers && System.nanoTime() < deadline) {
+        try {
+          Thread.sleep(100);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          break;
+        }
+        slots = slots(jsc);
+      }
+    }
     if (slots < workers) {
       return "train.workers " + workers + " needs as many free task slots at once, the cluster has " + slots
-          + " (spark.default.parallelism / cores)";
+          + " (executor cores / spark.task.cpus, and task GPUs where they are scheduled)";
     }
     return null;
+  }
+
+  /** The tasks the registered executors can run at once, as Spark's barrier check counts them. */
+  private static int slots(JavaSparkContext jsc) {
+    return jsc.sc().maxNumConcurrentTasks(jsc.sc().resourceProfileManager().defaultResourceProfile());
   }
 
   /** A stage's start: the state, the step it is at, how many rounds, and each round's steps. */
   record Stage(ModelState state, long fromStep, int rounds, int frequency, long totalSteps) implements Serializable {}
 
+  /** A stage without its start state (which travels in a broadcast of its own, fetched only where needed). */
+  private record Plan(long fromStep, int rounds, int frequency, long totalSteps) implements Serializable {}
+
   /** One round as worker 0 saw it: the merged contribution without its state, and the round's wall time. */
   record Round(RoundResult result, long nanos) implements Serializable {}
 
-  /** What a stage returns: its rounds and the averaged state after the last one. */
-  record Outcome(List<Round> rounds, ModelState state) implements Serializable {}
+  /** What a stage returns: how many rounds it ran and the averaged state after the last one. */
+  record Outcome(int rounds, ModelState state) implements Serializable {}
 
-  /** Runs {@code stage} as one barrier stage; returns worker 0's account of it. */
-  Outcome run(Stage stage) {
+  /**
+   * Runs {@code stage} as one barrier stage and returns worker 0's outcome; hands each round to
+   * {@code live} as worker 0 reports it (every round once, in order), and asks the workers to stop
+   * after the current round when {@code stopRequested} turns true.
+   */
+  Outcome run(Stage stage, java.util.function.Consumer<Round> live, java.util.function.BooleanSupplier stopRequested) {
     jsc.setJobDescription("parameter averaging (barrier): " + stage.rounds() + " rounds from step " + stage.fromStep()
         + " on " + workers + " workers");
-    Broadcast<Stage> start = jsc.broadcast(stage);
+    String key = java.util.UUID.randomUUID().toString();
+    StageCoordinator.Contact contact = coordinator.begin(key, workers);
+    Broadcast<ModelState> start = jsc.broadcast(stage.state());
     try {
-      // Spark cannot rerun a failed barrier stage whose tasks return results to the driver (a ResultStage);
-      // behind a shuffle it is a ShuffleMapStage, which a lost executor makes Spark rerun whole
-      List<Outcome> out = slots.rdd().barrier().mapPartitions(new StageTask(job, start, workers, loopback), false,
-          scala.reflect.ClassTag$.MODULE$.<Outcome>apply(Outcome.class)).toJavaRDD().repartition(1).collect();
-      if (out.size() != 1) {
-        throw new IllegalStateException("the barrier stage returned " + out.size() + " outcomes, expected one");
+      Plan plan = new Plan(stage.fromStep(), stage.rounds(), stage.frequency(), stage.totalSteps());
+      JavaRDD<Integer> tasks = slots.rdd().barrier().mapPartitions(new StageTask(job, start, plan, workers, loopback,
+          contact), false, scala.reflect.ClassTag$.MODULE$.<Integer>apply(Integer.class)).toJavaRDD();
+      // only the barrier stage runs, as a shuffle map stage (its tasks write nothing): Spark reruns a failed
+      // barrier map stage whole, but not a barrier stage that returns results to the driver; the outcome
+      // comes from worker 0 through the coordinator
+      org.apache.spark.ShuffleDependency<?, ?, ?> dependency = (org.apache.spark.ShuffleDependency<?, ?, ?>) tasks
+          .mapToPair(i -> new scala.Tuple2<>(i, i)).partitionBy(new org.apache.spark.HashPartitioner(1)).rdd()
+          .dependencies().head();
+      org.apache.spark.SimpleFutureAction<org.apache.spark.MapOutputStatistics> future =
+          jsc.sc().submitMapStage(dependency);
+      int delivered = 0;
+      boolean stopSent = false;
+      Outcome o = null;
+      while (o == null || delivered < o.rounds()) {
+        StageCoordinator.Reported r = coordinator.reported().poll(20, java.util.concurrent.TimeUnit.MILLISECONDS);
+        if (r != null && r.stage().equals(key) && r.index() == delivered) {
+          live.accept(r.round());
+          delivered++;
+        } else if (r == null && o == null && future.isCompleted()) {
+          future.get(); // throws the stage's failure
+          o = coordinator.awaitOutcome(key, 60_000);
+        }
+        if (!stopSent && stopRequested.getAsBoolean()) {
+          coordinator.requestStop(delivered);
+          stopSent = true;
+        }
       }
-      return out.get(0);
+      return o;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while a barrier stage ran", e);
+    } catch (org.apache.spark.SparkException e) {
+      throw new IllegalStateException(e.getMessage(), e);
     } finally {
       start.destroy();
       jsc.setJobDescription(null);
     }
   }
 
-  /** The barrier stage's task function: a worker's part of the stage; worker 0's outcome is the stage's result. */
+  @Override
+  public void close() throws IOException {
+    coordinator.close();
+  }
+
+  /** The barrier stage's task function: a worker's part of the stage (it returns nothing: worker 0 reports to the driver). */
   private static final class StageTask
-      extends scala.runtime.AbstractFunction1<scala.collection.Iterator<Integer>, scala.collection.Iterator<Outcome>>
+      extends scala.runtime.AbstractFunction1<scala.collection.Iterator<Integer>, scala.collection.Iterator<Integer>>
       implements Serializable {
     private static final long serialVersionUID = 1L;
     private final Broadcast<RoundJob> job;
-    private final Broadcast<Stage> stage;
+    private final Broadcast<ModelState> start;
+    private final Plan plan;
     private final int workers;
     private final boolean loopback;
+    private final StageCoordinator.Contact contact;
 
-    StageTask(Broadcast<RoundJob> job, Broadcast<Stage> stage, int workers, boolean loopback) {
+    StageTask(Broadcast<RoundJob> job, Broadcast<ModelState> start, Plan plan, int workers, boolean loopback,
+        StageCoordinator.Contact contact) {
       this.job = job;
-      this.stage = stage;
+      this.start = start;
+      this.plan = plan;
       this.workers = workers;
       this.loopback = loopback;
+      this.contact = contact;
     }
 
     @Override
-    public scala.collection.Iterator<Outcome> apply(scala.collection.Iterator<Integer> ignored) {
+    public scala.collection.Iterator<Integer> apply(scala.collection.Iterator<Integer> ignored) {
       try {
-        Outcome o = runTask(job.value(), stage.value(), workers, loopback);
-        List<Outcome> out = o == null ? List.of() : List.of(o);
-        return scala.collection.JavaConverters.asScalaIteratorConverter(out.iterator()).asScala();
-      } catch (IOException | ClassNotFoundException e) {
+        runTask(job.value(), start, plan, workers, loopback, contact);
+        return scala.collection.JavaConverters.asScalaIteratorConverter(java.util.Collections.<Integer>emptyIterator())
+            .asScala();
+      } catch (IOException e) {
         throw new IllegalStateException("barrier averaging: worker " + BarrierTaskContext.get().partitionId() + ": "
             + e, e);
       }
     }
   }
 
-  /** One worker's part of the stage; worker 0 returns the outcome, the others null. */
-  private static Outcome runTask(RoundJob job, Stage stage, int workers, boolean loopback) throws IOException,
-      ClassNotFoundException {
+  /**
+   * One worker's part of the stage; worker 0 reports each round and at the end the outcome to the
+   * driver. The start state is the one this JVM's worker kept at the previous stage's end when there is
+   * one (every worker holds the same average), else the broadcast's.
+   */
+  private static void runTask(RoundJob job, Broadcast<ModelState> start, Plan stage, int workers, boolean loopback,
+      StageCoordinator.Contact contact) throws IOException {
     BarrierTaskContext ctx = BarrierTaskContext.get();
     int rank = ctx.partitionId();
     String host = loopback ? "127.0.0.1" : ctx.getTaskInfos()[rank].address().replaceFirst(":\\d+$", "");
-    try (ServerSocket server = rank == 0 ? new ServerSocket() : null) {
-      if (server != null) {
-        server.bind(new InetSocketAddress(InetAddress.getByName(host), 0), workers);
-        server.setSoTimeout(TIMEOUT_MILLIS);
+    try (java.nio.channels.ServerSocketChannel server = Allreduce.listen(host, workers);
+        Socket driver = new Socket()) {
+      try {
+        driver.connect(new java.net.InetSocketAddress(contact.host(), contact.port()), 60_000);
+      } catch (IOException e) {
+        throw new IOException("cannot reach the driver's barrier coordinator at " + contact.host() + ":"
+            + contact.port() + " (" + e + "): executors must be able to open connections to the driver on any port,"
+            + " or set train.averaging.mode: rounds", e);
       }
-      String[] addresses = ctx.allGather(server != null ? host + ":" + server.getLocalPort() : "");
-      return rank == 0 ? lead(job, stage, workers, server) : follow(job, stage, rank, addresses[0]);
+      driver.setTcpNoDelay(true);
+      driver.setSoTimeout(TIMEOUT_MILLIS);
+      DataOutputStream toDriver = new DataOutputStream(new java.io.BufferedOutputStream(driver.getOutputStream()));
+      DataInputStream fromDriver = new DataInputStream(new java.io.BufferedInputStream(driver.getInputStream()));
+      toDriver.writeUTF(contact.stage());
+      toDriver.writeInt(ctx.stageAttemptNumber());
+      toDriver.writeInt(rank);
+      toDriver.writeUTF(Allreduce.address(server));
+      toDriver.flush();
+      Runnable alive = ctx::killTaskIfInterrupted;
+      awaitData(driver, fromDriver, alive); // until every task of the attempt registered
+      String[] addresses = new String[fromDriver.readInt()];
+      for (int i = 0; i < addresses.length; i++) {
+        addresses[i] = fromDriver.readUTF();
+      }
+      // worker 0 hears the driver's stop request (the round to stop after, at the earliest) while it trains
+      java.util.concurrent.atomic.AtomicInteger stopAt = new java.util.concurrent.atomic.AtomicInteger(-1);
+      if (rank == 0) {
+        Thread listener = new Thread(() -> {
+          try {
+            while (true) {
+              stopAt.set(fromDriver.readInt());
+            }
+          } catch (IOException ended) {
+            // the stage ended, or the driver went away (then the stage fails anyway)
+          }
+        }, "genpipe-barrier-stop-listener");
+        listener.setDaemon(true);
+        listener.start();
+      }
+      try (Allreduce allreduce = Allreduce.connect(rank, addresses, server, TIMEOUT_MILLIS, alive)) {
+        int rounds = 0;
+        Worker worker = job.worker(rank);
+        ModelState kept = worker.kept(stage.fromStep());
+        ModelState state = kept != null ? kept : start.value();
+        long step = stage.fromStep();
+        for (int k = 0; k < stage.rounds() && step < stage.totalSteps(); k++) {
+          long started = System.nanoTime();
+          int n = (int) Math.min(stage.frequency(), stage.totalSteps() - step);
+          int at = stopAt.get();
+          Allreduce.Averaged a = allreduce.average(job.run(new RoundJob.Input(state, step, n), rank), at >= 0 && k >= at);
+          rounds++;
+          if (rank == 0) {
+            send(toDriver, new Round(a.totals(), System.nanoTime() - started));
+          }
+          state = a.state();
+          step += n;
+          if (a.diverged() || a.stopRequested()) {
+            break; // every worker sees the same totals, average and request, so all stop after this round
+          }
+        }
+        worker.keep(state, step);
+        if (rank == 0) {
+          send(toDriver, new Outcome(rounds, state));
+        }
+      }
     }
   }
 
-  /** Worker 0: its own steps, the others' contributions in worker order, the average back to them. */
-  private static Outcome lead(RoundJob job, Stage stage, int workers, ServerSocket server) throws IOException,
-      ClassNotFoundException {
-    Peer[] peers = new Peer[workers];
+  /**
+   * Waits until {@code in} has a byte to read (nothing consumed), running {@code alive} every 200 ms:
+   * a task whose barrier stage failed elsewhere is killed without an interrupt and must notice.
+   */
+  private static void awaitData(Socket socket, DataInputStream in, Runnable alive) throws IOException {
+    int timeout = socket.getSoTimeout();
+    socket.setSoTimeout(200);
+    long deadline = System.currentTimeMillis() + timeout;
     try {
-      for (int i = 1; i < workers; i++) {
-        Socket s = server.accept();
-        s.setSoTimeout(TIMEOUT_MILLIS);
-        s.setTcpNoDelay(true);
-        Peer p = new Peer(s);
-        int rank = p.in.readInt();
-        peers[rank] = p;
-      }
-      List<Round> rounds = new ArrayList<>();
-      ModelState state = stage.state();
-      long step = stage.fromStep();
-      for (int k = 0; k < stage.rounds() && step < stage.totalSteps(); k++) {
-        long started = System.nanoTime();
-        int n = (int) Math.min(stage.frequency(), stage.totalSteps() - step);
-        RoundResult sum = RoundResult.merge(new RoundResult(), job.run(new RoundJob.Input(state, step, n), 0));
-        for (int i = 1; i < workers; i++) {
-          sum = RoundResult.merge(sum, (RoundResult) peers[i].in.readObject());
-        }
-        ModelState averaged = sum.averagedState();
-        boolean stop = sum.nonFinite() != null || averaged.firstNonFinite() != null;
-        byte[] bytes = averaged.toBytes();
-        for (int i = 1; i < workers; i++) {
-          peers[i].out.writeBoolean(stop);
-          peers[i].out.writeInt(bytes.length);
-          peers[i].out.write(bytes);
-          peers[i].out.flush();
-        }
-        rounds.add(new Round(sum.withoutState(), System.nanoTime() - started));
-        state = averaged;
-        step += n;
-        if (stop) {
-          break;
+      while (true) {
+        in.mark(1);
+        try {
+          if (in.read() < 0) {
+            throw new java.io.EOFException("the driver's barrier coordinator closed the connection (the stage attempt"
+                + " was superseded or the driver ended)");
+          }
+          in.reset();
+          return;
+        } catch (java.net.SocketTimeoutException e) {
+          alive.run();
+          if (System.currentTimeMillis() >= deadline) {
+            throw new java.net.SocketTimeoutException("the other workers did not register with the driver within "
+                + timeout / 1000 + " s");
+          }
         }
       }
-      return new Outcome(rounds, state);
     } finally {
-      for (Peer p : peers) {
-        if (p != null) {
-          p.socket.close();
-        }
-      }
+      socket.setSoTimeout(timeout);
     }
   }
 
-  /** Any other worker: its steps, its contribution to worker 0, the average back, until worker 0 says stop. */
-  private static Outcome follow(RoundJob job, Stage stage, int rank, String leader) throws IOException {
-    String[] hp = leader.split(":");
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), TIMEOUT_MILLIS);
-      s.setSoTimeout(TIMEOUT_MILLIS);
-      s.setTcpNoDelay(true);
-      Peer p = new Peer(s);
-      p.out.writeInt(rank);
-      p.out.flush();
-      ModelState state = stage.state();
-      long step = stage.fromStep();
-      for (int k = 0; k < stage.rounds() && step < stage.totalSteps(); k++) {
-        int n = (int) Math.min(stage.frequency(), stage.totalSteps() - step);
-        p.out.writeObject(job.run(new RoundJob.Input(state, step, n), rank));
-        p.out.flush();
-        p.out.reset();
-        boolean stop = p.in.readBoolean();
-        byte[] bytes = new byte[p.in.readInt()];
-        p.in.readFully(bytes);
-        if (stop) {
-          break;
-        }
-        state = ModelState.fromBytes(bytes, "the average from worker 0");
-        step += n;
-      }
-      return null;
+  /** One message to the driver's coordinator: its length, then the object serialised. */
+  private static void send(DataOutputStream toDriver, Serializable message) throws IOException {
+    java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+    try (java.io.ObjectOutputStream out = new java.io.ObjectOutputStream(b)) {
+      out.writeObject(message);
     }
-  }
-
-  /** A connection between worker 0 and another worker. */
-  private static final class Peer {
-    final Socket socket;
-    final ObjectOutputStream out;
-    final ObjectInputStream in;
-
-    Peer(Socket socket) throws IOException {
-      this.socket = socket;
-      this.out = new ObjectOutputStream(new java.io.BufferedOutputStream(socket.getOutputStream(), 1 << 16));
-      out.flush();
-      this.in = new ObjectInputStream(new java.io.BufferedInputStream(socket.getInputStream(), 1 << 16));
-    }
+    toDriver.writeInt(b.size());
+    b.writeTo(toDriver);
+    toDriver.flush();
   }
 }

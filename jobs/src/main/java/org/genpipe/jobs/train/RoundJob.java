@@ -20,8 +20,12 @@ public record RoundJob(
 
   /** Runs worker {@code index}'s part of a round on this JVM (an executor, or the driver in local mode). */
   public RoundResult run(Input in, int index) {
-    Worker w = ExecutorCache.get(runKey, index, () -> new Worker(index, factory.create(),
+    return worker(index).run(in.state(), in.fromStep(), in.steps());
+  }
+
+  /** Worker {@code index} of this run on this JVM, made (graph built, data slice read) on first use. */
+  Worker worker(int index) {
+    return ExecutorCache.get(runKey, index, () -> new Worker(index, factory.create(),
         WorkerData.load(index, plan.workers().get(index), conf.get(), seed, shuffle), batchSize, seed));
-    return w.run(in.state(), in.fromStep(), in.steps());
   }
 }

@@ -57,7 +57,8 @@ public final class RoundResult implements Serializable {
   }
 
   /**
-   * Sums two results (associative and commutative up to floating-point rounding). Reuses
+   * Sums two results (associative and commutative up to floating-point rounding); both with their
+   * states, or both without ({@link #withoutState}: counts and losses only). Reuses
    * {@code a}'s double sums when it has them, as Spark's aggregations allow: neither argument is
    * used again.
    */
@@ -69,19 +70,24 @@ public final class RoundResult implements Serializable {
       return a;
     }
     RoundResult r = new RoundResult();
-    r.weightedState = a.weighted();
-    for (Map.Entry<String, double[]> e : r.weightedState.entrySet()) {
-      double[] x = e.getValue();
-      if (b.single != null) {
-        float[] v = b.single.get(e.getKey(), x.length);
-        double n = b.examples;
-        for (int i = 0; i < x.length; i++) {
-          x[i] += v[i] * n;
-        }
-      } else {
-        double[] y = b.weightedState.get(e.getKey());
-        for (int i = 0; i < x.length; i++) {
-          x[i] += y[i];
+    if (a.hasState() != b.hasState()) {
+      throw new IllegalArgumentException("cannot merge a round result that has a state with one that has none");
+    }
+    if (a.hasState()) {
+      r.weightedState = a.weighted();
+      for (Map.Entry<String, double[]> e : r.weightedState.entrySet()) {
+        double[] x = e.getValue();
+        if (b.single != null) {
+          float[] v = b.single.get(e.getKey(), x.length);
+          double n = b.examples;
+          for (int i = 0; i < x.length; i++) {
+            x[i] += v[i] * n;
+          }
+        } else {
+          double[] y = b.weightedState.get(e.getKey());
+          for (int i = 0; i < x.length; i++) {
+            x[i] += y[i];
+          }
         }
       }
     }
@@ -119,8 +125,21 @@ public final class RoundResult implements Serializable {
     return r;
   }
 
+  /** The aggregation's zero value (no worker's contribution yet). */
   private boolean isEmpty() {
-    return single == null && weightedState == null;
+    return workers == 0;
+  }
+
+  private boolean hasState() {
+    return single != null || weightedState != null;
+  }
+
+  /** A single worker's state (its contribution before it met another). */
+  ModelState state() {
+    if (single == null) {
+      throw new IllegalStateException("not a single worker's contribution with its state");
+    }
+    return single;
   }
 
   /** The state times the examples in double: a fresh copy for a single contribution, else the sums (owned). */

@@ -191,6 +191,7 @@ public final class TrainJob {
     private String experiment;
     private Tracker.Status status = Tracker.Status.FAILED;
     private Broadcast<RoundJob> jobOnce;
+    private BarrierAveraging barrier;
     private final List<Result.RoundTime> roundTimes = new ArrayList<>();
     private final List<String> pictures = new ArrayList<>();
     private ProgressBar bar;
@@ -294,7 +295,6 @@ public final class TrainJob {
       // the run's constants travel once per executor, not with every round's tasks
       jobOnce = jsc.broadcast(job);
       ParameterAveraging averaging = new ParameterAveraging(jsc, jobOnce, ts.workers());
-      BarrierAveraging barrier = null;
       if (ts.averaging().barrier()) {
         String why = BarrierAveraging.unavailable(jsc, ts.workers());
         if (why == null) {
@@ -320,7 +320,7 @@ public final class TrainJob {
         while (step < totalSteps) {
           long before = step;
           if (barrier != null) {
-            stage(barrier);
+            stage(barrier, stop);
           } else {
             int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
             long roundStart = System.nanoTime();
@@ -354,9 +354,10 @@ public final class TrainJob {
 
     /**
      * The rounds up to the next checkpoint or sample point as one barrier stage; its rounds are
-     * accepted in order as if each had been its own (the stage's scheduling counted in its first).
+     * accepted in order as worker 0 reports them (the stage's own scheduling counted in its first), the
+     * averaged state at its end. A stop signal ends the stage after the round then running.
      */
-    private void stage(BarrierAveraging barrier) {
+    private void stage(BarrierAveraging barrier, StopSignal stop) {
       int rounds = 0;
       long s = step;
       long r = round;
@@ -370,15 +371,31 @@ public final class TrainJob {
         }
       }
       long started = System.nanoTime();
+      int first = roundTimes.size();
+      long[] roundNanos = {0};
       BarrierAveraging.Outcome o = barrier.run(new BarrierAveraging.Stage(state, step, rounds, ts.averagingFrequency(),
-          totalSteps));
-      long scheduling = System.nanoTime() - started - o.rounds().stream().mapToLong(BarrierAveraging.Round::nanos).sum();
-      for (int i = 0; i < o.rounds().size(); i++) {
-        BarrierAveraging.Round round = o.rounds().get(i);
-        int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
-        accept(round.result(), i == o.rounds().size() - 1 ? o.state() : null, n,
-            (round.nanos() + (i == 0 ? Math.max(0, scheduling) : 0)) / 1e9);
+          totalSteps), round -> {
+            roundNanos[0] += round.nanos();
+            accept(round.result(), null, (int) Math.min(ts.averagingFrequency(), totalSteps - step), round.nanos() / 1e9);
+          }, stop::requested);
+      adopt(o.state(), step - 1);
+      Result.RoundTime t = roundTimes.get(first);
+      double scheduling = Math.max(0, System.nanoTime() - started - roundNanos[0]) / 1e9;
+      roundTimes.set(first, new Result.RoundTime(t.seconds() + scheduling, t.computeSeconds()));
+    }
+
+    /** Takes an averaged state as the run's, or stops a run whose average became non-finite at {@code atStep}. */
+    private void adopt(ModelState averaged, long atStep) {
+      if (averaged.firstNonFinite() != null) {
+        throw diverged("parameter array '" + averaged.firstNonFinite() + "' became non-finite after averaging at step "
+            + atStep);
       }
+      state = averaged;
+    }
+
+    private DivergedException diverged(String what) {
+      return new DivergedException("training diverged: " + what + "; the last good checkpoint is "
+          + (lastCheckpoint == null ? "none (no checkpoint was written yet)" : lastCheckpoint.toString()));
     }
 
     /**
@@ -386,17 +403,11 @@ public final class TrainJob {
      * the stage's end brings), or stops a run that diverged; logs the round's losses and timings.
      */
     private void accept(RoundResult r, ModelState averaged, int n, double roundSeconds) {
-      String bad = r.nonFinite();
-      if (bad == null && averaged != null && averaged.firstNonFinite() != null) {
-        bad = "parameter array '" + averaged.firstNonFinite() + "' became non-finite after averaging at step "
-            + (step + n - 1);
-      }
-      if (bad != null) {
-        throw new DivergedException("training diverged: " + bad + "; the last good checkpoint is "
-            + (lastCheckpoint == null ? "none (no checkpoint was written yet)" : lastCheckpoint.toString()));
+      if (r.nonFinite() != null) {
+        throw diverged(r.nonFinite());
       }
       if (averaged != null) {
-        state = averaged;
+        adopt(averaged, step + n - 1);
       }
       roundTimes.add(new Result.RoundTime(roundSeconds, r.maxComputeNanos() / 1e9));
       List<Tracker.Metric> metrics = new ArrayList<>();
@@ -491,6 +502,13 @@ public final class TrainJob {
         tracker.close();
       }
       driverModel.close();
+      if (barrier != null) {
+        try {
+          barrier.close();
+        } catch (IOException e) {
+          LOG.debug("closing the barrier coordinator: {}", e.toString());
+        }
+      }
       if (jobOnce != null) {
         jobOnce.destroy();
       }

@@ -19,6 +19,8 @@ public final class Worker {
   private final WorkerData data;
   private final int batchSize;
   private final long seed;
+  private ModelState kept;
+  private long keptStep = -1;
 
   public Worker(int index, TrainableModel model, WorkerData data, int batchSize, long seed) {
     this.index = index;
@@ -30,6 +32,20 @@ public final class Worker {
 
   public TrainableModel model() {
     return model;
+  }
+
+  /**
+   * Keeps the averaged state reached at {@code step} (a barrier stage's end), so that the stage
+   * starting there on this JVM need not fetch it again.
+   */
+  public synchronized void keep(ModelState state, long step) {
+    kept = state;
+    keptStep = step;
+  }
+
+  /** The state kept at {@code step}, or null. */
+  public synchronized ModelState kept(long step) {
+    return keptStep == step ? kept : null;
   }
 
   /** The seed of all noise that worker {@code worker} draws at {@code step}. */

@@ -1,0 +1,449 @@
+package org.genpipe.jobs.train;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.genpipe.models.ModelState;
+
+/**
+ * The example-weighted average of the workers' states, computed among the workers of a barrier
+ * stage over TCP (a full mesh: every pair of workers holds one connection): a reduce-scatter, in which
+ * worker r receives everyone's slice r of the state (the state's arrays seen as one flat range, cut in
+ * as many equal slices as workers) and sums it, then an all-gather of the averaged slices. Every slice
+ * is summed in double in worker order, with the same operations as {@link RoundResult#merge} (so a
+ * barrier round gives the bits a rounds-mode round gives); each worker's losses, counts and stop
+ * request travel with its slices, so every worker knows the round's totals and whether to stop.
+ *
+ * <p>One thread moves the bytes: non-blocking channels, each peer's outgoing message written while
+ * the incoming ones are read, into buffers allocated once per stage.
+ */
+final class Allreduce implements Closeable {
+  private final int rank;
+  private final int workers;
+  private final long timeoutMillis;
+  private final Runnable alive;
+  private final SocketChannel[] channels;
+  private final Selector selector;
+  private final ByteBuffer[] out;
+  private final ByteBuffer[] in;
+  private Layout layout;
+
+  private Allreduce(int rank, int workers, SocketChannel[] channels, long timeoutMillis, Runnable alive)
+      throws IOException {
+    this.rank = rank;
+    this.alive = alive;
+    this.workers = workers;
+    this.channels = channels;
+    this.timeoutMillis = timeoutMillis;
+    this.selector = Selector.open();
+    this.out = new ByteBuffer[workers];
+    this.in = new ByteBuffer[workers];
+    for (int p = 0; p < workers; p++) {
+      if (p != rank) {
+        channels[p].configureBlocking(false);
+        channels[p].register(selector, 0, p);
+      }
+    }
+  }
+
+  /** A worker's listening channel on {@code host}; its "host:port" is what the others connect to. */
+  static ServerSocketChannel listen(String host, int workers) throws IOException {
+    ServerSocketChannel server = ServerSocketChannel.open();
+    server.bind(new InetSocketAddress(InetAddress.getByName(host), 0), workers);
+    return server;
+  }
+
+  /** The "host:port" others reach {@code server} at. */
+  static String address(ServerSocketChannel server) throws IOException {
+    InetSocketAddress a = (InetSocketAddress) server.getLocalAddress();
+    return a.getAddress().getHostAddress() + ":" + a.getPort();
+  }
+
+  /** How often a wait for the other workers looks whether this task was killed. */
+  private static final int POLL_MILLIS = 200;
+
+  /**
+   * Connects worker {@code rank} with every other: it connects to the lower ranks' {@code addresses}
+   * ("host:port") and accepts the higher ranks on {@code server}. {@code alive} runs every
+   * {@value #POLL_MILLIS} ms while this worker waits for the others and throws when the task must end
+   * (Spark kills the other tasks of a failed barrier stage without interrupting their threads: a
+   * task that waits for a dead peer must notice, or it holds its slot and the stage's retry never starts).
+   */
+  static Allreduce connect(int rank, String[] addresses, ServerSocketChannel server, int timeoutMillis,
+      Runnable alive) throws IOException {
+    int workers = addresses.length;
+    SocketChannel[] channels = new SocketChannel[workers];
+    try {
+      for (int p = 0; p < rank; p++) {
+        int colon = addresses[p].lastIndexOf(':');
+        SocketChannel c = SocketChannel.open();
+        channels[p] = c;
+        c.socket().connect(new InetSocketAddress(addresses[p].substring(0, colon),
+            Integer.parseInt(addresses[p].substring(colon + 1))), timeoutMillis);
+        c.write(ByteBuffer.allocate(4).putInt(0, rank));
+      }
+      server.socket().setSoTimeout(POLL_MILLIS);
+      long deadline = System.currentTimeMillis() + timeoutMillis;
+      for (int k = rank + 1; k < workers; k++) {
+        SocketChannel c = null;
+        while (c == null) {
+          try {
+            c = server.socket().accept().getChannel();
+          } catch (SocketTimeoutException e) {
+            alive.run();
+            if (System.currentTimeMillis() >= deadline) {
+              throw new SocketTimeoutException("worker " + rank + ": the other workers did not connect within "
+                  + timeoutMillis / 1000 + " s");
+            }
+          }
+        }
+        ByteBuffer b = ByteBuffer.allocate(4);
+        c.socket().setSoTimeout(timeoutMillis);
+        while (b.hasRemaining() && c.read(b) >= 0) {
+          // the rank of the worker that connected
+        }
+        int from = b.getInt(0);
+        if (b.hasRemaining() || from <= rank || from >= workers || channels[from] != null) {
+          c.close();
+          throw new IOException("worker " + rank + ": unexpected connection (worker " + from + ")");
+        }
+        channels[from] = c;
+      }
+      for (SocketChannel c : channels) {
+        if (c != null) {
+          c.socket().setTcpNoDelay(true);
+        }
+      }
+      return new Allreduce(rank, workers, channels, timeoutMillis, alive);
+    } catch (IOException | RuntimeException e) {
+      for (SocketChannel c : channels) {
+        if (c != null) {
+          c.close();
+        }
+      }
+      throw e;
+    }
+  }
+
+  /** A round's outcome on every worker: the averaged state, all workers' counts and losses merged, a stop request. */
+  record Averaged(ModelState state, RoundResult totals, boolean stopRequested) {
+    /** Whether the run must stop after this round: a non-finite loss on some worker, or a non-finite average. */
+    boolean diverged() {
+      return totals.nonFinite() != null || state.firstNonFinite() != null;
+    }
+  }
+
+  /**
+   * Averages this worker's contribution of the round with the others'; {@code stop}: this worker asks
+   * all to end the stage after this round (every worker learns it in the same round).
+   */
+  Averaged average(RoundResult mine, boolean stop) throws IOException {
+    ModelState state = mine.state();
+    if (workers == 1) {
+      return new Averaged(state, mine.withoutState(), stop);
+    }
+    if (layout == null || !layout.fits(state)) {
+      layout = new Layout(state);
+    }
+    byte[] header = serialize(mine.withoutState());
+
+    // reduce-scatter: slice p of this state, with this worker's totals, to worker p; everyone's slice rank here
+    for (int p = 0; p < workers; p++) {
+      if (p != rank) {
+        ByteBuffer b = outgoing(p, 4 + 1 + 8 + 4 + header.length + 4 * layout.length(p));
+        b.put((byte) (stop ? 1 : 0)).putLong(mine.examples()).putInt(header.length).put(header);
+        layout.copySlice(state, p, b);
+        b.flip();
+      }
+    }
+    exchange();
+    RoundResult[] totals = new RoundResult[workers];
+    float[][] slices = new float[workers][];
+    long[] counts = new long[workers];
+    boolean stopRequested = stop;
+    for (int p = 0; p < workers; p++) {
+      if (p == rank) {
+        totals[p] = mine.withoutState();
+        counts[p] = mine.examples();
+        slices[p] = layout.slice(state, rank);
+        continue;
+      }
+      ByteBuffer b = in[p];
+      stopRequested |= b.get() != 0;
+      counts[p] = b.getLong();
+      byte[] h = new byte[b.getInt()];
+      b.get(h);
+      totals[p] = deserialize(h, p);
+      slices[p] = new float[layout.length(rank)];
+      b.asFloatBuffer().get(slices[p]);
+    }
+    float[] mean = weightedMean(slices, counts);
+
+    // all-gather: this worker's averaged slice to everyone, theirs into the averaged state
+    for (int p = 0; p < workers; p++) {
+      if (p != rank) {
+        ByteBuffer b = outgoing(p, 4 + 4 * mean.length);
+        b.asFloatBuffer().put(mean);
+        b.position(b.position() + 4 * mean.length).flip();
+      }
+    }
+    exchange();
+    float[][] averaged = layout.empty();
+    layout.fill(averaged, rank, java.nio.FloatBuffer.wrap(mean));
+    for (int p = 0; p < workers; p++) {
+      if (p != rank) {
+        layout.fill(averaged, p, in[p].asFloatBuffer());
+      }
+    }
+    RoundResult sum = new RoundResult();
+    for (RoundResult t : totals) {
+      sum = RoundResult.merge(sum, t);
+    }
+    return new Averaged(layout.state(averaged), sum, stopRequested);
+  }
+
+  /**
+   * The slices' average weighted by {@code counts}: per value, in double, worker 0's value times its
+   * count, plus each next worker's in order, divided by the total count (what RoundResult's merge and
+   * averagedState do over whole states).
+   */
+  static float[] weightedMean(float[][] slices, long[] counts) {
+    int n = slices[0].length;
+    long total = 0;
+    for (long c : counts) {
+      total += c;
+    }
+    double[] sum = new double[n];
+    float[] first = slices[0];
+    double n0 = counts[0];
+    for (int i = 0; i < n; i++) {
+      sum[i] = (double) first[i] * n0;
+    }
+    for (int w = 1; w < slices.length; w++) {
+      float[] v = slices[w];
+      double c = counts[w];
+      for (int i = 0; i < n; i++) {
+        sum[i] += v[i] * c;
+      }
+    }
+    float[] mean = new float[n];
+    for (int i = 0; i < n; i++) {
+      mean[i] = (float) (sum[i] / total);
+    }
+    return mean;
+  }
+
+  /** Peer {@code p}'s outgoing buffer, cleared, with room for {@code bytes} bytes, the length prefix written. */
+  private ByteBuffer outgoing(int p, int bytes) {
+    if (out[p] == null || out[p].capacity() < bytes) {
+      out[p] = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+    out[p].clear();
+    return out[p].putInt(bytes - 4);
+  }
+
+  /** Writes every outgoing message and reads one message from every peer into {@code in[p]} (then at its start). */
+  private void exchange() throws IOException {
+    ByteBuffer[] lengths = new ByteBuffer[workers];
+    int pending = 0;
+    for (int p = 0; p < workers; p++) {
+      if (p != rank) {
+        lengths[p] = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+        if (in[p] != null) {
+          in[p].clear().limit(0);
+        }
+        channels[p].keyFor(selector).interestOps(SelectionKey.OP_READ | SelectionKey.OP_WRITE);
+        pending += 2;
+      }
+    }
+    long deadline = System.currentTimeMillis() + timeoutMillis;
+    while (pending > 0) {
+      int ready = selector.select(Math.max(1, Math.min(POLL_MILLIS, deadline - System.currentTimeMillis())));
+      alive.run();
+      if (ready == 0 && System.currentTimeMillis() >= deadline) {
+        throw new SocketTimeoutException("worker " + rank + ": no data from the other workers for "
+            + timeoutMillis / 1000 + " s");
+      }
+      for (SelectionKey key : selector.selectedKeys()) {
+        int p = (Integer) key.attachment();
+        SocketChannel c = channels[p];
+        if (key.isValid() && key.isWritable()) {
+          c.write(out[p]);
+          if (!out[p].hasRemaining()) {
+            key.interestOps(key.interestOps() & ~SelectionKey.OP_WRITE);
+            pending--;
+          }
+        }
+        if (key.isValid() && key.isReadable()) {
+          ByteBuffer target = lengths[p].hasRemaining() ? lengths[p] : in[p];
+          if (c.read(target) < 0) {
+            throw new IOException("worker " + rank + ": worker " + p + " closed the connection");
+          }
+          if (target == lengths[p] && !lengths[p].hasRemaining()) {
+            int n = lengths[p].getInt(0);
+            if (in[p] == null || in[p].capacity() < n) {
+              in[p] = ByteBuffer.allocateDirect(n).order(ByteOrder.LITTLE_ENDIAN);
+            }
+            in[p].clear().limit(n);
+            c.read(in[p]);
+          }
+          if (!lengths[p].hasRemaining() && !in[p].hasRemaining()) {
+            key.interestOps(key.interestOps() & ~SelectionKey.OP_READ);
+            in[p].flip();
+            pending--;
+          }
+        }
+      }
+      selector.selectedKeys().clear();
+    }
+  }
+
+  private static byte[] serialize(RoundResult r) {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    try (ObjectOutputStream o = new ObjectOutputStream(b)) {
+      o.writeObject(r);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return b.toByteArray();
+  }
+
+  private static RoundResult deserialize(byte[] b, int from) throws IOException {
+    try (ObjectInputStream o = new ObjectInputStream(new ByteArrayInputStream(b))) {
+      return (RoundResult) o.readObject();
+    } catch (ClassNotFoundException e) {
+      throw new IOException("worker " + from + " sent an unreadable round result: " + e, e);
+    }
+  }
+
+  @Override
+  public void close() throws IOException {
+    IOException first = null;
+    try {
+      selector.close();
+    } catch (IOException e) {
+      first = e;
+    }
+    for (SocketChannel c : channels) {
+      try {
+        if (c != null) {
+          c.close();
+        }
+      } catch (IOException e) {
+        first = first == null ? e : first;
+      }
+    }
+    if (first != null) {
+      throw first;
+    }
+  }
+
+  /** A state's arrays in order, seen as one flat range cut into one slice per worker. */
+  private final class Layout {
+    private final List<String> names = new ArrayList<>();
+    private final int[] lengths;
+    private final long[] starts; // of each array in the flat range
+    private final long total;
+
+    Layout(ModelState s) {
+      lengths = new int[s.arrays().size()];
+      starts = new long[lengths.length];
+      long at = 0;
+      int i = 0;
+      for (Map.Entry<String, float[]> e : s.arrays().entrySet()) {
+        names.add(e.getKey());
+        lengths[i] = e.getValue().length;
+        starts[i++] = at;
+        at += e.getValue().length;
+      }
+      total = at;
+    }
+
+    /** Whether {@code s} has this layout's arrays in this order. */
+    boolean fits(ModelState s) {
+      int i = 0;
+      for (Map.Entry<String, float[]> e : s.arrays().entrySet()) {
+        if (i >= lengths.length || !e.getKey().equals(names.get(i)) || e.getValue().length != lengths[i]) {
+          return false;
+        }
+        i++;
+      }
+      return i == lengths.length;
+    }
+
+    long from(int slice) {
+      return total * slice / workers;
+    }
+
+    int length(int slice) {
+      return (int) (from(slice + 1) - from(slice));
+    }
+
+    float[] slice(ModelState s, int slice) {
+      float[] out = new float[length(slice)];
+      parts(slice, (a, arrayAt, sliceAt, n) -> System.arraycopy(s.get(names.get(a)), arrayAt, out, sliceAt, n));
+      return out;
+    }
+
+    /** Puts slice {@code slice} of {@code s} into {@code b} as floats (in b's byte order), advancing b. */
+    void copySlice(ModelState s, int slice, ByteBuffer b) {
+      java.nio.FloatBuffer f = b.asFloatBuffer();
+      parts(slice, (a, arrayAt, sliceAt, n) -> f.put(s.get(names.get(a)), arrayAt, n));
+      b.position(b.position() + 4 * length(slice));
+    }
+
+    float[][] empty() {
+      float[][] arrays = new float[lengths.length][];
+      for (int a = 0; a < lengths.length; a++) {
+        arrays[a] = new float[lengths[a]];
+      }
+      return arrays;
+    }
+
+    /** Copies slice {@code slice}'s values from {@code values} (at its position) into {@code arrays}. */
+    void fill(float[][] arrays, int slice, java.nio.FloatBuffer values) {
+      parts(slice, (a, arrayAt, sliceAt, n) -> values.get(arrays[a], arrayAt, n));
+    }
+
+    ModelState state(float[][] arrays) {
+      ModelState s = new ModelState();
+      for (int a = 0; a < arrays.length; a++) {
+        s.put(names.get(a), arrays[a]);
+      }
+      return s;
+    }
+
+    /** Calls {@code part} for each piece of an array that slice {@code slice} covers, in order. */
+    private void parts(int slice, Part part) {
+      long lo = from(slice);
+      long hi = from(slice + 1);
+      for (int a = 0; a < lengths.length; a++) {
+        long s = Math.max(lo, starts[a]);
+        long e = Math.min(hi, starts[a] + lengths[a]);
+        if (s < e) {
+          part.copy(a, (int) (s - starts[a]), (int) (s - lo), (int) (e - s));
+        }
+      }
+    }
+  }
+
+  private interface Part {
+    void copy(int array, int arrayAt, int sliceAt, int n);
+  }
+}

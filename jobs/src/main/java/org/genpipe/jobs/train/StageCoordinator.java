@@ -1,0 +1,213 @@
+package org.genpipe.jobs.train;
+
+import java.io.ByteArrayInputStream;
+import java.io.Closeable;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.Serializable;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The driver's side of barrier stages: where a stage's tasks find each other, and how the driver
+ * follows a stage while it runs. Each task connects once at its start and sends its rank and
+ * listening address; when all of an attempt's tasks are there, each gets every address back (Spark's
+ * own {@code BarrierTaskContext.allGather} does the same but polls once a second, which cost ~1 s a
+ * stage). Worker 0's connection stays open: it reports every round as it ends (the driver's progress
+ * bar, metrics and ETA stay live), hears the driver ask it to stop, and at the end sends the
+ * stage's outcome (the averaged state).
+ *
+ * <p>Rounds are numbered from the stage's start; a retried stage attempt reports the same rounds
+ * again (they are computed from the same start state and seeds), and the driver takes each number once.
+ */
+final class StageCoordinator implements Closeable {
+  private static final Logger LOG = LoggerFactory.getLogger(StageCoordinator.class);
+
+  /** A round as worker 0 reported it, numbered from the start of stage {@code stage}. */
+  record Reported(String stage, int index, BarrierAveraging.Round round) {}
+
+  /** Where a task registers: the coordinator's address and the stage's key. */
+  record Contact(String host, int port, String stage) implements Serializable {}
+
+  private final ServerSocket server;
+  private final String host;
+  private final Thread acceptor;
+  private final BlockingQueue<Reported> reported = new LinkedBlockingQueue<>();
+  private final Map<Integer, String[]> addresses = new HashMap<>(); // by stage attempt
+  private String stage;
+  private int latestAttempt = -1;
+  private int workers;
+  private int stopAt = -1;
+  private DataOutputStream leader;
+  private BarrierAveraging.Outcome outcome;
+
+  /**
+   * Listens on {@code bindHost}; tasks reach it at {@code host} (the driver's address, as its
+   * executors know it).
+   */
+  StageCoordinator(String bindHost, String host) throws IOException {
+    this.server = new ServerSocket();
+    server.bind(new InetSocketAddress(InetAddress.getByName(bindHost), 0), 64);
+    this.host = host;
+    this.acceptor = new Thread(this::acceptLoop, "genpipe-barrier-coordinator");
+    acceptor.setDaemon(true);
+    acceptor.start();
+  }
+
+  /** Starts following a new stage of {@code workers} tasks; returns what its tasks need to register. */
+  synchronized Contact begin(String stageKey, int workers) {
+    this.stage = stageKey;
+    this.workers = workers;
+    this.latestAttempt = -1;
+    this.stopAt = -1;
+    this.leader = null;
+    this.outcome = null;
+    addresses.clear();
+    reported.clear();
+    notifyAll();
+    return new Contact(host, server.getLocalPort(), stageKey);
+  }
+
+  /** Rounds worker 0 reported, in arrival order. */
+  BlockingQueue<Reported> reported() {
+    return reported;
+  }
+
+  /** Asks worker 0 to end the stage after round {@code atLeast} or later (it tells the others in that round). */
+  synchronized void requestStop(int atLeast) {
+    stopAt = atLeast;
+    sendStop();
+  }
+
+  private void sendStop() {
+    if (leader != null && stopAt >= 0) {
+      try {
+        leader.writeInt(stopAt);
+        leader.flush();
+      } catch (IOException e) {
+        LOG.debug("could not send the stop request to worker 0: {}", e.toString());
+      }
+    }
+  }
+
+  private void acceptLoop() {
+    while (!server.isClosed()) {
+      try {
+        Socket s = server.accept();
+        Thread t = new Thread(() -> handle(s), "genpipe-barrier-task");
+        t.setDaemon(true);
+        t.start();
+      } catch (IOException e) {
+        if (!server.isClosed()) {
+          LOG.warn("barrier coordinator: {}", e.toString());
+        }
+      }
+    }
+  }
+
+  /** One task's connection: its registration, the addresses back, and (worker 0) its rounds. */
+  private void handle(Socket s) {
+    try (s) {
+      s.setTcpNoDelay(true);
+      DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(s.getInputStream()));
+      DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(s.getOutputStream()));
+      String key = in.readUTF();
+      int attempt = in.readInt();
+      int rank = in.readInt();
+      String address = in.readUTF();
+      String[] all;
+      synchronized (this) {
+        if (!key.equals(stage) || attempt < latestAttempt || rank < 0 || rank >= workers) {
+          return; // a task of an earlier stage or attempt: closing tells it so
+        }
+        latestAttempt = attempt;
+        notifyAll(); // earlier attempts' tasks still waiting give up
+        all = addresses.computeIfAbsent(attempt, a -> new String[workers]);
+        all[rank] = address;
+        notifyAll();
+        while (key.equals(stage) && attempt == latestAttempt && java.util.Arrays.asList(all).contains(null)) {
+          wait();
+        }
+        if (!key.equals(stage) || attempt != latestAttempt) {
+          return;
+        }
+      }
+      out.writeInt(all.length);
+      for (String a : all) {
+        out.writeUTF(a);
+      }
+      out.flush();
+      if (rank != 0) {
+        return;
+      }
+      synchronized (this) {
+        leader = out;
+        sendStop();
+      }
+      for (int index = 0; ; index++) { // the rounds, then the outcome
+        byte[] b;
+        try {
+          b = new byte[in.readInt()];
+        } catch (EOFException end) {
+          return; // the stage's task ended
+        }
+        in.readFully(b);
+        Object message;
+        try (ObjectInputStream o = new ObjectInputStream(new ByteArrayInputStream(b))) {
+          message = o.readObject();
+        }
+        if (message instanceof BarrierAveraging.Round r) {
+          reported.add(new Reported(key, index, r));
+        } else {
+          synchronized (this) {
+            if (key.equals(stage)) {
+              outcome = (BarrierAveraging.Outcome) message;
+              notifyAll();
+            }
+          }
+          return;
+        }
+      }
+    } catch (IOException | ClassNotFoundException e) {
+      LOG.debug("barrier coordinator: a task's connection ended: {}", e.toString());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Worker 0's outcome of stage {@code key} (its last message, sent before its task ends), waiting up
+   * to {@code millis} for it to arrive.
+   */
+  synchronized BarrierAveraging.Outcome awaitOutcome(String key, long millis) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + millis;
+    while (outcome == null && key.equals(stage) && System.currentTimeMillis() < deadline) {
+      wait(Math.max(1, deadline - System.currentTimeMillis()));
+    }
+    if (outcome == null) {
+      throw new IllegalStateException("barrier stage " + key + " ended, but worker 0's outcome did not reach the driver"
+          + " within " + millis / 1000 + " s");
+    }
+    return outcome;
+  }
+
+  @Override
+  public void close() throws IOException {
+    server.close();
+    synchronized (this) {
+      stage = null;
+      notifyAll();
+    }
+  }
+}
