@@ -14,24 +14,28 @@ import org.genpipe.jobs.SparkTestSession;
 import org.genpipe.jobs.checkpoint.Checkpoint;
 import org.genpipe.jobs.config.PipelineConfig;
 import org.genpipe.jobs.preprocess.PreprocessJob;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * A real SIGTERM (Process.destroy) to a real `pipeline train` JVM: the run stops after the round it is
  * in, writes a checkpoint there, marks its MLflow run KILLED and exits with 143 saying how to resume;
- * --resume then finishes the same run with the exact example count.
+ * --resume then finishes the same run with the exact example count. In barrier mode the rounds run
+ * inside one barrier stage of 1,000 rounds: they still reach the driver as they end (the MLflow loss
+ * appears long before the stage's end) and the stop takes effect at the round's end, not the stage's.
  */
 class StopSignalTest {
   @TempDir Path dir;
 
-  @Test
-  void sigtermStopsAfterTheRoundWithACheckpointAndAKilledRun() throws Exception {
+  @ParameterizedTest
+  @ValueSource(strings = {"rounds", "barrier"})
+  void sigtermStopsAfterTheRoundWithACheckpointAndAKilledRun(String mode) throws Exception {
     Path records = dir.resolve("records");
     List<String> train = List.of("model.betaVae.latentSize=4", "train.records=" + records,
         "train.output=" + dir.resolve("run"), "train.batchSizePerWorker=16", "train.averagingFrequency=5",
         "train.sampleEvery=0", "train.checkpointEvery=1000", "train.steps=100000", "train.monitor=false",
-        "tracking.uri=" + dir.resolve("mlruns"), "spark.master=local[2]");
+        "tracking.uri=" + dir.resolve("mlruns"), "spark.master=local[2]", "train.averaging.mode=" + mode);
     SparkSession spark = SparkTestSession.start(Map.of());
     try {
       PreprocessJob.run(PipelineConfig.load(null, DigitRecords.preprocess(records, 200, 100)), spark, false);
@@ -76,7 +80,9 @@ class StopSignalTest {
     assertThat(Files.readString(mlrun.resolve("meta.yaml"))).contains("status: 5");
     Checkpoint.Loaded ck = Checkpoint.resolve(dir.resolve("run").toString(), new org.apache.hadoop.conf.Configuration());
     long stoppedAt = ck.info().step();
-    assertThat(stoppedAt).isPositive().isLessThan(100_000).matches(s -> s % 5 == 0, "a round boundary");
+    assertThat(stoppedAt).isPositive().isLessThan(5_000) // the first checkpoint interval's end (barrier: the stage's)
+        .matches(s -> s % 5 == 0, "a round boundary");
+    assertThat(Files.readString(mlrun.resolve("tags/averaging.mode"))).isEqualTo(mode);
     assertThat(out).contains("stopped after step " + stoppedAt + " of 100000");
 
     // --resume goes on from there in the same run, to the end
