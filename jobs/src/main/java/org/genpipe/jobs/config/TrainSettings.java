@@ -25,8 +25,10 @@ import java.io.Serializable;
  *     classifier of the evaluation job (trained once on the records and cached): sample diversity and
  *     the class distribution of samples
  * @param averaging how the workers' states meet: {@code mode: rounds} (each round a Spark job: the
- *     driver sends the state out and sums what comes back) or {@code barrier} (one Spark barrier stage
- *     per checkpoint interval; the workers keep their replicas and average among themselves over TCP)
+ *     driver sends the state out and sums what comes back), {@code barrier} (one Spark barrier stage
+ *     per checkpoint interval; the workers keep their replicas and average among themselves over TCP;
+ *     rounds with a warning where a barrier stage cannot run) or {@code auto} (barrier where it can
+ *     run, else rounds, said at INFO)
  */
 public record TrainSettings(
     String records,
@@ -48,14 +50,20 @@ public record TrainSettings(
 
   /** {@code train.averaging}. */
   public record Averaging(String mode) implements Serializable {
-    public static final java.util.List<String> MODES = java.util.List.of("rounds", "barrier");
+    public static final java.util.List<String> MODES = java.util.List.of("auto", "barrier", "rounds");
 
     public Averaging {
       check(mode != null && MODES.contains(mode), "mode",
           "'" + mode + "' is not a mode; allowed: " + String.join(", ", MODES));
     }
 
+    /** Whether barrier stages are asked for (where they can run: {@code auto}; or always: {@code barrier}). */
     public boolean barrier() {
+      return !"rounds".equals(mode);
+    }
+
+    /** Whether a run that cannot use barrier stages warns (the user asked for them) rather than informs. */
+    public boolean barrierRequired() {
       return "barrier".equals(mode);
     }
   }

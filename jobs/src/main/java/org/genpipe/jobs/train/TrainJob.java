@@ -300,7 +300,13 @@ public final class TrainJob {
         if (why == null) {
           barrier = new BarrierAveraging(jsc, jobOnce, ts.workers());
         } else {
-          LOG.warn("train.averaging.mode barrier cannot run here: {}; averaging in rounds instead", why);
+          String message = "train.averaging.mode " + ts.averaging().mode() + ": a barrier stage cannot run here: " + why
+              + "; averaging in rounds instead";
+          if (ts.averaging().barrierRequired()) {
+            LOG.warn(message);
+          } else {
+            LOG.info(message);
+          }
         }
       }
       tracker.setTags(Map.of("averaging.mode", barrier != null ? "barrier" : "rounds"));

@@ -176,12 +176,14 @@ class TrainEngineTest {
    * train.averaging.mode barrier: the rounds between two checkpoints run as one barrier stage whose
    * workers average among themselves over TCP; the parameters (Adam's moments included), the examples
    * and every step's loss equal rounds mode's bit for bit, straight or resumed. Three workers on two
-   * task slots cannot run as one barrier stage: rounds mode runs instead, and the run says so.
+   * task slots cannot run as one barrier stage: rounds mode runs instead, and the run says so; auto
+   * picks barrier for two workers and rounds for three.
    */
   @Test
   void barrierStagesGiveTheParametersOfRoundsModeBitForBit() throws Exception {
     String[] same = {"train.steps=23", "train.averagingFrequency=2", "train.checkpointEvery=3"};
-    TrainJob.Result rounds = TrainJob.run(config("mode-rounds", same), spark, false, false);
+    TrainJob.Result rounds = TrainJob.run(config("mode-rounds", concat(same, "train.averaging.mode=rounds")), spark,
+        false, false);
     TrainJob.Result barrier = TrainJob.run(config("mode-barrier", concat(same, "train.averaging.mode=barrier")), spark,
         false, false);
     assertThat(barrier.steps()).isEqualTo(23);
@@ -201,8 +203,15 @@ class TrainEngineTest {
     TrainJob.Result fellBack = TrainJob.run(config("mode-barrier-3", "train.steps=4", "train.workers=3",
         "train.averaging.mode=barrier"), spark, false, false);
     assertThat(Path.of(fellBack.trackingLocation()).resolve("tags/averaging.mode")).hasContent("rounds");
+    // auto: barrier stages where they can run, rounds where not
+    TrainJob.Result auto2 = TrainJob.run(config("mode-auto-2", "train.steps=4", "train.averaging.mode=auto"), spark,
+        false, false);
+    assertThat(Path.of(auto2.trackingLocation()).resolve("tags/averaging.mode")).hasContent("barrier");
+    TrainJob.Result auto3 = TrainJob.run(config("mode-auto-3", "train.steps=4", "train.workers=3",
+        "train.averaging.mode=auto"), spark, false, false);
+    assertThat(Path.of(auto3.trackingLocation()).resolve("tags/averaging.mode")).hasContent("rounds");
     assertThatThrownBy(() -> config("mode-bad", "train.averaging.mode=allreduce"))
-        .hasMessageContaining("train.averaging.mode").hasMessageContaining("rounds, barrier");
+        .hasMessageContaining("train.averaging.mode").hasMessageContaining("auto, barrier, rounds");
   }
 
   private static String[] concat(String[] a, String... b) {
