@@ -278,14 +278,14 @@ class TrainEngineTest {
   @Test
   void inProcessAndSerialisedRoundsGiveTheSameParameters() {
     ModelFactory f = new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.adam(0.01, 0.9, 0.999), 5);
-    TrainJob.Result handed = TrainJob.run(config("handed", "train.steps=12", "train.averagingFrequency=3"), spark, false,
-        false, f);
+    TrainJob.Result handed = TrainJob.run(config("handed", "train.steps=12", "train.averagingFrequency=3",
+        "train.averaging.mode=rounds"), spark, false, false, f);
     TrainJob.Result serialised;
     System.setProperty(ParameterAveraging.SERIALIZE_PROPERTY, "true");
     try {
       assertThat(inProcess()).isFalse();
-      serialised = TrainJob.run(config("serialised", "train.steps=12", "train.averagingFrequency=3"), spark, false,
-          false, f);
+      serialised = TrainJob.run(config("serialised", "train.steps=12", "train.averagingFrequency=3",
+          "train.averaging.mode=rounds"), spark, false, false, f);
     } finally {
       System.clearProperty(ParameterAveraging.SERIALIZE_PROPERTY);
     }
@@ -301,16 +301,20 @@ class TrainEngineTest {
 
   /**
    * A task that fails in the middle of a round (worker 1, step 7 of rounds [6, 9)) is tried again by
-   * Spark from the round's state: the run ends as one without the failure, every example counted once.
+   * Spark from the round's state (barrier mode: the whole stage, from the stage's start state, here
+   * rounds [6, 12)): the run ends as one without the failure, every example counted once.
    */
-  @Test
-  void aTaskFailingMidRoundIsRetriedFromTheRoundsState() {
+  @ParameterizedTest
+  @ValueSource(strings = {"rounds", "barrier"})
+  void aTaskFailingMidRoundIsRetriedFromTheRoundsState(String mode) {
     ModelFactory plain = new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.adam(0.01, 0.9, 0.999), 5);
-    TrainJob.Result straight = TrainJob.run(config("no-failure", "train.steps=12", "train.averagingFrequency=3"), spark,
-        false, false, plain);
+    String[] same = {"train.steps=12", "train.averagingFrequency=3", "train.checkpointEvery=2",
+        "train.averaging.mode=" + mode};
+    TrainJob.Result straight = TrainJob.run(config("no-failure-" + mode, same), spark, false, false, plain);
     FaultAt.THROWN.set(false);
-    TrainJob.Result retried = TrainJob.run(config("failure", "train.steps=12", "train.averagingFrequency=3"), spark,
-        false, false, new FaultAt.Factory(plain, 7, true));
+    TrainJob.Result retried = TrainJob.run(config("failure-" + mode, same), spark, false, false,
+        new FaultAt.Factory(plain, 7, true));
+    assertThat(Path.of(retried.trackingLocation()).resolve("tags/averaging.mode")).hasContent(mode);
     assertThat(FaultAt.THROWN.get()).isTrue();
     assertThat(retried.examples()).isEqualTo(straight.examples()).isEqualTo(12L * 16 * 2);
     assertThat(retried.state().maxAbsDiff(straight.state())).isZero();
