@@ -1,8 +1,9 @@
 """spark-submit of the job jar on a real Spark standalone cluster (Master + Worker from pyspark's
 3.5.3 distribution, on 127.0.0.1), with the settings of conf/spark/standalone.properties, exactly as
-the README's cluster section says: preprocess -> train with 2 executors of 1 core, one executor killed
-with SIGKILL mid-training -> evaluate. The run must finish with the exact example count; the Master
-names each application after its command."""
+the README's cluster section says: preprocess -> train with 2 executors of 1 core (barrier mode, the
+default), one executor killed with SIGKILL mid-training -> the same training in rounds mode -> evaluate.
+The runs must finish with the exact example count, and say their averaging overhead; the Master names
+each application after its command."""
 
 from __future__ import annotations
 
@@ -89,6 +90,16 @@ def submit(cluster, jar, env, *args, on_line=None, timeout=900):
     return out
 
 
+def trained(out: str) -> str:
+    """The run's closing line, checked: every step once, every example once (nothing counted twice, nothing lost)."""
+    m = re.search(r"trained ([\d,]+) steps \(([\d,]+) examples\) in ([\d.]+) s; compute ([\d.]+) s, averaging overhead "
+                  r"([\d.]+)%", out)
+    assert m, out[-3000:]
+    assert int(m.group(1).replace(",", "")) == STEPS
+    assert int(m.group(2).replace(",", "")) == STEPS * WORKERS * BATCH
+    return m.group(0)
+
+
 def executor_pids() -> list[int]:
     import psutil  # Airflow's dependency, in .venv-tools
 
@@ -132,12 +143,15 @@ def test_preprocess_train_with_a_killed_executor_and_evaluate_on_a_standalone_cl
         watcher_stop.set()
         t.join()
     assert killed, "no executor was killed: the run ended before its first checkpoint"
-    m = re.search(r"trained ([\d,]+) steps \(([\d,]+) examples\) in ([\d.]+) s; compute ([\d.]+) s, averaging overhead "
-                  r"([\d.]+)%", out)
-    assert m, out[-3000:]
-    assert int(m.group(1).replace(",", "")) == STEPS
-    assert int(m.group(2).replace(",", "")) == STEPS * WORKERS * BATCH  # nothing counted twice, nothing lost
-    print(f"standalone cluster, 2 executors x 1 core, one killed: {m.group(0)}")
+    print(f"standalone cluster, 2 executors x 1 core, barrier mode (the default), one executor killed: "
+          f"{trained(out)}")
+    assert "averaging in rounds instead" not in out, out[-3000:]
+
+    # the same training in rounds mode (a Spark job per round), undisturbed: the overhead to compare with
+    out = submit(cluster, jar, spark_env, "train", *common, "--set", f"train.records={records}",
+                 "--set", f"train.output={tmp_path / 'run-rounds'}", "--set", f"train.steps={STEPS}",
+                 "--set", "train.averaging.mode=rounds")
+    print(f"standalone cluster, 2 executors x 1 core, rounds mode: {trained(out)}")
 
     out = submit(cluster, jar, spark_env, "evaluate", *common, "--checkpoint", str(run),
                  "--set", f"evaluate.cache={tmp_path / 'cache'}")

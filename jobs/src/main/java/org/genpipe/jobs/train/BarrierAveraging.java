@@ -5,8 +5,6 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 import java.net.Socket;
 import java.io.Serializable;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.stream.IntStream;
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.api.java.JavaRDD;
@@ -17,16 +15,17 @@ import org.genpipe.models.ModelState;
 /**
  * Parameter averaging as one Spark barrier stage for many rounds: every task keeps its replica, and
  * the workers average between themselves every round over TCP instead of each round being a Spark
- * job. The tasks find each other with {@code BarrierTaskContext.allGather} and average by an
+ * job. The tasks find each other through the driver's {@link StageCoordinator} and average by an
  * {@link Allreduce} (reduce-scatter + all-gather, sums in double in worker order: the same operations
- * in the same order as a {@code rounds}-mode round of up to five workers, so the parameters are bit
- * for bit the same). Worker 0 returns the stage's rounds (losses, examples, times: no states) and the
- * final averaged state to the driver, which checkpoints and logs as in rounds mode.
+ * in the same order as a {@code rounds}-mode round, so the parameters are bit for bit the same).
+ * Worker 0 reports every round (losses, examples, time) to the driver as it ends, with the averaged
+ * state at the rounds where the driver checkpoints or draws samples and at the last; the driver logs,
+ * checkpoints and samples as in rounds mode while the workers go on.
  *
- * <p>A failed task fails the barrier stage, and Spark runs the whole stage again from the stage's
- * start state (a broadcast): nothing is counted twice. (The outcome reaches the driver through a
- * one-partition shuffle: Spark retries a barrier stage only when it is a shuffle map stage.) A
- * non-finite loss or state ends the stage after that round on every worker.
+ * <p>A failed task fails the barrier stage, and Spark runs the stage again; the new attempt starts
+ * from the last state the driver took (the coordinator's resume point), so nothing is counted twice
+ * and little is recomputed. (The stage is a shuffle map stage: Spark retries a barrier stage only then.)
+ * A non-finite loss or state ends the stage after that round on every worker.
  */
 final class BarrierAveraging implements java.io.Closeable {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BarrierAveraging.class);
@@ -97,66 +96,84 @@ final class BarrierAveraging implements java.io.Closeable {
     return jsc.sc().maxNumConcurrentTasks(jsc.sc().resourceProfileManager().defaultResourceProfile());
   }
 
-  /** A stage's start: the state, the step it is at, how many rounds, and each round's steps. */
-  record Stage(ModelState state, long fromStep, int rounds, int frequency, long totalSteps) implements Serializable {}
+  /**
+   * A stage's start: the state, the step it is at, how many rounds, each round's steps, and the rounds
+   * (numbered from the stage's start) after which the driver needs the averaged state (checkpoints,
+   * sample grids); it always gets the state of the stage's last round.
+   */
+  record Stage(ModelState state, long fromStep, int rounds, int frequency, long totalSteps, java.util.BitSet stateRounds)
+      implements Serializable {}
 
-  /** A stage without its start state (which travels in a broadcast of its own, fetched only where needed). */
-  private record Plan(long fromStep, int rounds, int frequency, long totalSteps) implements Serializable {}
-
-  /** One round as worker 0 saw it: the merged contribution without its state, and the round's wall time. */
-  record Round(RoundResult result, long nanos) implements Serializable {}
-
-  /** What a stage returns: how many rounds it ran and the averaged state after the last one. */
-  record Outcome(int rounds, ModelState state) implements Serializable {}
+  /** A stage without its start state (which the coordinator hands to the tasks that need it). */
+  private record Plan(long fromStep, int rounds, int frequency, long totalSteps, java.util.BitSet stateRounds)
+      implements Serializable {}
 
   /**
-   * Runs {@code stage} as one barrier stage and returns worker 0's outcome; hands each round to
-   * {@code live} as worker 0 reports it (every round once, in order), and asks the workers to stop
-   * after the current round when {@code stopRequested} turns true.
+   * One round as worker 0 saw it: the merged contribution without its state, the round's wall time,
+   * the averaged state where the driver asked for it (else null), and whether the stage ends with it.
    */
-  Outcome run(Stage stage, java.util.function.Consumer<Round> live, java.util.function.BooleanSupplier stopRequested) {
+  record Round(RoundResult result, long nanos, ModelState state, boolean last) implements Serializable {}
+
+  /**
+   * Runs {@code stage} as one barrier stage; hands each round to {@code live} as worker 0 reports it
+   * (every round once, in order: the driver takes the states it carries, and a retried attempt
+   * starts from the latest of them), and asks the workers to stop after the current round when
+   * {@code stopRequested} turns true. Returns the number of rounds run, once the stage's last round
+   * arrived and its tasks ended. An exception from {@code live} cancels the stage.
+   */
+  int run(Stage stage, java.util.function.Consumer<Round> live, java.util.function.BooleanSupplier stopRequested) {
     jsc.setJobDescription("parameter averaging (barrier): " + stage.rounds() + " rounds from step " + stage.fromStep()
         + " on " + workers + " workers");
     String key = java.util.UUID.randomUUID().toString();
-    StageCoordinator.Contact contact = coordinator.begin(key, workers);
-    Broadcast<ModelState> start = jsc.broadcast(stage.state());
+    StageCoordinator.Contact contact = coordinator.begin(key, workers, stage.fromStep(), stage.state());
+    org.apache.spark.SimpleFutureAction<org.apache.spark.MapOutputStatistics> future = null;
     try {
-      Plan plan = new Plan(stage.fromStep(), stage.rounds(), stage.frequency(), stage.totalSteps());
-      JavaRDD<Integer> tasks = slots.rdd().barrier().mapPartitions(new StageTask(job, start, plan, workers, loopback,
+      Plan plan = new Plan(stage.fromStep(), stage.rounds(), stage.frequency(), stage.totalSteps(),
+          stage.stateRounds());
+      JavaRDD<Integer> tasks = slots.rdd().barrier().mapPartitions(new StageTask(job, plan, workers, loopback,
           contact), false, scala.reflect.ClassTag$.MODULE$.<Integer>apply(Integer.class)).toJavaRDD();
       // only the barrier stage runs, as a shuffle map stage (its tasks write nothing): Spark reruns a failed
-      // barrier map stage whole, but not a barrier stage that returns results to the driver; the outcome
-      // comes from worker 0 through the coordinator
+      // barrier map stage whole, but not a barrier stage that returns results to the driver; the rounds and
+      // states come from worker 0 through the coordinator
       org.apache.spark.ShuffleDependency<?, ?, ?> dependency = (org.apache.spark.ShuffleDependency<?, ?, ?>) tasks
           .mapToPair(i -> new scala.Tuple2<>(i, i)).partitionBy(new org.apache.spark.HashPartitioner(1)).rdd()
           .dependencies().head();
-      org.apache.spark.SimpleFutureAction<org.apache.spark.MapOutputStatistics> future =
-          jsc.sc().submitMapStage(dependency);
+      future = jsc.sc().submitMapStage(dependency);
       int delivered = 0;
+      long step = stage.fromStep();
       boolean stopSent = false;
-      Outcome o = null;
-      while (o == null || delivered < o.rounds()) {
+      boolean ended = false;
+      while (!ended) {
         StageCoordinator.Reported r = coordinator.reported().poll(20, java.util.concurrent.TimeUnit.MILLISECONDS);
         if (r != null && r.stage().equals(key) && r.index() == delivered) {
           live.accept(r.round());
           delivered++;
-        } else if (r == null && o == null && future.isCompleted()) {
+          step += r.round().result().steps();
+          ended = r.round().last();
+          if (r.round().state() != null) {
+            coordinator.resumeAt(new StageCoordinator.Resume(delivered, step, r.round().state()));
+          }
+        } else if (r == null && future.isCompleted()) {
           future.get(); // throws the stage's failure
-          o = coordinator.awaitOutcome(key, 60_000);
+          throw new IllegalStateException("barrier stage " + key + " ended after " + delivered + " of "
+              + stage.rounds() + " rounds without its last round reaching the driver");
         }
-        if (!stopSent && stopRequested.getAsBoolean()) {
+        if (!stopSent && !ended && stopRequested.getAsBoolean()) {
           coordinator.requestStop(delivered);
           stopSent = true;
         }
       }
-      return o;
+      future.get(); // the tasks end right after the last round: their slots are free for what comes next
+      return delivered;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while a barrier stage ran", e);
     } catch (org.apache.spark.SparkException e) {
       throw new IllegalStateException(e.getMessage(), e);
     } finally {
-      start.destroy();
+      if (future != null && !future.isCompleted()) {
+        future.cancel();
+      }
       jsc.setJobDescription(null);
     }
   }
@@ -172,16 +189,13 @@ final class BarrierAveraging implements java.io.Closeable {
       implements Serializable {
     private static final long serialVersionUID = 1L;
     private final Broadcast<RoundJob> job;
-    private final Broadcast<ModelState> start;
     private final Plan plan;
     private final int workers;
     private final boolean loopback;
     private final StageCoordinator.Contact contact;
 
-    StageTask(Broadcast<RoundJob> job, Broadcast<ModelState> start, Plan plan, int workers, boolean loopback,
-        StageCoordinator.Contact contact) {
+    StageTask(Broadcast<RoundJob> job, Plan plan, int workers, boolean loopback, StageCoordinator.Contact contact) {
       this.job = job;
-      this.start = start;
       this.plan = plan;
       this.workers = workers;
       this.loopback = loopback;
@@ -191,7 +205,7 @@ final class BarrierAveraging implements java.io.Closeable {
     @Override
     public scala.collection.Iterator<Integer> apply(scala.collection.Iterator<Integer> ignored) {
       try {
-        runTask(job.value(), start, plan, workers, loopback, contact);
+        runTask(job.value(), plan, workers, loopback, contact);
         return scala.collection.JavaConverters.asScalaIteratorConverter(java.util.Collections.<Integer>emptyIterator())
             .asScala();
       } catch (IOException e) {
@@ -202,15 +216,17 @@ final class BarrierAveraging implements java.io.Closeable {
   }
 
   /**
-   * One worker's part of the stage; worker 0 reports each round and at the end the outcome to the
-   * driver. The start state is the one this JVM's worker kept at the previous stage's end when there is
-   * one (every worker holds the same average), else the broadcast's.
+   * One worker's part of the stage; worker 0 reports each round to the driver. The attempt starts at
+   * the coordinator's resume point, from the state this JVM's worker kept there when it has it (every
+   * worker keeps the average at each round whose state the driver takes), else from the state the
+   * coordinator sends.
    */
-  private static void runTask(RoundJob job, Broadcast<ModelState> start, Plan stage, int workers, boolean loopback,
+  private static void runTask(RoundJob job, Plan stage, int workers, boolean loopback,
       StageCoordinator.Contact contact) throws IOException {
     BarrierTaskContext ctx = BarrierTaskContext.get();
     int rank = ctx.partitionId();
     String host = loopback ? "127.0.0.1" : ctx.getTaskInfos()[rank].address().replaceFirst(":\\d+$", "");
+    Worker worker = job.worker(rank);
     try (java.nio.channels.ServerSocketChannel server = Allreduce.listen(host, workers);
         Socket driver = new Socket()) {
       try {
@@ -228,12 +244,28 @@ final class BarrierAveraging implements java.io.Closeable {
       toDriver.writeInt(ctx.stageAttemptNumber());
       toDriver.writeInt(rank);
       toDriver.writeUTF(Allreduce.address(server));
+      toDriver.writeLong(worker.keptStep());
       toDriver.flush();
       Runnable alive = ctx::killTaskIfInterrupted;
       awaitData(driver, fromDriver, alive); // until every task of the attempt registered
       String[] addresses = new String[fromDriver.readInt()];
       for (int i = 0; i < addresses.length; i++) {
         addresses[i] = fromDriver.readUTF();
+      }
+      int first = fromDriver.readInt();
+      long step = fromDriver.readLong();
+      int length = fromDriver.readInt();
+      ModelState state;
+      if (length >= 0) {
+        byte[] b = new byte[length];
+        fromDriver.readFully(b);
+        state = ModelState.fromBytes(b, "the barrier coordinator's start state");
+      } else {
+        state = worker.kept(step);
+        if (state == null) {
+          throw new IOException("worker " + rank + ": the coordinator did not send the state of step " + step
+              + ", and this executor does not hold it");
+        }
       }
       // worker 0 hears the driver's stop request (the round to stop after, at the earliest) while it trains
       java.util.concurrent.atomic.AtomicInteger stopAt = new java.util.concurrent.atomic.AtomicInteger(-1);
@@ -251,29 +283,25 @@ final class BarrierAveraging implements java.io.Closeable {
         listener.start();
       }
       try (Allreduce allreduce = Allreduce.connect(rank, addresses, server, TIMEOUT_MILLIS, alive)) {
-        int rounds = 0;
-        Worker worker = job.worker(rank);
-        ModelState kept = worker.kept(stage.fromStep());
-        ModelState state = kept != null ? kept : start.value();
-        long step = stage.fromStep();
-        for (int k = 0; k < stage.rounds() && step < stage.totalSteps(); k++) {
+        for (int k = first; k < stage.rounds() && step < stage.totalSteps(); k++) {
           long started = System.nanoTime();
           int n = (int) Math.min(stage.frequency(), stage.totalSteps() - step);
           int at = stopAt.get();
           Allreduce.Averaged a = allreduce.average(job.run(new RoundJob.Input(state, step, n), rank), at >= 0 && k >= at);
-          rounds++;
-          if (rank == 0) {
-            send(toDriver, new Round(a.totals(), System.nanoTime() - started));
-          }
           state = a.state();
           step += n;
-          if (a.diverged() || a.stopRequested()) {
-            break; // every worker sees the same totals, average and request, so all stop after this round
+          // every worker sees the same totals, average and request, so all stop after the same round
+          boolean last = k == stage.rounds() - 1 || step >= stage.totalSteps() || a.diverged() || a.stopRequested();
+          boolean withState = last || stage.stateRounds().get(k);
+          if (withState) {
+            worker.keep(state, step);
           }
-        }
-        worker.keep(state, step);
-        if (rank == 0) {
-          send(toDriver, new Outcome(rounds, state));
+          if (rank == 0) {
+            send(toDriver, new Round(a.totals(), System.nanoTime() - started, withState ? state : null, last));
+          }
+          if (last) {
+            break;
+          }
         }
       }
     }

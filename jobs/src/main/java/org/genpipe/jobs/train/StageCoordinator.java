@@ -16,20 +16,25 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
+import org.genpipe.models.ModelState;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The driver's side of barrier stages: where a stage's tasks find each other, and how the driver
- * follows a stage while it runs. Each task connects once at its start and sends its rank and
- * listening address; when all of an attempt's tasks are there, each gets every address back (Spark's
- * own {@code BarrierTaskContext.allGather} does the same but polls once a second, which cost ~1 s a
- * stage). Worker 0's connection stays open: it reports every round as it ends (the driver's progress
- * bar, metrics and ETA stay live), hears the driver ask it to stop, and at the end sends the
- * stage's outcome (the averaged state).
+ * The driver's side of barrier stages: where a stage's tasks find each other and where they start,
+ * and how the driver follows a stage while it runs. Each task connects once at its start and sends its
+ * rank, its listening address and the step of the state its executor kept; when all of an attempt's
+ * tasks are there, each gets every address back (Spark's own {@code BarrierTaskContext.allGather}
+ * does the same but polls once a second, which cost ~1 s a stage) and the stage's resume point: the
+ * round to start at and, to a task whose executor does not hold that state, the state itself. Worker
+ * 0's connection stays open: it reports every round as it ends (the driver's progress bar, metrics and
+ * ETA stay live; at checkpoint and sample rounds and at the stage's last round with the averaged
+ * state) and hears the driver ask it to stop.
  *
- * <p>Rounds are numbered from the stage's start; a retried stage attempt reports the same rounds
- * again (they are computed from the same start state and seeds), and the driver takes each number once.
+ * <p>Rounds are numbered from the stage's start. The resume point moves on with every state the
+ * driver takes, so a retried attempt starts from the last one instead of the stage's start; it reports
+ * the rounds after it again (computed from the same state and seeds), and the driver takes each
+ * number once.
  */
 final class StageCoordinator implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(StageCoordinator.class);
@@ -39,6 +44,9 @@ final class StageCoordinator implements Closeable {
 
   /** Where a task registers: the coordinator's address and the stage's key. */
   record Contact(String host, int port, String stage) implements Serializable {}
+
+  /** Where a stage attempt starts: at round {@code index} of the stage, at {@code step}, from {@code state}. */
+  record Resume(int index, long step, ModelState state) {}
 
   private final ServerSocket server;
   private final String host;
@@ -50,7 +58,8 @@ final class StageCoordinator implements Closeable {
   private int workers;
   private int stopAt = -1;
   private DataOutputStream leader;
-  private BarrierAveraging.Outcome outcome;
+  private Resume resume;
+  private byte[] resumeBytes; // the resume state serialised, once, for the tasks that need it
 
   /**
    * Listens on {@code bindHost}; tasks reach it at {@code host} (the driver's address, as its
@@ -65,18 +74,27 @@ final class StageCoordinator implements Closeable {
     acceptor.start();
   }
 
-  /** Starts following a new stage of {@code workers} tasks; returns what its tasks need to register. */
-  synchronized Contact begin(String stageKey, int workers) {
+  /**
+   * Starts following a new stage of {@code workers} tasks that starts at {@code step} from {@code
+   * state}; returns what its tasks need to register.
+   */
+  synchronized Contact begin(String stageKey, int workers, long step, ModelState state) {
     this.stage = stageKey;
     this.workers = workers;
     this.latestAttempt = -1;
     this.stopAt = -1;
     this.leader = null;
-    this.outcome = null;
     addresses.clear();
     reported.clear();
+    resumeAt(new Resume(0, step, state));
     notifyAll();
     return new Contact(host, server.getLocalPort(), stageKey);
+  }
+
+  /** The driver took the state after round {@code index - 1}: an attempt that starts from now on starts there. */
+  synchronized void resumeAt(Resume r) {
+    resume = r;
+    resumeBytes = null;
   }
 
   /** Rounds worker 0 reported, in arrival order. */
@@ -116,7 +134,7 @@ final class StageCoordinator implements Closeable {
     }
   }
 
-  /** One task's connection: its registration, the addresses back, and (worker 0) its rounds. */
+  /** One task's connection: its registration, the addresses and resume point back, and (worker 0) its rounds. */
   private void handle(Socket s) {
     try (s) {
       s.setTcpNoDelay(true);
@@ -126,7 +144,10 @@ final class StageCoordinator implements Closeable {
       int attempt = in.readInt();
       int rank = in.readInt();
       String address = in.readUTF();
+      long keptStep = in.readLong();
       String[] all;
+      Resume start;
+      byte[] state = null;
       synchronized (this) {
         if (!key.equals(stage) || attempt < latestAttempt || rank < 0 || rank >= workers) {
           return; // a task of an earlier stage or attempt: closing tells it so
@@ -142,10 +163,23 @@ final class StageCoordinator implements Closeable {
         if (!key.equals(stage) || attempt != latestAttempt) {
           return;
         }
+        start = resume;
+        if (keptStep != start.step()) {
+          if (resumeBytes == null) {
+            resumeBytes = start.state().toBytes();
+          }
+          state = resumeBytes;
+        }
       }
       out.writeInt(all.length);
       for (String a : all) {
         out.writeUTF(a);
+      }
+      out.writeInt(start.index());
+      out.writeLong(start.step());
+      out.writeInt(state == null ? -1 : state.length);
+      if (state != null) {
+        out.write(state);
       }
       out.flush();
       if (rank != 0) {
@@ -155,7 +189,7 @@ final class StageCoordinator implements Closeable {
         leader = out;
         sendStop();
       }
-      for (int index = 0; ; index++) { // the rounds, then the outcome
+      for (int index = start.index(); ; index++) { // the rounds, numbered from the stage's start
         byte[] b;
         try {
           b = new byte[in.readInt()];
@@ -163,19 +197,12 @@ final class StageCoordinator implements Closeable {
           return; // the stage's task ended
         }
         in.readFully(b);
-        Object message;
+        BarrierAveraging.Round r;
         try (ObjectInputStream o = new ObjectInputStream(new ByteArrayInputStream(b))) {
-          message = o.readObject();
+          r = (BarrierAveraging.Round) o.readObject();
         }
-        if (message instanceof BarrierAveraging.Round r) {
-          reported.add(new Reported(key, index, r));
-        } else {
-          synchronized (this) {
-            if (key.equals(stage)) {
-              outcome = (BarrierAveraging.Outcome) message;
-              notifyAll();
-            }
-          }
+        reported.add(new Reported(key, index, r));
+        if (r.last()) {
           return;
         }
       }
@@ -184,22 +211,6 @@ final class StageCoordinator implements Closeable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-  }
-
-  /**
-   * Worker 0's outcome of stage {@code key} (its last message, sent before its task ends), waiting up
-   * to {@code millis} for it to arrive.
-   */
-  synchronized BarrierAveraging.Outcome awaitOutcome(String key, long millis) throws InterruptedException {
-    long deadline = System.currentTimeMillis() + millis;
-    while (outcome == null && key.equals(stage) && System.currentTimeMillis() < deadline) {
-      wait(Math.max(1, deadline - System.currentTimeMillis()));
-    }
-    if (outcome == null) {
-      throw new IllegalStateException("barrier stage " + key + " ended, but worker 0's outcome did not reach the driver"
-          + " within " + millis / 1000 + " s");
-    }
-    return outcome;
   }
 
   @Override

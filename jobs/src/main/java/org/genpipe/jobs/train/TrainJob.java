@@ -60,6 +60,8 @@ public final class TrainJob {
   private static final Logger LOG = LoggerFactory.getLogger(TrainJob.class);
   private static final long FIXED_NOISE_SALT = 0x46495845444e4fL;
   private static final String SAMPLES_DIR = "samples";
+  /** Checkpoint intervals in one barrier stage at most. */
+  private static final int STAGE_CHECKPOINTS = 10;
   private static final int REPORT_SAMPLE = 1000;
   /** At most this many floats of held-out images for the report pictures (1000 28x28 images; 254 at 256x256x3). */
   private static final long REPORT_FLOATS = 50_000_000L;
@@ -323,29 +325,25 @@ public final class TrainJob {
       long started = System.nanoTime();
       bar = showProgress ? progressBar(totalSteps, step) : null;
       try (StopSignal stop = StopSignal.install()) {
+        Runnable samples = () -> {
+          driverModel.loadState(state);
+          try {
+            pictures.add(writeSamples(driverModel, fixedNoise, fixedPairs, runDir, step, conf, tracker,
+                manifest.classes(), monitor));
+          } catch (IOException e) {
+            throw Storage.unreachable(runDir, e);
+          }
+        };
         while (step < totalSteps) {
-          long before = step;
           if (barrier != null) {
-            stage(barrier, stop);
+            stage(barrier, stop, samples);
           } else {
+            long before = step;
             int n = (int) Math.min(ts.averagingFrequency(), totalSteps - step);
             long roundStart = System.nanoTime();
             RoundResult r = averaging.round(new RoundJob.Input(state, step, n));
             accept(r, r.averagedState(), n, (System.nanoTime() - roundStart) / 1e9);
-          }
-          if (ts.sampleEvery() > 0 && step / ts.sampleEvery() > before / ts.sampleEvery() && step < totalSteps) {
-            driverModel.loadState(state);
-            pictures.add(writeSamples(driverModel, fixedNoise, fixedPairs, runDir, step, conf, tracker,
-                manifest.classes(), monitor));
-          }
-          if (round % ts.checkpointEvery() == 0 || step >= totalSteps || stop.requested()) {
-            checkpoint();
-          }
-          if (stop.requested() && step < totalSteps) {
-            status = Tracker.Status.KILLED;
-            throw new StoppedException(stop.name() + ": stopped after step " + step + " of " + totalSteps
-                + "; checkpoint " + lastCheckpoint + "; MLflow run " + tracker.runId() + " marked KILLED. Continue"
-                + " with the same command and --resume", stop.exitCode());
+            afterRound(before, stop, samples);
           }
         }
         if (bar != null) {
@@ -359,35 +357,67 @@ public final class TrainJob {
     }
 
     /**
-     * The rounds up to the next checkpoint or sample point as one barrier stage; its rounds are
-     * accepted in order as worker 0 reports them (the stage's own scheduling counted in its first), the
-     * averaged state at its end. A stop signal ends the stage after the round then running.
+     * After a round whose averaged state the driver has: the sample grid where one is due, the
+     * checkpoint where one is due (or the run ends, or a stop signal came), and the stop.
      */
-    private void stage(BarrierAveraging barrier, StopSignal stop) {
+    private void afterRound(long before, StopSignal stop, Runnable samples) {
+      if (samplesDue(before, step) && step < totalSteps) {
+        samples.run();
+      }
+      if (round % ts.checkpointEvery() == 0 || step >= totalSteps || stop.requested()) {
+        checkpoint();
+      }
+      if (stop.requested() && step < totalSteps) {
+        status = Tracker.Status.KILLED;
+        throw new StoppedException(stop.name() + ": stopped after step " + step + " of " + totalSteps
+            + "; checkpoint " + lastCheckpoint + "; MLflow run " + tracker.runId() + " marked KILLED. Continue"
+            + " with the same command and --resume", stop.exitCode());
+      }
+    }
+
+    /** Whether a sample grid is due after the round from step {@code before} to {@code after}. */
+    private boolean samplesDue(long before, long after) {
+      return ts.sampleEvery() > 0 && after / ts.sampleEvery() > before / ts.sampleEvery();
+    }
+
+    /**
+     * The next rounds as one barrier stage: to the end of the run, or {@value #STAGE_CHECKPOINTS}
+     * checkpoint intervals (each stage has Spark's attempts, spark.stage.maxConsecutiveAttempts, to
+     * itself). Worker 0 reports the rounds as they end; each is accepted as a rounds-mode round is (its
+     * wall time: since the previous one reached the driver), and the rounds that carry the averaged
+     * state (checkpoints, sample grids, the last) are followed by what follows a round in rounds mode,
+     * while the workers go on. A stop signal ends the stage after the round then running.
+     */
+    private void stage(BarrierAveraging barrier, StopSignal stop, Runnable samples) {
+      java.util.BitSet stateRounds = new java.util.BitSet();
       int rounds = 0;
+      int checkpoints = 0;
       long s = step;
       long r = round;
-      while (s < totalSteps) {
+      while (s < totalSteps && checkpoints < STAGE_CHECKPOINTS) {
         long b = s;
         s += Math.min(ts.averagingFrequency(), totalSteps - s);
         r++;
-        rounds++;
-        if (r % ts.checkpointEvery() == 0 || ts.sampleEvery() > 0 && s / ts.sampleEvery() > b / ts.sampleEvery()) {
-          break;
+        if (r % ts.checkpointEvery() == 0) {
+          checkpoints++;
+          stateRounds.set(rounds);
         }
+        if (samplesDue(b, s)) {
+          stateRounds.set(rounds);
+        }
+        rounds++;
       }
-      long started = System.nanoTime();
-      int first = roundTimes.size();
-      long[] roundNanos = {0};
-      BarrierAveraging.Outcome o = barrier.run(new BarrierAveraging.Stage(state, step, rounds, ts.averagingFrequency(),
-          totalSteps), round -> {
-            roundNanos[0] += round.nanos();
-            accept(round.result(), null, (int) Math.min(ts.averagingFrequency(), totalSteps - step), round.nanos() / 1e9);
+      long[] previous = {System.nanoTime()};
+      barrier.run(new BarrierAveraging.Stage(state, step, rounds, ts.averagingFrequency(), totalSteps, stateRounds),
+          reported -> {
+            long now = System.nanoTime();
+            long before = step;
+            accept(reported.result(), reported.state(), reported.result().steps(), (now - previous[0]) / 1e9);
+            previous[0] = now;
+            if (reported.state() != null) {
+              afterRound(before, stop, samples);
+            }
           }, stop::requested);
-      adopt(o.state(), step - 1);
-      Result.RoundTime t = roundTimes.get(first);
-      double scheduling = Math.max(0, System.nanoTime() - started - roundNanos[0]) / 1e9;
-      roundTimes.set(first, new Result.RoundTime(t.seconds() + scheduling, t.computeSeconds()));
     }
 
     /** Takes an averaged state as the run's, or stops a run whose average became non-finite at {@code atStep}. */

@@ -35,12 +35,17 @@ public final class Worker {
   }
 
   /**
-   * Keeps the averaged state reached at {@code step} (a barrier stage's end), so that the stage
-   * starting there on this JVM need not fetch it again.
+   * Keeps the averaged state reached at {@code step} (a barrier stage's checkpoint, sample or last
+   * round), so that a stage attempt starting there on this JVM need not fetch it.
    */
   public synchronized void keep(ModelState state, long step) {
     kept = state;
     keptStep = step;
+  }
+
+  /** The step of the state kept, or -1. */
+  public synchronized long keptStep() {
+    return keptStep;
   }
 
   /** The state kept at {@code step}, or null. */

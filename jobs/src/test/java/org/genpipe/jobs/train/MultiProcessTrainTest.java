@@ -53,8 +53,9 @@ class MultiProcessTrainTest {
       Path records = dir.resolve("records");
       PreprocessJob.run(PipelineConfig.load(null, DigitRecords.preprocess(records, 600, 200)), spark, false);
       ModelState reference = null;
-      // rounds: a Spark job per round, the third round's executor killed; barrier: stages of two rounds
-      // averaged over TCP between the executors, the second stage's executor killed (Spark reruns the stage)
+      // rounds: a Spark job per round, the third round's executor killed; barrier: one stage averaging over TCP
+      // between the executors, a checkpoint every two rounds, an executor killed after the first (Spark reruns
+      // the stage, which starts again from that checkpoint's state)
       for (String mode : List.of("rounds", "barrier")) {
         List<String> o = new ArrayList<>(DigitRecords.preprocess(records, 600, 200));
         o.addAll(List.of(
@@ -64,10 +65,18 @@ class MultiProcessTrainTest {
             "train.averaging.mode=" + mode, "tracking.uri=" + dir.resolve("mlruns")));
         PipelineConfig config = PipelineConfig.load(null, o);
 
-        KillOneExecutor killer = new KillOneExecutor(mode.equals("barrier") ? 2 : 3);
+        // rounds: the third round's first task; barrier (one stage for the run): once the checkpoint of step 30 is written
+        Path checkpoints = dir.resolve("run-" + mode).resolve("checkpoints");
+        KillOneExecutor killer = mode.equals("barrier") ? new KillOneExecutor(() -> Files.isDirectory(checkpoints)
+            && Files.exists(checkpoints.resolve("step-00000030"))) : new KillOneExecutor(3);
         spark.sparkContext().addSparkListener(killer);
-        TrainJob.Result r = TrainJob.run(config, spark, false, false);
-        spark.sparkContext().removeSparkListener(killer);
+        TrainJob.Result r;
+        try {
+          r = TrainJob.run(config, spark, false, false);
+        } finally {
+          killer.close();
+          spark.sparkContext().removeSparkListener(killer);
+        }
 
         assertThat(killer.killedPid.get()).as(mode + ": an executor JVM was killed").isPositive();
         assertThat(killer.failedTasks.get()).as(mode + ": the killed task failed and was retried")
@@ -127,20 +136,52 @@ class MultiProcessTrainTest {
     return flags;
   }
 
-  /** Kills the executor JVM running the first task of the n-th training round, shortly after it starts. */
-  static final class KillOneExecutor extends SparkListener {
+  /**
+   * Kills the executor JVM running the first task of the n-th training round, shortly after it
+   * starts; or, given a condition, an executor running a task once the condition holds (polled every 20 ms).
+   */
+  static final class KillOneExecutor extends SparkListener implements AutoCloseable {
     final int round;
     final AtomicBoolean done = new AtomicBoolean();
     final AtomicLong killedPid = new AtomicLong();
     final AtomicLong failedTasks = new AtomicLong();
     private final Map<Integer, Boolean> stagesSeen = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<Long, String> running = new java.util.concurrent.ConcurrentHashMap<>(); // task id -> executor
+    private final Thread watcher;
 
     KillOneExecutor(int round) {
       this.round = round;
+      this.watcher = null;
+    }
+
+    KillOneExecutor(java.util.function.BooleanSupplier when) {
+      this.round = Integer.MAX_VALUE;
+      this.watcher = new Thread(() -> {
+        try {
+          while (!when.getAsBoolean() || running.isEmpty()) {
+            Thread.sleep(20);
+          }
+        } catch (InterruptedException stopped) {
+          return;
+        }
+        if (!done.getAndSet(true)) {
+          kill(running.values().iterator().next());
+        }
+      });
+      watcher.setDaemon(true);
+      watcher.start();
+    }
+
+    @Override
+    public void close() {
+      if (watcher != null) {
+        watcher.interrupt();
+      }
     }
 
     @Override
     public void onTaskStart(SparkListenerTaskStart start) {
+      running.put(start.taskInfo().taskId(), start.taskInfo().executorId());
       stagesSeen.put(start.stageId(), true);
       // each round is one job of one stage with 2 tasks (plus the aggregation's)
       if (stagesSeen.size() < round || done.getAndSet(true)) {
@@ -153,18 +194,22 @@ class MultiProcessTrainTest {
         } catch (InterruptedException ignored) {
           return;
         }
-        Optional<ProcessHandle> exec = ProcessHandle.current().descendants()
-            .filter(p -> commandLine(p).matches(".*CoarseGrainedExecutorBackend.*--executor-id " + executorId + "( .*|$)"))
-            .findFirst();
-        if (exec.isEmpty()) {
-          ProcessHandle.current().descendants().forEach(p -> System.err.println("descendant " + p.pid() + ": "
-              + commandLine(p).replaceAll("-cp \\S+", "-cp ...")));
-        }
-        exec.ifPresent(p -> {
-          killedPid.set(p.pid());
-          p.destroyForcibly();
-        });
+        kill(executorId);
       }).start();
+    }
+
+    private void kill(String executorId) {
+      Optional<ProcessHandle> exec = ProcessHandle.current().descendants()
+          .filter(p -> commandLine(p).matches(".*CoarseGrainedExecutorBackend.*--executor-id " + executorId + "( .*|$)"))
+          .findFirst();
+      if (exec.isEmpty()) {
+        ProcessHandle.current().descendants().forEach(p -> System.err.println("descendant " + p.pid() + ": "
+            + commandLine(p).replaceAll("-cp \\S+", "-cp ...")));
+      }
+      exec.ifPresent(p -> {
+        killedPid.set(p.pid());
+        p.destroyForcibly();
+      });
     }
 
     /** The process's command line, from /proc (ProcessHandle.Info drops long argument lists). */
@@ -178,6 +223,7 @@ class MultiProcessTrainTest {
 
     @Override
     public void onTaskEnd(SparkListenerTaskEnd end) {
+      running.remove(end.taskInfo().taskId());
       if (!end.taskInfo().successful()) {
         failedTasks.incrementAndGet();
       }
