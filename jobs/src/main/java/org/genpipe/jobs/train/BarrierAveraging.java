@@ -143,6 +143,7 @@ final class BarrierAveraging implements java.io.Closeable {
       long step = stage.fromStep();
       boolean stopSent = false;
       boolean ended = false;
+      long drained = 0;
       while (!ended) {
         StageCoordinator.Reported r = coordinator.reported().poll(20, java.util.concurrent.TimeUnit.MILLISECONDS);
         if (r != null && r.stage().equals(key) && r.index() == delivered) {
@@ -155,8 +156,13 @@ final class BarrierAveraging implements java.io.Closeable {
           }
         } else if (r == null && future.isCompleted()) {
           future.get(); // throws the stage's failure
-          throw new IllegalStateException("barrier stage " + key + " ended after " + delivered + " of "
-              + stage.rounds() + " rounds without its last round reaching the driver");
+          // the tasks ended: worker 0's last reports may still be on their way through the coordinator
+          if (drained == 0) {
+            drained = System.nanoTime() + 60_000_000_000L;
+          } else if (System.nanoTime() > drained) {
+            throw new IllegalStateException("barrier stage " + key + " ended after " + delivered + " of "
+                + stage.rounds() + " rounds without its last round reaching the driver within 60 s");
+          }
         }
         if (!stopSent && !ended && stopRequested.getAsBoolean()) {
           coordinator.requestStop(delivered);
