@@ -44,6 +44,12 @@ import org.slf4j.LoggerFactory;
  * primitives made once per plan ({@link OneDnnConvolutions}: the same kernels as ND4J's op, without
  * its per-call set-up).
  *
+ * <p>Plans for training and sampling go one step further where ND4J's kernel is slow: SiLU and its
+ * derivative run oneDNN's vectorised kernels ({@link OneDnnEltwise}). Those agree with ND4J's ops to
+ * float rounding, not bit for bit, so plans compiled for {@code checked} mode keep ND4J's kernels
+ * throughout: checked mode proves the plan's wiring, and the kernels' tests bound their difference. Every run of a plan, in any mode,
+ * is deterministic: the same seed and config give the same result.
+ *
  * <p>Shapes are fixed per plan, so {@link Compiled} keeps one plan per placeholder-shape signature.
  * The graph's variables (parameters) are bound by reference: updating them in place (as {@link Net}
  * does) is seen by the next run; replacing a variable's array object makes the plan rebuild itself.
@@ -58,6 +64,7 @@ public final class GraphPlan {
   private final Map<String, INDArray> outputs;
   private final Map<String, INDArray> gradients;
   private final Map<String, Integer> pausePoints = new java.util.HashMap<>();
+  private final int views;
 
   /**
    * One op call on its arrays; {@code kernel} (may be null) runs it instead of ND4J's op (see
@@ -76,8 +83,9 @@ public final class GraphPlan {
   }
 
   private GraphPlan(List<Step> steps, Map<String, INDArray> placeholders, Map<String, INDArray> variables,
-      Map<String, INDArray> outputs, Map<String, INDArray> gradients) {
+      Map<String, INDArray> outputs, Map<String, INDArray> gradients, int views) {
     this.steps = steps;
+    this.views = views;
     this.placeholders = placeholders;
     this.variables = variables;
     this.outputs = outputs;
@@ -89,15 +97,17 @@ public final class GraphPlan {
    * placeholders and compiles it.
    */
   static GraphPlan record(SameDiff sd, Map<String, INDArray> ph, List<String> outputNames, List<String> wrt) {
-    return record(sd, ph, outputNames, wrt, Map.of());
+    return record(sd, ph, outputNames, wrt, Map.of(), true);
   }
 
   /**
    * As {@link #record(SameDiff, Map, List, List)}, with the gradients of some of {@code wrt} written
-   * straight into given arrays (of their shapes) where the op computing them can write there.
+   * straight into given arrays (of their shapes) where the op computing them can write there. With
+   * {@code exact} false, ops that have a faster kernel agreeing with ND4J's to a few ulp run that
+   * kernel ({@link OneDnnEltwise}); true keeps the plan bit-identical to SameDiff.
    */
   static GraphPlan record(SameDiff sd, Map<String, INDArray> ph, List<String> outputNames, List<String> wrt,
-      Map<String, INDArray> gradientTargets) {
+      Map<String, INDArray> gradientTargets, boolean exact) {
     Recorder rec = new Recorder(sd);
     List<Listener> before = new ArrayList<>(sd.getListeners());
     sd.setListeners(rec);
@@ -111,7 +121,7 @@ public final class GraphPlan {
     } finally {
       sd.setListeners(before.toArray(new Listener[0]));
     }
-    return rec.compile(ph, outputNames, wrt, gradientTargets);
+    return rec.compile(ph, outputNames, wrt, gradientTargets, exact);
   }
 
   /** Copies the placeholders in and runs every op; returns the plan's output and gradient arrays. */
@@ -203,8 +213,18 @@ public final class GraphPlan {
     return true;
   }
 
+  /** How many of the plan's ops run a kernel of this package instead of ND4J's op. */
+  int kernels() {
+    return (int) steps.stream().filter(s -> s.kernel() != null).count();
+  }
+
   int size() {
     return steps.size();
+  }
+
+  /** How many of the recorded reshapes became views of their inputs instead of steps. */
+  int views() {
+    return views;
   }
 
   /** Listens to one SameDiff run and turns it into a plan. */
@@ -255,7 +275,7 @@ public final class GraphPlan {
     }
 
     GraphPlan compile(Map<String, INDArray> ph, List<String> outputNames, List<String> wrt,
-        Map<String, INDArray> gradientTargets) {
+        Map<String, INDArray> gradientTargets, boolean exact) {
       Map<String, INDArray> targets = new LinkedHashMap<>();
       for (Map.Entry<String, INDArray> e : gradientTargets.entrySet()) {
         targets.put(sd.getVariable(e.getKey()).getGradient().name(), e.getValue());
@@ -276,7 +296,14 @@ public final class GraphPlan {
       for (Recorded r : ops) {
         read.addAll(r.inputs());
       }
+      Set<String> kept = new HashSet<>(outputNames);
+      for (String w : wrt) {
+        kept.add(sd.getVariable(w).getGradient().name());
+      }
+      kept.addAll(targets.keySet());
+      Set<Recorded> views = reshapeViews(kept, ph.keySet());
       List<Step> steps = new ArrayList<>();
+      int viewCount = 0;
       for (Recorded r : ops) {
         INDArray[] in = new INDArray[r.inputs().size()];
         for (int i = 0; i < in.length; i++) {
@@ -298,6 +325,12 @@ public final class GraphPlan {
             slots.put(name, a);
           }
           in[i] = a;
+        }
+        if (views.contains(r) && plainC(in[0])) {
+          // a view of its input instead of a copy (see reshapeViews)
+          slots.put(r.outputs().get(0), in[0].reshape('c', r.outputArrays().get(0).shape()));
+          viewCount++;
+          continue;
         }
         INDArray[] out = new INDArray[r.outputArrays().size()];
         for (int i = 0; i < out.length; i++) {
@@ -337,8 +370,11 @@ public final class GraphPlan {
           ctx.setDArguments(r.dArgs());
         }
         boolean firstOutputRead = !r.outputs().isEmpty() && read.contains(r.outputs().get(0));
-        steps.add(new Step(r.op(), ctx, OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead),
-            in, out));
+        Runnable kernel = OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead);
+        if (kernel == null && !exact) {
+          kernel = OneDnnEltwise.kernel(r.op().opName(), in, out);
+        }
+        steps.add(new Step(r.op(), ctx, kernel, in, out));
       }
       Map<String, INDArray> outs = new LinkedHashMap<>();
       for (String o : outputNames) {
@@ -348,7 +384,49 @@ public final class GraphPlan {
       for (String w : wrt) {
         grads.put(w, require(slots, sd.getVariable(w).getGradient().name()));
       }
-      return new GraphPlan(steps, phSlots, vars, outs, grads);
+      return new GraphPlan(steps, phSlots, vars, outs, grads, viewCount);
+    }
+
+    /**
+     * The reshapes whose output can be a view of their input instead of a copy (ND4J's op copies:
+     * ~0.1 ms each, ~290 of them in a DDPM training step). Results stay bit-identical as long as
+     * nothing writes into the input or the output while the other is still needed: a reshape is
+     * taken only if its input and output are plain c-order arrays of one type and no later op writes
+     * into an array sharing its buffer (SameDiff's in-place ops; through earlier views too); and
+     * not when its output is a result of the plan or a gradient written into the network's arrays,
+     * or its input a placeholder (which a paused run fills later, see {@link #pausePoint}).
+     */
+    private Set<Recorded> reshapeViews(Set<String> kept, Set<String> placeholderNames) {
+      Map<INDArray, INDArray> root = new java.util.IdentityHashMap<>();
+      Set<Recorded> views = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+      for (int k = 0; k < ops.size(); k++) {
+        Recorded r = ops.get(k);
+        if (!r.op().opName().equals("reshape") || r.inputArrays().isEmpty() || r.outputArrays().size() != 1
+            || kept.contains(r.outputs().get(0)) || placeholderNames.contains(r.inputs().get(0))) {
+          continue;
+        }
+        INDArray a = r.inputArrays().get(0);
+        INDArray o = r.outputArrays().get(0);
+        if (a == o || !plainC(a) || !plainC(o) || a.dataType() != o.dataType() || a.length() != o.length()) {
+          continue;
+        }
+        INDArray base = root.getOrDefault(a, a);
+        boolean written = false;
+        for (int j = k + 1; j < ops.size() && !written; j++) {
+          for (INDArray w : ops.get(j).outputArrays()) {
+            written |= root.getOrDefault(w, w) == base || w == o;
+          }
+        }
+        if (!written) {
+          views.add(r);
+          root.put(o, base);
+        }
+      }
+      return views;
+    }
+
+    private static boolean plainC(INDArray a) {
+      return a.ordering() == 'c' && !a.isEmpty() && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(a);
     }
 
     private static INDArray require(Map<String, INDArray> slots, String name) {
@@ -551,11 +629,13 @@ public final class GraphPlan {
       for (Map.Entry<String, INDArray> e : new java.util.TreeMap<>(ph).entrySet()) {
         key.append(e.getKey()).append(Arrays.toString(e.getValue().shape())).append(e.getValue().dataType()).append(';');
       }
-      String k = key.toString();
+      // checked mode compares plans with SameDiff bit for bit: its plans keep ND4J's approximated ops
+      boolean exact = System.getProperty(MODE_PROPERTY, "compiled").equals("checked");
+      String k = key.append(exact ? "exact" : "").toString();
       GraphPlan plan = plans.get(k);
       if (plan == null || !plan.bound(sd)) {
         try {
-          plan = record(sd, ph, outputs, wrt, gradientTargets);
+          plan = record(sd, ph, outputs, wrt, gradientTargets, exact);
         } catch (UnsupportedOperationException e) {
           LOG.warn("running {} with SameDiff's executor: {}", outputs, e.getMessage());
           unsupported = true;

@@ -253,15 +253,18 @@ public final class Layers {
    * inference.
    */
   public SDVariable groupNorm(String name, SDVariable x, int channels, int groups, long height, long width) {
-    SDVariable g = x.reshape(-1, groups, (channels / groups) * height * width);
+    int perGroup = channels / groups;
+    SDVariable g = x.reshape(-1, groups, perGroup * height * width);
     SDVariable mean = g.mean(true, 2);
     SDVariable centred = FastGrad.channelAdd(sd, g, mean.neg(), 2);
     SDVariable var = centred.mul(centred).mean(true, 2);
-    SDVariable normed = FastGrad.channelMul(sd, centred, sd.math().rsqrt(var.add(BN_EPS)), 2)
-        .reshape(-1, channels, height, width);
     SDVariable gamma = constantParam(name + "/gamma", 1.0, 1, channels, 1, 1);
     SDVariable beta = constantParam(name + "/beta", 0.0, 1, channels, 1, 1);
-    return FastGrad.channelAdd(sd, FastGrad.channelMul(sd, normed, gamma, 0, 2, 3), beta, 0, 2, 3);
+    // 1/std (per example and group) times gamma (per channel) as one [N, C] scale: one pass over the
+    // activations instead of two, forward and backward
+    SDVariable scale = sd.math().rsqrt(var.add(BN_EPS)).mul(gamma.reshape(1, groups, perGroup)).reshape(-1, channels, 1, 1);
+    SDVariable scaled = FastGrad.channelMul(sd, centred.reshape(-1, channels, height, width), scale, 2, 3);
+    return FastGrad.channelAdd(sd, scaled, beta, 0, 2, 3);
   }
 
   /** LayerNorm over the last axis of [N, L, D] with learned scale and shift (PyTorch's {@code LayerNorm(D)}). */
@@ -287,9 +290,9 @@ public final class Layers {
     SDVariable ks = dense(name + "/k", flatKv, ckv, dim).reshape(-1, lk, dim);
     SDVariable vs = dense(name + "/v", flatKv, ckv, dim).reshape(-1, lk, dim);
     SDVariable scores = sd.mmul(qs, ks, false, true, false).mul(1.0 / Math.sqrt(dim));
-    // softmax over the keys, written out (stable: minus the row maximum)
-    SDVariable e = sd.math().exp(scores.sub(scores.max(true, 2)));
-    SDVariable weights = e.div(e.sum(true, 2));
+    // softmax over the keys: ND4J's native op and its backward, a few passes over the scores instead
+    // of the many that max, exp, sum and divide (and their backward ops) take when written out
+    SDVariable weights = sd.nn().softmax(scores, 2);
     SDVariable out = sd.mmul(weights, vs, false, false, false);
     return dense(name + "/o", out.reshape(-1, dim), dim, cq).reshape(-1, lq, cq);
   }

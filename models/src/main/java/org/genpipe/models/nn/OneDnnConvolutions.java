@@ -1,27 +1,17 @@
 package org.genpipe.models.nn;
 
-import java.util.ArrayList;
-import java.util.List;
 import org.bytedeco.dnnl.convolution_backward_data;
 import org.bytedeco.dnnl.convolution_backward_weights;
 import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.deconvolution_backward_data;
 import org.bytedeco.dnnl.deconvolution_backward_weights;
 import org.bytedeco.dnnl.deconvolution_forward;
-import org.bytedeco.dnnl.engine;
 import org.bytedeco.dnnl.IntMemoryMap;
 import org.bytedeco.dnnl.memory;
-import org.bytedeco.dnnl.primitive;
 import org.bytedeco.dnnl.primitive_desc;
-import org.bytedeco.dnnl.reorder;
-import org.bytedeco.dnnl.stream;
 import org.bytedeco.dnnl.global.dnnl;
-import org.bytedeco.javacpp.Loader;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The convolutions of a compiled plan ({@code conv2d}, {@code deconv2d} and their backward ops) run
@@ -42,51 +32,13 @@ import org.slf4j.LoggerFactory;
  * explicit padding, no dilation. Anything else, or {@code -Dgenpipe.onednn=false}, runs ND4J's op.
  */
 final class OneDnnConvolutions {
-  /** System property: {@code false} runs every convolution through ND4J's own op. */
-  static final String PROPERTY = "genpipe.onednn";
-  private static final Logger LOG = LoggerFactory.getLogger(OneDnnConvolutions.class);
   private static final memory.data_type F32 = memory.data_type.f32;
   /** dnnl's weight dims [out, in, kH, kW] from Layers' layouts: conv2d [kH, kW, in, out], deconv2d [kH, kW, out, in]. */
   private static final int[] CONV_WEIGHTS = {3, 2, 0, 1};
   private static final int[] DECONV_WEIGHTS = {2, 3, 0, 1};
   private static final int[] PLAIN = {0, 1, 2, 3};
-  private static volatile Boolean available;
-  private static engine cpu;
 
   private OneDnnConvolutions() {}
-
-  /** Whether plans use these kernels in this JVM (ND4J's onednn CPU build, the preset loadable, not turned off). */
-  static boolean available() {
-    if (available == null) {
-      synchronized (OneDnnConvolutions.class) {
-        if (available == null) {
-          available = detect();
-        }
-      }
-    }
-    return available;
-  }
-
-  private static boolean detect() {
-    if ("false".equals(System.getProperty(PROPERTY))) {
-      return false;
-    }
-    String backend = Nd4j.getBackend().getClass().getSimpleName();
-    // the library ND4J actually loaded (both the plain and the onednn build may be on the class path)
-    String nd4jLibrary = Loader.getLoadedLibraries().getOrDefault("nd4jcpu", "");
-    if (!backend.equals("CpuBackend") || !nd4jLibrary.contains("-onednn")) {
-      LOG.debug("ND4J backend {} from {}: convolutions run through ND4J's ops", backend, nd4jLibrary);
-      return false;
-    }
-    try {
-      Loader.load(dnnl.class);
-      cpu = new engine(engine.kind.cpu, 0);
-      return true;
-    } catch (Throwable e) {
-      LOG.warn("oneDNN preset not usable ({}); convolutions run through ND4J's ops", e.toString());
-      return false;
-    }
-  }
 
   /**
    * A kernel computing op {@code opName} from {@code in} into {@code out} with ND4J's integer
@@ -101,7 +53,7 @@ final class OneDnnConvolutions {
         && !opName.equals("deconv2d_bp")) {
       return null;
     }
-    if (!available() || iArgs.length < 9 || !supported(in, out, iArgs)) {
+    if (!OneDnn.available() || iArgs.length < 9 || !supported(in, out, iArgs)) {
       return null;
     }
     INDArray x = in[0];
@@ -170,15 +122,15 @@ final class OneDnnConvolutions {
       return transposed
           ? new deconvolution_forward.primitive_desc(new deconvolution_forward.desc(dnnl.prop_kind.forward_inference,
               dnnl.algorithm.deconvolution_direct, any(xDims), any(wDims), bias, any(yDims), strides, dilation, padL,
-              padR), cpu)
+              padR), OneDnn.cpu())
           : new convolution_forward.primitive_desc(new convolution_forward.desc(dnnl.prop_kind.forward_inference,
               dnnl.algorithm.convolution_auto, any(xDims), any(wDims), bias, any(yDims), strides, dilation, padL, padR),
-              cpu);
+              OneDnn.cpu());
     }
 
-    Kernel forward(INDArray x, INDArray w, INDArray b, INDArray y) {
+    OneDnn.Kernel forward(INDArray x, INDArray w, INDArray b, INDArray y) {
       primitive_desc pd = forwardDesc(biasDesc(b));
-      Kernel k = new Kernel();
+      OneDnn.Kernel k = new OneDnn.Kernel();
       IntMemoryMap args = new IntMemoryMap();
       args.put(dnnl.DNNL_ARG_SRC, k.input(x, PLAIN, xDims, query(pd, dnnl.dnnl_query_src_md)));
       args.put(dnnl.DNNL_ARG_WEIGHTS, k.input(w, wPerm, wDims, query(pd, dnnl.dnnl_query_weights_md)));
@@ -192,27 +144,27 @@ final class OneDnnConvolutions {
     }
 
     /** Backward data (skipped when {@code gradIn} is null) then backward weights, as ND4J runs them. */
-    Kernel backward(INDArray x, INDArray w, INDArray gradOut, INDArray gradIn, INDArray gradW, INDArray gradB) {
+    OneDnn.Kernel backward(INDArray x, INDArray w, INDArray gradOut, INDArray gradIn, INDArray gradW, INDArray gradB) {
       memory.desc biasMd = biasDesc(gradB);
       primitive_desc hint = forwardDesc(biasMd);
       primitive_desc data;
       primitive_desc weights;
       if (transposed) {
         data = new deconvolution_backward_data.primitive_desc(new deconvolution_backward_data.desc(
-            dnnl.algorithm.deconvolution_direct, any(xDims), any(wDims), any(yDims), strides, dilation, padL, padR), cpu,
+            dnnl.algorithm.deconvolution_direct, any(xDims), any(wDims), any(yDims), strides, dilation, padL, padR), OneDnn.cpu(),
             (deconvolution_forward.primitive_desc) hint);
         weights = new deconvolution_backward_weights.primitive_desc(new deconvolution_backward_weights.desc(
             dnnl.algorithm.deconvolution_direct, any(xDims), any(wDims), biasMd, any(yDims), strides, dilation, padL,
-            padR), cpu, (deconvolution_forward.primitive_desc) hint);
+            padR), OneDnn.cpu(), (deconvolution_forward.primitive_desc) hint);
       } else {
         data = new convolution_backward_data.primitive_desc(new convolution_backward_data.desc(
-            dnnl.algorithm.convolution_auto, any(xDims), any(wDims), any(yDims), strides, dilation, padL, padR), cpu,
+            dnnl.algorithm.convolution_auto, any(xDims), any(wDims), any(yDims), strides, dilation, padL, padR), OneDnn.cpu(),
             (convolution_forward.primitive_desc) hint);
         weights = new convolution_backward_weights.primitive_desc(new convolution_backward_weights.desc(
             dnnl.algorithm.convolution_auto, any(xDims), any(wDims), biasMd, any(yDims), strides, dilation, padL, padR),
-            cpu, (convolution_forward.primitive_desc) hint);
+            OneDnn.cpu(), (convolution_forward.primitive_desc) hint);
       }
-      Kernel k = new Kernel();
+      OneDnn.Kernel k = new OneDnn.Kernel();
       IntMemoryMap dataArgs = null;
       if (gradIn != null) {
         dataArgs = new IntMemoryMap();
@@ -247,83 +199,6 @@ final class OneDnnConvolutions {
 
     private static memory.desc query(primitive_desc pd, int what) {
       return pd.query_md(what, 0);
-    }
-  }
-
-  /** Reorders in, primitives, reorders out: everything bound to fixed arrays at compile time. */
-  private static final class Kernel implements Runnable {
-    private final stream stream = new stream(cpu);
-    private final List<Copy> before = new ArrayList<>();
-    private final List<primitive> primitives = new ArrayList<>();
-    private final List<IntMemoryMap> primitiveArgs = new ArrayList<>();
-    private final List<Copy> after = new ArrayList<>();
-    // the Java objects own native handles: kept reachable as long as the kernel
-    private final List<memory> keep = new ArrayList<>();
-
-    /** A reorder between two fixed memories. */
-    private record Copy(reorder op, memory from, memory to) {
-      Copy(memory from, memory to) {
-        this(new reorder(from, to), from, to);
-      }
-
-      void run(stream s) {
-        op.execute(s, from, to);
-      }
-    }
-
-    /** The array as oneDNN sees it: dims in dnnl order, the array's own strides. */
-    memory plain(INDArray a, long[] dims, int[] perm) {
-      long[] strides = new long[dims.length];
-      for (int i = 0; i < dims.length; i++) {
-        strides[i] = a.stride(perm[i]);
-      }
-      memory m = new memory(new memory.desc(dims, F32, strides), cpu, a.data().addressPointer());
-      keep.add(m);
-      return m;
-    }
-
-    /** The memory a primitive reads {@code a} from: the array itself, or a copy in the primitive's format. */
-    memory input(INDArray a, int[] perm, long[] dims, memory.desc wanted) {
-      return bind(a, perm, dims, wanted, true);
-    }
-
-    /** The memory a primitive writes {@code a} to: the array itself, or a buffer reordered into it after. */
-    memory output(INDArray a, int[] perm, long[] dims, memory.desc produced) {
-      return bind(a, perm, dims, produced, false);
-    }
-
-    private memory bind(INDArray a, int[] perm, long[] dims, memory.desc format, boolean read) {
-      memory user = plain(a, dims, perm);
-      if (user.get_desc().equals(format)) {
-        return user;
-      }
-      memory internal = new memory(format, cpu);
-      keep.add(internal);
-      if (read) {
-        before.add(new Copy(user, internal));
-      } else {
-        after.add(new Copy(internal, user));
-      }
-      return internal;
-    }
-
-    void add(primitive p, IntMemoryMap args) {
-      primitives.add(p);
-      primitiveArgs.add(args);
-    }
-
-    @Override
-    public void run() {
-      for (Copy c : before) {
-        c.run(stream);
-      }
-      for (int i = 0; i < primitives.size(); i++) {
-        primitives.get(i).execute(stream, primitiveArgs.get(i));
-      }
-      for (Copy c : after) {
-        c.run(stream);
-      }
-      stream._wait();
     }
   }
 }

@@ -171,4 +171,40 @@ class GraphPlanTest {
     assertThat(run.output()).isEqualTo(c.interpreted(ph).getOutputs().get("h"));
     assertThatThrownBy(() -> c.start(ph, "nope", java.util.Set.of("s"))).hasMessageContaining("nope");
   }
+
+  /**
+   * A block of GroupNorm, SiLU and self-attention (reshape-heavy): compiled, its reshapes become views
+   * and the run stays bit-identical to SameDiff, gradients included; SiLU runs oneDNN's kernel only
+   * outside checked mode, within float rounding of ND4J's.
+   */
+  @Test
+  void reshapesBecomeViewsAndOnlyUncheckedPlansUseApproximateKernels() {
+    Layers layers = new Layers(SameDiff.create(), 5);
+    SameDiff sd = layers.sd();
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 8, 2, 3);
+    SDVariable h = layers.silu(layers.groupNorm("gn", x, 8, 4, 2, 3));
+    SDVariable seq = h.reshape(-1, 8, 6).permute(0, 2, 1);
+    SDVariable a = layers.attention("att", seq, 8, 6, seq, 8, 6, 4);
+    sd.identity("h", a);
+    sd.setLossVariables(a.mul(a).sum().rename("loss"));
+    Graphs.buildGradients(sd);
+    List<String> params = layers.takeParams();
+    Map<String, INDArray> ph = Map.of("x", Noise.gaussian(6, 3, 8, 2, 3));
+
+    System.setProperty(GraphPlan.Compiled.MODE_PROPERTY, "checked");
+    GraphPlan.Compiled checked = new GraphPlan.Compiled(sd, List.of("loss", "h"), params);
+    OutAndGrad expected = checked.interpreted(ph);
+    INDArray expectedH = expected.getOutputs().get("h").dup();
+    assertSame(expected, checked.run(ph));
+    assertThat(checked.last().views()).isGreaterThanOrEqualTo(8);
+    assertThat(checked.last().kernels()).isZero();
+
+    System.setProperty(GraphPlan.Compiled.MODE_PROPERTY, "compiled");
+    GraphPlan.Compiled fast = new GraphPlan.Compiled(sd, List.of("loss", "h"), params);
+    INDArray h1 = fast.run(ph).getOutputs().get("h").dup();
+    assertThat(fast.last().kernels()).as("swish and its derivative").isGreaterThanOrEqualTo(2);
+    assertThat(h1.equalsWithEps(expectedH, 1e-5)).isTrue();
+    // deterministic: the same inputs give the same bits
+    assertThat(fast.run(ph).getOutputs().get("h")).isEqualTo(h1);
+  }
 }

@@ -25,7 +25,7 @@ class OneDnnConvolutionsTest {
   @Test
   void theKernelsAreInUseOnThisBuild() {
     // the project's default ND4J build is the onednn one: plans must not silently fall back
-    assertThat(OneDnnConvolutions.available()).as("oneDNN kernels available").isTrue();
+    assertThat(OneDnn.available()).as("oneDNN kernels available").isTrue();
   }
 
   /** in, out channels; input size; kernel; stride; padding; bias. */

@@ -1,0 +1,162 @@
+package org.genpipe.models.nn;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.dnnl.IntMemoryMap;
+import org.bytedeco.dnnl.engine;
+import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.primitive;
+import org.bytedeco.dnnl.reorder;
+import org.bytedeco.dnnl.stream;
+import org.bytedeco.dnnl.global.dnnl;
+import org.bytedeco.javacpp.Loader;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * oneDNN primitives bound once to a compiled plan's fixed arrays ({@link GraphPlan}): whether this
+ * JVM can use them, and the bound kernel that runs them. {@link OneDnnConvolutions} and
+ * {@link OneDnnEltwise} build their kernels from this.
+ *
+ * <p>Used only with ND4J's CPU backend from its onednn build (whose oneDNN release, 2.5.2, is the
+ * {@code org.bytedeco:dnnl} preset's), unless {@code -Dgenpipe.onednn=false}.
+ */
+final class OneDnn {
+  /** System property: {@code false} runs every op of a plan through ND4J's own op. */
+  static final String PROPERTY = "genpipe.onednn";
+  private static final Logger LOG = LoggerFactory.getLogger(OneDnn.class);
+  private static volatile Boolean available;
+  private static engine cpu;
+
+  private OneDnn() {}
+
+  /** Whether plans use these kernels in this JVM (ND4J's onednn CPU build, the preset loadable, not turned off). */
+  static boolean available() {
+    if (available == null) {
+      synchronized (OneDnn.class) {
+        if (available == null) {
+          available = detect();
+        }
+      }
+    }
+    return available;
+  }
+
+  private static boolean detect() {
+    if ("false".equals(System.getProperty(PROPERTY))) {
+      return false;
+    }
+    String backend = Nd4j.getBackend().getClass().getSimpleName();
+    // the library ND4J actually loaded (both the plain and the onednn build may be on the class path)
+    String nd4jLibrary = Loader.getLoadedLibraries().getOrDefault("nd4jcpu", "");
+    if (!backend.equals("CpuBackend") || !nd4jLibrary.contains("-onednn")) {
+      LOG.debug("ND4J backend {} from {}: compiled plans run ND4J's ops", backend, nd4jLibrary);
+      return false;
+    }
+    try {
+      Loader.load(dnnl.class);
+      cpu = new engine(engine.kind.cpu, 0);
+      return true;
+    } catch (Throwable e) {
+      LOG.warn("oneDNN preset not usable ({}); compiled plans run ND4J's ops", e.toString());
+      return false;
+    }
+  }
+
+  /** The CPU engine; only after {@link #available()} returned true. */
+  static engine cpu() {
+    return cpu;
+  }
+
+  /** Reorders in, primitives, reorders out: everything bound to fixed arrays at compile time. */
+  static final class Kernel implements Runnable {
+    private final stream stream = new stream(cpu);
+    private final List<Copy> before = new ArrayList<>();
+    private final List<primitive> primitives = new ArrayList<>();
+    private final List<IntMemoryMap> primitiveArgs = new ArrayList<>();
+    private final List<Copy> after = new ArrayList<>();
+    // the Java objects own native handles: kept reachable as long as the kernel
+    private final List<Object> keep = new ArrayList<>();
+
+    /** A reorder between two fixed memories. */
+    private record Copy(reorder op, memory from, memory to) {
+      Copy(memory from, memory to) {
+        this(new reorder(from, to), from, to);
+      }
+
+      void run(stream s) {
+        op.execute(s, from, to);
+      }
+    }
+
+    /** The array as oneDNN sees it: dims in dnnl order, the array's own strides. */
+    memory plain(INDArray a, long[] dims, int[] perm) {
+      long[] strides = new long[dims.length];
+      for (int i = 0; i < dims.length; i++) {
+        strides[i] = a.stride(perm[i]);
+      }
+      memory m = new memory(new memory.desc(dims, memory.data_type.f32, strides), cpu, a.data().addressPointer());
+      keep.add(m);
+      return m;
+    }
+
+    /** A dense array's elements as one dimension, in memory order. */
+    memory flat(INDArray a) {
+      memory m = new memory(new memory.desc(new long[] {a.length()}, memory.data_type.f32, memory.format_tag.x), cpu,
+          a.data().addressPointer());
+      keep.add(m);
+      return m;
+    }
+
+    /** Keeps {@code o} (an array a primitive reads) reachable as long as the kernel. */
+    void keep(Object o) {
+      keep.add(o);
+    }
+
+    /** The memory a primitive reads {@code a} from: the array itself, or a copy in the primitive's format. */
+    memory input(INDArray a, int[] perm, long[] dims, memory.desc wanted) {
+      return bind(a, perm, dims, wanted, true);
+    }
+
+    /** The memory a primitive writes {@code a} to: the array itself, or a buffer reordered into it after. */
+    memory output(INDArray a, int[] perm, long[] dims, memory.desc produced) {
+      return bind(a, perm, dims, produced, false);
+    }
+
+    private memory bind(INDArray a, int[] perm, long[] dims, memory.desc format, boolean read) {
+      memory user = plain(a, dims, perm);
+      if (user.get_desc().equals(format)) {
+        return user;
+      }
+      memory internal = new memory(format, cpu);
+      keep.add(internal);
+      if (read) {
+        before.add(new Copy(user, internal));
+      } else {
+        after.add(new Copy(internal, user));
+      }
+      return internal;
+    }
+
+    void add(primitive p, IntMemoryMap args) {
+      primitives.add(p);
+      primitiveArgs.add(args);
+    }
+
+    @Override
+    public void run() {
+      for (Copy c : before) {
+        c.run(stream);
+      }
+      for (int i = 0; i < primitives.size(); i++) {
+        primitives.get(i).execute(stream, primitiveArgs.get(i));
+      }
+      for (Copy c : after) {
+        c.run(stream);
+      }
+      stream._wait();
+    }
+  }
+}

@@ -1,0 +1,108 @@
+package org.genpipe.models.nn;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Swish;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.SwishDerivative;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * oneDNN's SiLU and SiLU derivative against their double-precision values and ND4J's ops: within a
+ * few float ulp over the range a network sees and in the tails (where ND4J's derivative overflows to
+ * NaN and oneDNN's does not); the arrays it does not take; and a
+ * plan compiled outside checked mode using them, its outputs and gradients close to SameDiff's.
+ */
+class OneDnnEltwiseTest {
+  /** Relative bound, in units of float epsilon, on the difference to ND4J's value (absolute near zero). */
+  private static final double ULPS = 8;
+
+  @Test
+  void siluAndItsDerivativeAgreeWithNd4jToAFewUlp() {
+    float[] values = new float[200_000];
+    java.util.Random random = new java.util.Random(7);
+    float[] tails = {-100f, -88f, -0f, 0f, 88f, 100f, 1e-20f, -1e-20f, Float.MIN_NORMAL};
+    for (int i = 0; i < values.length; i++) {
+      // a fine grid over [-30, 30], draws at the scale of activations, the tails
+      values[i] = i < 120_000 ? -30f + 60f * i / 120_000 : i < values.length - tails.length
+          ? (float) (3 * random.nextGaussian()) : tails[i - (values.length - tails.length)];
+    }
+    INDArray x = Nd4j.createFromArray(values).reshape(10, -1).dup();
+    INDArray expected = Nd4j.exec(new Swish(x.dup()));
+    INDArray expectedDerivative = Nd4j.exec(new SwishDerivative(x.dup()));
+    INDArray y = x.ulike();
+    INDArray d = x.ulike();
+    OneDnnEltwise.kernel("swish", new INDArray[] {x}, new INDArray[] {y}).run();
+    OneDnnEltwise.kernel("_swishderivative", new INDArray[] {x}, new INDArray[] {d}).run();
+    assertClose("swish", expected, y);
+    assertClose("_swishderivative", expectedDerivative, d);
+  }
+
+  @Test
+  void viewsOtherTypesAndOtherOpsAreLeftToNd4j() {
+    INDArray x = Nd4j.randn(DataType.FLOAT, 4, 6);
+    INDArray out = x.ulike();
+    assertThat(OneDnnEltwise.kernel("swish", new INDArray[] {x}, new INDArray[] {out})).isNotNull();
+    assertThat(OneDnnEltwise.kernel("sigmoid", new INDArray[] {x}, new INDArray[] {out})).as("other op").isNull();
+    INDArray view = Nd4j.randn(DataType.FLOAT, 4, 12).get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
+        org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 6));
+    assertThat(OneDnnEltwise.kernel("swish", new INDArray[] {view}, new INDArray[] {out})).as("view").isNull();
+    assertThat(OneDnnEltwise.kernel("swish", new INDArray[] {x}, new INDArray[] {x.transpose().dup().transpose()}))
+        .as("other memory order").isNull();
+    INDArray dx = x.castTo(DataType.DOUBLE);
+    assertThat(OneDnnEltwise.kernel("swish", new INDArray[] {dx}, new INDArray[] {dx.ulike()})).as("double").isNull();
+  }
+
+  @Test
+  void aPlanOutsideCheckedModeRunsTheKernelsAndStaysCloseToSameDiff() {
+    SameDiff sd = SameDiff.create();
+    SDVariable in = sd.placeHolder("in", DataType.FLOAT, -1, 64);
+    SDVariable w = sd.var("w", Nd4j.randn(DataType.FLOAT, 64, 64).muli(0.3));
+    SDVariable h = sd.nn().swish(in.mmul(w));
+    SDVariable loss = sd.nn().swish(h.mmul(w)).mul(h.mmul(w)).mean().rename("loss");
+    sd.setLossVariables(loss);
+    Map<String, INDArray> ph = Map.of("in", Nd4j.randn(DataType.FLOAT, 32, 64));
+    OutAndGrad reference = sd.calculateGradientsAndOutputs(ph, List.of("loss"), List.of("w"));
+    INDArray refLoss = reference.getOutputs().get("loss").dup();
+    INDArray refGrad = reference.getGradients().get("w").dup();
+
+    GraphPlan fast = GraphPlan.record(sd, ph, List.of("loss"), List.of("w"), Map.of(), false);
+    OutAndGrad result = fast.run(ph);
+    assertThat(fast.kernels()).as("ops run by a oneDNN kernel: 2 swish + their derivatives").isEqualTo(4);
+    assertClose("loss", refLoss, result.getOutputs().get("loss"));
+    double scale = refGrad.norm2Number().doubleValue();
+    assertThat(result.getGradients().get("w").sub(refGrad).norm2Number().doubleValue()).isLessThan(1e-5 * scale);
+
+    GraphPlan exact = GraphPlan.record(sd, ph, List.of("loss"), List.of("w"));
+    assertThat(exact.kernels()).as("checked-mode plans keep ND4J's ops").isZero();
+    OutAndGrad same = exact.run(ph);
+    assertThat(same.getOutputs().get("loss")).isEqualTo(refLoss);
+    assertThat(same.getGradients().get("w")).isEqualTo(refGrad);
+  }
+
+  private static void assertClose(String what, INDArray expected, INDArray actual) {
+    assertClose(what, expected, actual, 1);
+  }
+
+  /** Within {@code times} x {@link #ULPS} of {@code expected}, where that is finite. */
+  private static void assertClose(String what, INDArray expected, INDArray actual, int times) {
+    float[] e = expected.data().asFloat();
+    float[] a = actual.data().asFloat();
+    for (int i = 0; i < e.length; i++) {
+      if (!Float.isFinite(e[i])) {
+        continue;
+      }
+      double tolerance = times * ULPS * Math.ulp(Math.max(Math.abs(e[i]), 1f));
+      if (!(Math.abs(e[i] - a[i]) <= tolerance)) {
+        throw new AssertionError(what + " at element " + i + ": ND4J " + e[i] + ", oneDNN " + a[i]);
+      }
+    }
+  }
+}
