@@ -45,7 +45,8 @@ import org.slf4j.LoggerFactory;
  * its per-call set-up).
  *
  * <p>Plans for training and sampling go one step further where ND4J's kernel is slow: SiLU and its
- * derivative run oneDNN's vectorised kernels ({@link OneDnnEltwise}). Those agree with ND4J's ops to
+ * derivative run oneDNN's vectorised kernels ({@link OneDnnEltwise}), matrix products oneDNN's
+ * matmul ({@link OneDnnMatmul}). Those agree with ND4J's ops to
  * float rounding, not bit for bit, so plans compiled for {@code checked} mode keep ND4J's kernels
  * throughout: checked mode proves the plan's wiring, and the kernels' tests bound their difference. Every run of a plan, in any mode,
  * is deterministic: the same seed and config give the same result.
@@ -151,6 +152,11 @@ public final class GraphPlan {
         long t0 = System.nanoTime();
         steps.get(i).run();
         String key = steps.get(i).op().opName() + (steps.get(i).kernel() != null ? " (oneDNN)" : "");
+        if (Boolean.getBoolean("genpipe.profile.shapes")) {
+          StringBuilder sh = new StringBuilder();
+          for (INDArray a : steps.get(i).in()) { sh.append(a == null ? "-" : Arrays.toString(a.shape()) + a.ordering()); }
+          key += " " + sh;
+        }
         PROFILED.computeIfAbsent(key, k -> new long[2])[0] += System.nanoTime() - t0;
         PROFILED.get(key)[1]++;
       }
@@ -168,7 +174,7 @@ public final class GraphPlan {
   public static String profileReport() {
     StringBuilder sb = new StringBuilder();
     long total = PROFILED.values().stream().mapToLong(v -> v[0]).sum();
-    PROFILED.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(25)
+    PROFILED.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(Boolean.getBoolean("genpipe.profile.shapes") ? 80 : 25)
         .forEach(e -> sb.append(String.format("%-40s %9.1f ms %6.1f%% %7d calls%n", e.getKey(), e.getValue()[0] / 1e6,
             100.0 * e.getValue()[0] / Math.max(1, total), e.getValue()[1])));
     PROFILED.clear();
@@ -216,6 +222,11 @@ public final class GraphPlan {
   /** How many of the plan's ops run a kernel of this package instead of ND4J's op. */
   int kernels() {
     return (int) steps.stream().filter(s -> s.kernel() != null).count();
+  }
+
+  /** How many of the plan's {@code opName} ops run a kernel of this package. */
+  int kernels(String opName) {
+    return (int) steps.stream().filter(s -> s.kernel() != null && s.op().opName().equals(opName)).count();
   }
 
   int size() {
@@ -373,6 +384,9 @@ public final class GraphPlan {
         Runnable kernel = OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead);
         if (kernel == null && !exact) {
           kernel = OneDnnEltwise.kernel(r.op().opName(), in, out);
+        }
+        if (kernel == null && !exact) {
+          kernel = OneDnnMatmul.kernel(r.op().opName(), in, out, r.iArgs(), r.tArgs());
         }
         steps.add(new Step(r.op(), ctx, kernel, in, out));
       }
