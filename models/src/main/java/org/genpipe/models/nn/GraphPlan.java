@@ -406,12 +406,35 @@ public final class GraphPlan {
      * ~0.1 ms each, ~290 of them in a DDPM training step). Results stay bit-identical as long as
      * nothing writes into the input or the output while the other is still needed: a reshape is
      * taken only if its input and output are plain c-order arrays of one type and no later op writes
-     * into an array sharing its buffer (SameDiff's in-place ops; through earlier views too); and
-     * not when its output is a result of the plan or a gradient written into the network's arrays,
-     * or its input a placeholder (which a paused run fills later, see {@link #pausePoint}).
+     * into an array sharing its buffer (in place, through earlier views or ops that pass their input
+     * on); and not when its output is a result of the plan or a gradient written into the network's
+     * arrays, or its input a placeholder (which a paused run fills later, see {@link #pausePoint}).
+     *
+     * <p>Which buffers ops share is decided by names and each op's own record, not by the identity
+     * of SameDiff's arrays across ops: SameDiff's inference runs hand a released array to a later
+     * op, which the plan gives an array of its own.
      */
     private Set<Recorded> reshapeViews(Set<String> kept, Set<String> placeholderNames) {
-      Map<INDArray, INDArray> root = new java.util.IdentityHashMap<>();
+      // the name whose buffer each name's array is, where an op runs in place or passes its input on
+      Map<String, String> shared = new java.util.HashMap<>();
+      // per op, the buffers it writes into that it read: its in-place outputs
+      List<List<String>> writes = new ArrayList<>();
+      for (Recorded r : ops) {
+        List<String> into = new ArrayList<>();
+        for (int o = 0; o < r.outputArrays().size(); o++) {
+          for (int i = 0; i < r.inputArrays().size(); i++) {
+            if (r.inputArrays().get(i) == r.outputArrays().get(o)) {
+              String buffer = shared.getOrDefault(r.inputs().get(i), r.inputs().get(i));
+              shared.put(r.outputs().get(o), buffer);
+              if (!(r.op() instanceof Identity)) {
+                into.add(buffer);
+              }
+            }
+          }
+        }
+        writes.add(into);
+      }
+      Map<String, String> root = new java.util.HashMap<>(shared);
       Set<Recorded> views = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
       for (int k = 0; k < ops.size(); k++) {
         Recorded r = ops.get(k);
@@ -424,19 +447,29 @@ public final class GraphPlan {
         if (a == o || !plainC(a) || !plainC(o) || a.dataType() != o.dataType() || a.length() != o.length()) {
           continue;
         }
-        INDArray base = root.getOrDefault(a, a);
+        String base = buffer(root, r.inputs().get(0));
+        String out = r.outputs().get(0);
         boolean written = false;
         for (int j = k + 1; j < ops.size() && !written; j++) {
-          for (INDArray w : ops.get(j).outputArrays()) {
-            written |= root.getOrDefault(w, w) == base || w == o;
+          for (String w : writes.get(j)) {
+            written |= buffer(root, w).equals(base) || w.equals(out);
           }
         }
         if (!written) {
           views.add(r);
-          root.put(o, base);
+          root.put(out, base);
         }
       }
       return views;
+    }
+
+    /** The name that owns the buffer of {@code name}'s array, following views and shared arrays. */
+    private static String buffer(Map<String, String> root, String name) {
+      String b = name;
+      for (String next = root.get(b); next != null && !next.equals(b); next = root.get(b)) {
+        b = next;
+      }
+      return b;
     }
 
     private static boolean plainC(INDArray a) {

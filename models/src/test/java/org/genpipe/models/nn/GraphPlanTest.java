@@ -207,4 +207,26 @@ class GraphPlanTest {
     // deterministic: the same inputs give the same bits
     assertThat(fast.run(ph).getOutputs().get("h")).isEqualTo(h1);
   }
+  /**
+   * The same block compiled for its output alone (how samplers run it): SameDiff's inference runs
+   * hand arrays released by earlier ops to later ones, which must not stop reshapes from becoming
+   * views (the plan gives each op an array of its own); the output stays bit-identical.
+   */
+  @Test
+  void reshapesBecomeViewsInPlansOfOutputsAlone() {
+    Layers layers = new Layers(SameDiff.create(), 5);
+    SameDiff sd = layers.sd();
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 8, 2, 3);
+    SDVariable h = layers.silu(layers.groupNorm("gn", x, 8, 4, 2, 3));
+    SDVariable seq = h.reshape(-1, 8, 6).permute(0, 2, 1);
+    SDVariable a = layers.attention("att", seq, 8, 6, seq, 8, 6, 4);
+    sd.identity("h", layers.groupNorm("gn2", a.permute(0, 2, 1).reshape(-1, 8, 2, 3), 8, 2, 2, 3));
+    Map<String, INDArray> ph = Map.of("x", Noise.gaussian(6, 3, 8, 2, 3));
+
+    System.setProperty(GraphPlan.Compiled.MODE_PROPERTY, "checked");
+    GraphPlan.Compiled checked = new GraphPlan.Compiled(sd, List.of("h"), List.of());
+    INDArray expected = sd.output(ph, List.of("h")).get("h").dup();
+    assertThat(checked.run(ph).getOutputs().get("h")).isEqualTo(expected);
+    assertThat(checked.last().views()).as("reshapes made views").isGreaterThanOrEqualTo(8);
+  }
 }
