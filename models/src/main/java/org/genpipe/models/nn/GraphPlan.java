@@ -58,6 +58,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class GraphPlan {
   private static final Logger LOG = LoggerFactory.getLogger(GraphPlan.class);
+  /** System property: the profile ({@link #profileReport}) per op type and input shapes. */
+  static final String PROFILE_SHAPES = "genpipe.profile.shapes";
   private static final Map<String, long[]> PROFILED = new java.util.concurrent.ConcurrentHashMap<>();
   private final List<Step> steps;
   private final Map<String, INDArray> placeholders;
@@ -152,10 +154,12 @@ public final class GraphPlan {
         long t0 = System.nanoTime();
         steps.get(i).run();
         String key = steps.get(i).op().opName() + (steps.get(i).kernel() != null ? " (oneDNN)" : "");
-        if (Boolean.getBoolean("genpipe.profile.shapes")) {
-          StringBuilder sh = new StringBuilder();
-          for (INDArray a : steps.get(i).in()) { sh.append(a == null ? "-" : Arrays.toString(a.shape()) + a.ordering()); }
-          key += " " + sh;
+        if (Boolean.getBoolean(PROFILE_SHAPES)) {
+          StringBuilder shapes = new StringBuilder(" ");
+          for (INDArray a : steps.get(i).in()) {
+            shapes.append(a == null ? "-" : Arrays.toString(a.shape()));
+          }
+          key += shapes;
         }
         PROFILED.computeIfAbsent(key, k -> new long[2])[0] += System.nanoTime() - t0;
         PROFILED.get(key)[1]++;
@@ -169,12 +173,14 @@ public final class GraphPlan {
 
   /**
    * With {@code -Dgenpipe.profile=true}, the time spent per op type in compiled plans since the last
-   * call, slowest first (a debugging aid for finding the expensive ops of a model's step); else empty.
+   * call, slowest first (per op type and input shapes, 80 rows, with {@value #PROFILE_SHAPES}=true;
+   * a debugging aid for finding the expensive ops of a model's step); else empty.
    */
   public static String profileReport() {
     StringBuilder sb = new StringBuilder();
     long total = PROFILED.values().stream().mapToLong(v -> v[0]).sum();
-    PROFILED.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(Boolean.getBoolean("genpipe.profile.shapes") ? 80 : 25)
+    PROFILED.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]))
+        .limit(Boolean.getBoolean(PROFILE_SHAPES) ? 80 : 25)
         .forEach(e -> sb.append(String.format("%-40s %9.1f ms %6.1f%% %7d calls%n", e.getKey(), e.getValue()[0] / 1e6,
             100.0 * e.getValue()[0] / Math.max(1, total), e.getValue()[1])));
     PROFILED.clear();
