@@ -2,6 +2,7 @@ package org.genpipe.models.nn;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -58,6 +59,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class GraphPlan {
   private static final Logger LOG = LoggerFactory.getLogger(GraphPlan.class);
+  /**
+   * System property: {@code false} leaves every normalisation layer to its ops in plans outside
+   * checked mode (by default they run fused, see {@link NormRegions}).
+   */
+  public static final String FUSE_PROPERTY = "genpipe.fuse";
   /** System property: the profile ({@link #profileReport}) per op type and input shapes. */
   static final String PROFILE_SHAPES = "genpipe.profile.shapes";
   private static final Map<String, long[]> PROFILED = new java.util.concurrent.ConcurrentHashMap<>();
@@ -73,7 +79,17 @@ public final class GraphPlan {
    * One op call on its arrays; {@code kernel} (may be null) runs it instead of ND4J's op (see
    * {@link OneDnnConvolutions}).
    */
-  private record Step(DifferentialFunction op, OpContext context, Runnable kernel, INDArray[] in, INDArray[] out) {
+  private record Step(DifferentialFunction op, OpContext context, Runnable kernel, INDArray[] in, INDArray[] out,
+      String name) {
+    Step(DifferentialFunction op, OpContext context, Runnable kernel, INDArray[] in, INDArray[] out) {
+      this(op, context, kernel, in, out, op.opName());
+    }
+
+    /** A fused kernel standing for several recorded ops. */
+    static Step fused(String name, Runnable kernel, INDArray[] in, INDArray[] out) {
+      return new Step(null, null, kernel, in, out, name);
+    }
+
     void run() {
       if (kernel != null) {
         kernel.run();
@@ -124,7 +140,19 @@ public final class GraphPlan {
     } finally {
       sd.setListeners(before.toArray(new Listener[0]));
     }
-    return rec.compile(ph, outputNames, wrt, gradientTargets, exact);
+    try {
+      return rec.compile(ph, outputNames, wrt, gradientTargets, exact, true);
+    } catch (FusionFailed e) {
+      LOG.warn("compiling {} without fused normalisations: {}", outputNames, e.getMessage());
+      return rec.compile(ph, outputNames, wrt, gradientTargets, exact, false);
+    }
+  }
+
+  /** A fused kernel that could not be made for the arrays of a plan: the plan is compiled again without fusions. */
+  private static final class FusionFailed extends RuntimeException {
+    FusionFailed(String message, Throwable cause) {
+      super(message, cause);
+    }
   }
 
   /** Copies the placeholders in and runs every op; returns the plan's output and gradient arrays. */
@@ -153,7 +181,7 @@ public final class GraphPlan {
       for (int i = from; i < to; i++) {
         long t0 = System.nanoTime();
         steps.get(i).run();
-        String key = steps.get(i).op().opName() + (steps.get(i).kernel() != null ? " (oneDNN)" : "");
+        String key = steps.get(i).name() + (steps.get(i).kernel() != null ? " (oneDNN)" : "");
         if (Boolean.getBoolean(PROFILE_SHAPES)) {
           StringBuilder shapes = new StringBuilder(" ");
           for (INDArray a : steps.get(i).in()) {
@@ -167,8 +195,25 @@ public final class GraphPlan {
       return;
     }
     for (int i = from; i < to; i++) {
-      steps.get(i).run();
+      try {
+        steps.get(i).run();
+      } catch (RuntimeException e) {
+        throw new IllegalStateException("compiled plan step " + i + " (" + describe(steps.get(i)) + ") failed: " + e, e);
+      }
     }
+  }
+
+  /** An op of a plan with its input and output shapes, for error messages. */
+  private static String describe(Step step) {
+    StringBuilder sb = new StringBuilder(step.name()).append(step.kernel() != null ? ", oneDNN" : "").append(", in");
+    for (INDArray a : step.in()) {
+      sb.append(' ').append(a == null ? "-" : Arrays.toString(a.shape()) + a.ordering() + Arrays.toString(a.stride()));
+    }
+    sb.append(", out");
+    for (INDArray a : step.out()) {
+      sb.append(' ').append(a == null ? "-" : Arrays.toString(a.shape()) + a.ordering() + Arrays.toString(a.stride()));
+    }
+    return sb.toString();
   }
 
   /**
@@ -232,7 +277,7 @@ public final class GraphPlan {
 
   /** How many of the plan's {@code opName} ops run a kernel of this package. */
   int kernels(String opName) {
-    return (int) steps.stream().filter(s -> s.kernel() != null && s.op().opName().equals(opName)).count();
+    return (int) steps.stream().filter(s -> s.kernel() != null && s.name().equals(opName)).count();
   }
 
   int size() {
@@ -292,7 +337,7 @@ public final class GraphPlan {
     }
 
     GraphPlan compile(Map<String, INDArray> ph, List<String> outputNames, List<String> wrt,
-        Map<String, INDArray> gradientTargets, boolean exact) {
+        Map<String, INDArray> gradientTargets, boolean exact, boolean fuse) {
       Map<String, INDArray> targets = new LinkedHashMap<>();
       for (Map.Entry<String, INDArray> e : gradientTargets.entrySet()) {
         targets.put(sd.getVariable(e.getKey()).getGradient().name(), e.getValue());
@@ -319,29 +364,26 @@ public final class GraphPlan {
       }
       kept.addAll(targets.keySet());
       Set<Recorded> views = reshapeViews(kept, ph.keySet());
+      Fusions fusions = exact || !fuse || "false".equals(System.getProperty(FUSE_PROPERTY)) ? Fusions.NONE
+          : fusions(kept);
       List<Step> steps = new ArrayList<>();
       int viewCount = 0;
-      for (Recorded r : ops) {
+      for (int index = 0; index < ops.size(); index++) {
+        Recorded r = ops.get(index);
+        NormRegions.Fusion fusion = fusions.forwardAt().get(index);
+        if (fusion != null) {
+          steps.add(fusedForward(fusion, fusions, slots, vars));
+        }
+        fusion = fusions.backwardAt().get(index);
+        if (fusion != null) {
+          steps.add(fusedBackward(fusion, fusions, slots, vars, targets));
+        }
+        if (fusions.replaced().contains(index)) {
+          continue;
+        }
         INDArray[] in = new INDArray[r.inputs().size()];
         for (int i = 0; i < in.length; i++) {
-          String name = r.inputs().get(i);
-          INDArray a = slots.get(name);
-          if (a == null) {
-            SDVariable v = sd.getVariable(name);
-            if (v != null && v.getVariableType() == VariableType.PLACEHOLDER) {
-              throw new IllegalStateException("op " + r.op().getOwnName() + " reads placeholder " + name + ", not given");
-            }
-            if (v != null && v.getVariableType() != VariableType.ARRAY) {
-              a = v.getArr(); // a parameter or constant: bound by reference
-              if (v.getVariableType() == VariableType.VARIABLE) {
-                vars.put(name, a);
-              }
-            } else {
-              a = r.inputArrays().get(i).dup(); // a value SameDiff seeds itself (the loss gradient's ones)
-            }
-            slots.put(name, a);
-          }
-          in[i] = a;
+          in[i] = resolve(r.inputs().get(i), r.inputArrays().get(i), slots, vars);
         }
         if (views.contains(r) && plainC(in[0])) {
           // a view of its input instead of a copy (see reshapeViews)
@@ -407,6 +449,165 @@ public final class GraphPlan {
       return new GraphPlan(steps, phSlots, vars, outs, grads, viewCount);
     }
 
+    /** The array of {@code name} in the plan: computed, a placeholder, or a parameter or constant bound by reference. */
+    private INDArray resolve(String name, INDArray recorded, Map<String, INDArray> slots, Map<String, INDArray> vars) {
+      INDArray a = slots.get(name);
+      if (a != null) {
+        return a;
+      }
+      SDVariable v = sd.getVariable(name);
+      if (v != null && v.getVariableType() == VariableType.PLACEHOLDER) {
+        throw new IllegalStateException("the plan reads placeholder " + name + ", not given");
+      }
+      if (v != null && v.getVariableType() != VariableType.ARRAY) {
+        a = v.getArr(); // a parameter or constant: bound by reference
+        if (v.getVariableType() == VariableType.VARIABLE) {
+          vars.put(name, a);
+        }
+      } else if (recorded != null) {
+        a = recorded.dup(); // a value SameDiff seeds itself (the loss gradient's ones)
+      } else {
+        throw new IllegalStateException("the recorded run did not compute " + name);
+      }
+      slots.put(name, a);
+      return a;
+    }
+
+    /** The normalisation regions fused in this plan: where their kernels run, and the ops they replace. */
+    private record Fusions(Map<Integer, NormRegions.Fusion> forwardAt, Map<Integer, NormRegions.Fusion> backwardAt,
+        Set<Integer> replaced, Map<String, INDArray> recorded, Map<NormRegions.Fusion, OneDnnNorm> kernels) {
+      static final Fusions NONE = new Fusions(Map.of(), Map.of(), Set.of(), Map.of(), Map.of());
+    }
+
+    /**
+     * The registered normalisation layers ({@link NormRegions}) that this run can compute as fused
+     * kernels: located in the recorded ops, on float c-order arrays, their input not written by a
+     * later op (the backward kernel reads it again).
+     */
+    private Fusions fusions(Set<String> kept) {
+      if (!OneDnn.available()) {
+        return Fusions.NONE;
+      }
+      List<NormRegions.Op> names = new ArrayList<>();
+      Map<String, INDArray> recorded = new java.util.HashMap<>();
+      Map<String, long[]> shapes = new java.util.HashMap<>();
+      for (Recorded r : ops) {
+        names.add(new NormRegions.Op(r.inputs(), r.outputs()));
+        for (int i = 0; i < r.inputs().size(); i++) {
+          recorded.putIfAbsent(r.inputs().get(i), r.inputArrays().get(i));
+        }
+        for (int i = 0; i < r.outputs().size(); i++) {
+          recorded.put(r.outputs().get(i), r.outputArrays().get(i));
+        }
+      }
+      recorded.forEach((k, v) -> shapes.put(k, v.shape()));
+      List<List<String>> writes = inPlaceWrites(new java.util.HashMap<>());
+      Map<Integer, NormRegions.Fusion> forwardAt = new java.util.HashMap<>();
+      Map<Integer, NormRegions.Fusion> backwardAt = new java.util.HashMap<>();
+      Set<Integer> replaced = new HashSet<>();
+      for (NormRegions.Fusion f : NormRegions.find(sd, names, kept, shapes)) {
+        INDArray x = recorded.get(f.region().x());
+        INDArray y = recorded.get(f.region().y());
+        INDArray dy = f.gradY() == null ? null : recorded.get(f.gradY());
+        boolean inputWritten = false;
+        for (int j = f.forwardAt(); j < ops.size(); j++) {
+          inputWritten |= writes.get(j).contains(f.region().x());
+        }
+        if (x == null || y == null || !floatC(x) || !floatC(y) || !Arrays.equals(x.shape(), y.shape())
+            || (f.backwardAt() >= 0 && (dy == null || !floatC(dy) || !Arrays.equals(dy.shape(), x.shape())))
+            || inputWritten || !Collections.disjoint(replaced, f.replaced())) {
+          continue;
+        }
+        forwardAt.put(f.forwardAt(), f);
+        if (f.backwardAt() >= 0) {
+          backwardAt.put(f.backwardAt(), f);
+        }
+        replaced.addAll(f.replaced());
+      }
+      return new Fusions(forwardAt, backwardAt, replaced, recorded, new java.util.HashMap<>());
+    }
+
+    private static boolean floatC(INDArray a) {
+      return a.dataType() == DataType.FLOAT && plainC(a);
+    }
+
+    /** The fused forward kernel of a region: its input, scale and shift in, its output (and batch statistics) out. */
+    private Step fusedForward(NormRegions.Fusion f, Fusions fusions, Map<String, INDArray> slots,
+        Map<String, INDArray> vars) {
+      NormRegions.Region region = f.region();
+      INDArray x = resolve(region.x(), null, slots, vars);
+      INDArray gamma = region.gamma() == null ? null : resolve(region.gamma(), null, slots, vars);
+      INDArray beta = region.beta() == null ? null : resolve(region.beta(), null, slots, vars);
+      INDArray y = fresh(region.y(), fusions, slots);
+      INDArray mean = region.mean() == null ? null : fresh(region.mean(), fusions, slots);
+      INDArray var = region.var() == null ? null : fresh(region.var(), fusions, slots);
+      OneDnnNorm norm;
+      try {
+        norm = OneDnnNorm.forward(region, x, gamma, beta, y, mean, var, f.backwardAt() >= 0);
+      } catch (RuntimeException e) {
+        throw new FusionFailed("the normalisation computing " + region.y() + " cannot run fused: " + e.getMessage(), e);
+      }
+      fusions.kernels().put(f, norm);
+      List<INDArray> in = new ArrayList<>(Arrays.asList(x, gamma, beta));
+      List<INDArray> out = new ArrayList<>(Arrays.asList(y, mean, var));
+      in.removeIf(java.util.Objects::isNull);
+      out.removeIf(java.util.Objects::isNull);
+      return Step.fused(kind(region), norm::runForward, in.toArray(new INDArray[0]), out.toArray(new INDArray[0]));
+    }
+
+    /** The fused backward kernel of a region: the gradients of its input, scale and shift that the run uses. */
+    private Step fusedBackward(NormRegions.Fusion f, Fusions fusions, Map<String, INDArray> slots,
+        Map<String, INDArray> vars, Map<String, INDArray> targets) {
+      NormRegions.Region region = f.region();
+      INDArray dy = resolve(f.gradY(), null, slots, vars);
+      List<String> names = new ArrayList<>(f.dx());
+      names.add(f.dgamma());
+      names.add(f.dbeta());
+      INDArray[] grads = new INDArray[names.size()];
+      for (int i = 0; i < names.size(); i++) {
+        String name = names.get(i);
+        if (name != null) {
+          INDArray target = targets.get(name);
+          INDArray rec = fusions.recorded().get(name);
+          grads[i] = target != null && Arrays.equals(target.shape(), rec.shape()) ? target : fresh(name, fusions, slots);
+          slots.put(name, grads[i]);
+        }
+      }
+      int parts = f.dx().size();
+      Runnable norm;
+      try {
+        norm = fusions.kernels().get(f).backward(dy, parts > 0 ? grads[0] : null, grads[parts], grads[parts + 1]);
+      } catch (RuntimeException e) {
+        throw new FusionFailed("the backward of the normalisation computing " + region.y() + " cannot run fused: "
+            + e.getMessage(), e);
+      }
+      INDArray[] zeroed = Arrays.copyOfRange(grads, Math.min(1, parts), parts);
+      Runnable kernel = zeroed.length == 0 ? norm : () -> {
+        norm.run();
+        for (INDArray z : zeroed) {
+          z.assign(0);
+        }
+      };
+      List<INDArray> in = new ArrayList<>(Arrays.asList(slots.get(region.x()), dy,
+          region.gamma() == null ? null : slots.get(region.gamma())));
+      List<INDArray> out = new ArrayList<>(Arrays.asList(grads));
+      in.removeIf(java.util.Objects::isNull);
+      out.removeIf(java.util.Objects::isNull);
+      return Step.fused(kind(region) + "_bp", kernel, in.toArray(new INDArray[0]), out.toArray(new INDArray[0]));
+    }
+
+    private static String kind(NormRegions.Region region) {
+      return region.batch() ? "batch_norm" : region.groups() == NormRegions.PER_CHANNEL ? "instance_norm" : "group_norm";
+    }
+
+    /** A new c-order array of the recorded shape for {@code name}, as its slot. */
+    private static INDArray fresh(String name, Fusions fusions, Map<String, INDArray> slots) {
+      INDArray rec = fusions.recorded().get(name);
+      INDArray a = Nd4j.create(rec.dataType(), rec.shape(), 'c');
+      slots.put(name, a);
+      return a;
+    }
+
     /**
      * The reshapes whose output can be a view of their input instead of a copy (ND4J's op copies:
      * ~0.1 ms each, ~290 of them in a DDPM training step). Results stay bit-identical as long as
@@ -423,23 +624,7 @@ public final class GraphPlan {
     private Set<Recorded> reshapeViews(Set<String> kept, Set<String> placeholderNames) {
       // the name whose buffer each name's array is, where an op runs in place or passes its input on
       Map<String, String> shared = new java.util.HashMap<>();
-      // per op, the buffers it writes into that it read: its in-place outputs
-      List<List<String>> writes = new ArrayList<>();
-      for (Recorded r : ops) {
-        List<String> into = new ArrayList<>();
-        for (int o = 0; o < r.outputArrays().size(); o++) {
-          for (int i = 0; i < r.inputArrays().size(); i++) {
-            if (r.inputArrays().get(i) == r.outputArrays().get(o)) {
-              String buffer = shared.getOrDefault(r.inputs().get(i), r.inputs().get(i));
-              shared.put(r.outputs().get(o), buffer);
-              if (!(r.op() instanceof Identity)) {
-                into.add(buffer);
-              }
-            }
-          }
-        }
-        writes.add(into);
-      }
+      List<List<String>> writes = inPlaceWrites(shared);
       Map<String, String> root = new java.util.HashMap<>(shared);
       Set<Recorded> views = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
       for (int k = 0; k < ops.size(); k++) {
@@ -467,6 +652,31 @@ public final class GraphPlan {
         }
       }
       return views;
+    }
+
+    /**
+     * Per op, the buffers (named by the name owning them) it writes into that it read: its in-place
+     * outputs; fills {@code shared} with the buffer of each name whose array is another's (an op run
+     * in place, or one that passes its input on).
+     */
+    private List<List<String>> inPlaceWrites(Map<String, String> shared) {
+      List<List<String>> writes = new ArrayList<>();
+      for (Recorded r : ops) {
+        List<String> into = new ArrayList<>();
+        for (int o = 0; o < r.outputArrays().size(); o++) {
+          for (int i = 0; i < r.inputArrays().size(); i++) {
+            if (r.inputArrays().get(i) == r.outputArrays().get(o)) {
+              String buffer = shared.getOrDefault(r.inputs().get(i), r.inputs().get(i));
+              shared.put(r.outputs().get(o), buffer);
+              if (!(r.op() instanceof Identity)) {
+                into.add(buffer);
+              }
+            }
+          }
+        }
+        writes.add(into);
+      }
+      return writes;
     }
 
     /** The name that owns the buffer of {@code name}'s array, following views and shared arrays. */

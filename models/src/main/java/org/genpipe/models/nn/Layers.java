@@ -213,6 +213,7 @@ public final class Layers {
     BatchNorm bn = own ? batchNorms.computeIfAbsent(name, n -> new BatchNorm(channels, Math.max(1, spatialSize), bshape))
         : null;
     if (training) {
+      java.util.Set<String> before = NormRegions.names(sd);
       boolean record = own && bn.batchMean == null;
       SDVariable mean = record ? x.mean(name + "/batchMean", true, axes) : x.mean(true, axes);
       SDVariable centred = FastGrad.channelAdd(sd, x, mean.neg(), axes);
@@ -223,7 +224,9 @@ public final class Layers {
         bn.batchVar = var.name();
       }
       SDVariable scale = gamma.mul(sd.math().rsqrt(var.add(BN_EPS)));
-      return FastGrad.channelAdd(sd, FastGrad.channelMul(sd, centred, scale, axes), beta, axes);
+      SDVariable y = FastGrad.channelAdd(sd, FastGrad.channelMul(sd, centred, scale, axes), beta, axes);
+      NormRegions.register(sd, before, 0, x, y, gamma, beta, record ? mean : null, record ? var : null);
+      return y;
     }
     if (bn.runMean == null) {
       bn.runMean = sd.placeHolder(name + "/runMean", DataType.FLOAT, bshape);
@@ -240,10 +243,13 @@ public final class Layers {
    * {@code InstanceNorm2d} defaults, as pix2pix uses it), so training and inference are the same.
    */
   public SDVariable instanceNorm(SDVariable x) {
+    java.util.Set<String> before = NormRegions.names(sd);
     SDVariable mean = x.mean(true, 2, 3);
     SDVariable centred = FastGrad.channelAdd(sd, x, mean.neg(), 2, 3);
     SDVariable var = centred.mul(centred).mean(true, 2, 3);
-    return FastGrad.channelMul(sd, centred, sd.math().rsqrt(var.add(BN_EPS)), 2, 3);
+    SDVariable y = FastGrad.channelMul(sd, centred, sd.math().rsqrt(var.add(BN_EPS)), 2, 3);
+    NormRegions.register(sd, before, NormRegions.PER_CHANNEL, x, y, null, null, null, null);
+    return y;
   }
 
   /**
@@ -253,6 +259,7 @@ public final class Layers {
    * inference.
    */
   public SDVariable groupNorm(String name, SDVariable x, int channels, int groups, long height, long width) {
+    java.util.Set<String> before = NormRegions.names(sd);
     int perGroup = channels / groups;
     SDVariable g = x.reshape(-1, groups, perGroup * height * width);
     SDVariable mean = g.mean(true, 2);
@@ -264,7 +271,9 @@ public final class Layers {
     // activations instead of two, forward and backward
     SDVariable scale = sd.math().rsqrt(var.add(BN_EPS)).mul(gamma.reshape(1, groups, perGroup)).reshape(-1, channels, 1, 1);
     SDVariable scaled = FastGrad.channelMul(sd, centred.reshape(-1, channels, height, width), scale, 2, 3);
-    return FastGrad.channelAdd(sd, scaled, beta, 0, 2, 3);
+    SDVariable y = FastGrad.channelAdd(sd, scaled, beta, 0, 2, 3);
+    NormRegions.register(sd, before, groups, x, y, gamma, beta, null, null);
+    return y;
   }
 
   /** LayerNorm over the last axis of [N, L, D] with learned scale and shift (PyTorch's {@code LayerNorm(D)}). */

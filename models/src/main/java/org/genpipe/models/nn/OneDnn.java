@@ -125,8 +125,39 @@ final class OneDnn {
       return bind(a, perm, dims, produced, false);
     }
 
+    /**
+     * A dense c-order array's elements (offset 0, the whole buffer) as a plain c-order tensor of
+     * {@code dims} (any shape of the same size): the strides follow from the dims, not from ND4J's
+     * strides, which are arbitrary on axes of size 1.
+     */
+    memory dense(INDArray a, long... dims) {
+      memory.format_tag tag = switch (dims.length) {
+        case 1 -> memory.format_tag.a;
+        case 2 -> memory.format_tag.ab;
+        case 3 -> memory.format_tag.abc;
+        case 4 -> memory.format_tag.abcd;
+        default -> throw new IllegalArgumentException("rank " + dims.length);
+      };
+      memory m = new memory(new memory.desc(dims, memory.data_type.f32, tag), cpu, a.data().addressPointer());
+      keep.add(m);
+      return m;
+    }
+
+    /** As {@link #input(INDArray, int[], long[], memory.desc)}, for the memory of {@link #dense}. */
+    memory input(memory user, memory.desc wanted) {
+      return bind(user, wanted, true);
+    }
+
+    /** As {@link #output(INDArray, int[], long[], memory.desc)}, for the memory of {@link #dense}. */
+    memory output(memory user, memory.desc produced) {
+      return bind(user, produced, false);
+    }
+
     private memory bind(INDArray a, int[] perm, long[] dims, memory.desc format, boolean read) {
-      memory user = plain(a, dims, perm);
+      return bind(plain(a, dims, perm), format, read);
+    }
+
+    private memory bind(memory user, memory.desc format, boolean read) {
       if (user.get_desc().equals(format)) {
         return user;
       }

@@ -19,8 +19,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@link OneDnnEltwise}, a plan compiled for {@code checked} mode keeps ND4J's op and a test bounds
  * the difference.
  *
- * <p>Used for float operands of rank 2 or 3 with equal batch sizes, ND4J's transpose flags for the
- * two factors, an untransposed result and no scaling (alpha 1, beta 0); anything else runs ND4J's op.
+ * <p>Used for float operands of rank 2 or 3 with equal batch sizes and no axis of size 1, ND4J's
+ * transpose flags for the two factors, an untransposed result and no scaling (alpha 1, beta 0);
+ * anything else runs ND4J's op.
  */
 final class OneDnnMatmul {
   private OneDnnMatmul() {}
@@ -117,7 +118,20 @@ final class OneDnnMatmul {
     return tArgs.length == 0 || (tArgs[0] == 1.0 && (tArgs.length < 2 || tArgs[1] == 0.0));
   }
 
+  /**
+   * A float array of that rank with no axis of size 1: ND4J gives such axes arbitrary strides (a
+   * [4, 1] array has strides [1, 1]), which oneDNN refuses when it runs; those small products stay
+   * with ND4J.
+   */
   private static boolean usable(INDArray a, int rank) {
-    return a.dataType() == DataType.FLOAT && !a.isEmpty() && a.rank() == rank;
+    if (a.dataType() != DataType.FLOAT || a.isEmpty() || a.rank() != rank) {
+      return false;
+    }
+    for (long d : a.shape()) {
+      if (d < 2) {
+        return false;
+      }
+    }
+    return true;
   }
 }

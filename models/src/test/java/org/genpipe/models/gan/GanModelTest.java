@@ -252,20 +252,61 @@ class GanModelTest {
     OptimizerSettings adam = OptimizerSettings.adam(2e-3, 0.5, 0.999);
     GanSettings s = new GanSettings(base.latentSize(), 8, GanLoss.NON_SATURATING, 0, 0, 1, null, "batch", List.of(), 0,
         0, 0.02, adam, adam);
-    try (Gan gan = gan("dcgan", s, 9)) {
-      double before = gan.generate(128, 77, null).mean(0).distance2(dataMean);
-      List<Double> dLoss = new ArrayList<>();
-      for (int step = 0; step < 150; step++) {
-        int from = (step * 32) % 512;
-        Minibatch b = slice(data, from, 32);
-        dLoss.add(gan.trainStep(b, step, step).get("d_loss"));
+    // GAN training at this rate is chaotic: a float rounding difference between kernels (fused
+    // normalisations, oneDNN's products) sends a run elsewhere (13 seeds here: the distance fell to
+    // 0.24-0.88 of the start either way). This test is about the updates, so it runs them with
+    // SameDiff's own arithmetic (checked plans); the next test compares the fast kernels' gradients.
+    CheckedPlans.run(() -> {
+      try (Gan gan = gan("dcgan", s, 9)) {
+        double before = gan.generate(128, 77, null).mean(0).distance2(dataMean);
+        List<Double> dLoss = new ArrayList<>();
+        for (int step = 0; step < 150; step++) {
+          int from = (step * 32) % 512;
+          Minibatch b = slice(data, from, 32);
+          dLoss.add(gan.trainStep(b, step, step).get("d_loss"));
+        }
+        double after = gan.generate(128, 77, null).mean(0).distance2(dataMean);
+        double first = dLoss.get(0);
+        double last = dLoss.subList(130, 150).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        System.out.printf("mean-image distance %.3f -> %.3f, D loss %.3f -> %.3f%n", before, after, first, last);
+        assertThat(last).isLessThan(first);
+        assertThat(after).isLessThan(0.5 * before);
       }
-      double after = gan.generate(128, 77, null).mean(0).distance2(dataMean);
-      double first = dLoss.get(0);
-      double last = dLoss.subList(130, 150).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
-      System.out.printf("mean-image distance %.3f -> %.3f, D loss %.3f -> %.3f%n", before, after, first, last);
-      assertThat(last).isLessThan(first);
-      assertThat(after).isLessThan(0.5 * before);
+    });
+  }
+
+  /**
+   * After some training (scales and shifts away from their start), G's gradients through plans with
+   * fused batch norms (D's parameters fed in, the run paused for D's update) agree with those of
+   * plans that run the layers' ops.
+   */
+  @Test
+  void fusedBatchNormsGiveTheGradientsOfTheirOpsAtATrainedState() {
+    Minibatch data = GanTesting.squares(256, 2, 8);
+    GanSettings base = GanTesting.settings(GanLoss.NON_SATURATING, 8);
+    OptimizerSettings adam = OptimizerSettings.adam(2e-3, 0.5, 0.999);
+    GanSettings s = new GanSettings(base.latentSize(), 8, GanLoss.NON_SATURATING, 0, 0, 1, null, "batch", List.of(), 0,
+        0, 0.02, adam, adam);
+    try (Gan fused = gan("dcgan", s, 9); Gan ops = gan("dcgan", s, 9)) {
+      for (int step = 0; step < 20; step++) {
+        fused.trainStep(slice(data, (step * 32) % 256, 32), step, step);
+      }
+      ops.loadState(fused.state());
+      Map<String, INDArray> gIn = fused.generatorInputs(32, 1234, null);
+      Map<String, INDArray> expected = new LinkedHashMap<>();
+      System.setProperty(org.genpipe.models.nn.GraphPlan.FUSE_PROPERTY, "false");
+      try {
+        ops.generatorGradients(gIn, null, 32, 20, 20).getGradients().forEach((k, v) -> expected.put(k, v.dup()));
+      } finally {
+        System.clearProperty(org.genpipe.models.nn.GraphPlan.FUSE_PROPERTY);
+      }
+      Map<String, INDArray> actual = fused.generatorGradients(gIn, null, 32, 20, 20).getGradients();
+      assertThat(actual.keySet()).isEqualTo(expected.keySet());
+      for (String p : expected.keySet()) {
+        double norm = expected.get(p).norm2Number().doubleValue();
+        double diff = actual.get(p).sub(expected.get(p)).norm2Number().doubleValue();
+        assertThat(diff / norm).as("relative difference of the gradient of " + p).isLessThan(1e-4);
+      }
     }
   }
 

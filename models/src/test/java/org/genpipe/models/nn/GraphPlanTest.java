@@ -39,6 +39,25 @@ class GraphPlanTest {
     return ph;
   }
 
+  /**
+   * Plans outside checked mode run the batch norm fused (OneDnnNorm) and agree with SameDiff to float
+   * rounding: within 1e-5 of the largest output or gradient value.
+   */
+  private static void assertMatches(OutAndGrad expected, OutAndGrad actual) {
+    assertThat(actual.getGradients().keySet()).isEqualTo(expected.getGradients().keySet());
+    Map<String, INDArray> all = new LinkedHashMap<>(expected.getOutputs());
+    expected.getGradients().forEach((k, v) -> all.put("gradient of " + k, v));
+    Map<String, INDArray> got = new LinkedHashMap<>(actual.getOutputs());
+    actual.getGradients().forEach((k, v) -> got.put("gradient of " + k, v));
+    // the loss (the batch norm's output squared) hardly depends on what comes before the norm: those
+    // gradients are rounding-sized and judged against the largest value of all
+    double scale = all.values().stream().mapToDouble(a -> a.amaxNumber().doubleValue()).max().orElseThrow();
+    for (String k : all.keySet()) {
+      INDArray e = all.get(k);
+      assertThat(got.get(k).sub(e).amaxNumber().doubleValue() / scale).as(k).isLessThan(1e-5);
+    }
+  }
+
   private static void assertSame(OutAndGrad expected, OutAndGrad actual) {
     for (String k : expected.getOutputs().keySet()) {
       assertThat(actual.getOutputs().get(k)).as(k).isEqualTo(expected.getOutputs().get(k));
@@ -50,7 +69,7 @@ class GraphPlanTest {
   }
 
   @Test
-  void aCompiledRunEqualsSameDiffsOwnForNewInputsNewParametersAndNewBatchSizes() {
+  void aCompiledRunMatchesSameDiffsOwnForNewInputsNewParametersAndNewBatchSizes() {
     Layers layers = new Layers(SameDiff.create(), 1);
     SameDiff sd = graph(layers);
     List<String> params = layers.takeParams();
@@ -58,14 +77,14 @@ class GraphPlanTest {
     for (int step = 0; step < 3; step++) {
       Map<String, INDArray> ph = batch(step, 5);
       OutAndGrad compiled = c.run(ph);
-      assertSame(c.interpreted(ph), compiled);
+      assertMatches(c.interpreted(ph), compiled);
       // parameters changed in place are read by the next run
       sd.getArrForVarName("d/W").addi(0.1);
     }
     GraphPlan five = c.last();
     assertThat(five.size()).isGreaterThan(10);
     Map<String, INDArray> seven = batch(9, 7);
-    assertSame(c.interpreted(seven), c.run(seven));
+    assertMatches(c.interpreted(seven), c.run(seven));
     assertThat(c.last()).isNotSameAs(five);
     c.run(batch(10, 5));
     assertThat(c.last()).isSameAs(five);
@@ -88,7 +107,7 @@ class GraphPlanTest {
     assertThat(c.last()).isSameAs(two);
     assertThat(c.keptPlans()).isEqualTo(GraphPlan.Compiled.KEPT_PLANS);
     // size 3, the least recently used, was dropped: compiled again, with the same results as SameDiff
-    assertSame(c.interpreted(batch(20, 3)), c.run(batch(20, 3)));
+    assertMatches(c.interpreted(batch(20, 3)), c.run(batch(20, 3)));
     GraphPlan three = c.last();
     assertThat(three).isNotSameAs(firstThree);
     c.run(batch(21, 3 + GraphPlan.Compiled.KEPT_PLANS));
@@ -107,7 +126,7 @@ class GraphPlanTest {
     sd.getVariable("d/W").setArray(Nd4j.rand(DataType.FLOAT, 3, 4));
     OutAndGrad after = c.run(ph);
     assertThat(after.getOutputs().get("loss").getDouble(0)).isNotEqualTo(before);
-    assertSame(c.interpreted(ph), after);
+    assertMatches(c.interpreted(ph), after);
   }
 
   @Test

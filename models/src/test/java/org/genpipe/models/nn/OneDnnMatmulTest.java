@@ -14,7 +14,8 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * oneDNN's matmul in plans: every transpose combination of rank-2 and rank-3 products and of their
- * gradients against the products computed in double; what it leaves to ND4J; and a plan outside
+ * gradients against the products computed in double; what it leaves to ND4J (size-1 axes among it);
+ * and a plan outside
  * checked mode (attention-shaped batched products with a transposed factor) close to SameDiff.
  */
 class OneDnnMatmulTest {
@@ -75,6 +76,11 @@ class OneDnnMatmulTest {
     assertThat(OneDnnMatmul.kernel("matmul", new INDArray[] {Nd4j.randn(DataType.FLOAT, 2, 4, 6),
         Nd4j.randn(DataType.FLOAT, 3, 6, 3)}, new INDArray[] {Nd4j.create(DataType.FLOAT, 2, 4, 3)},
         new long[] {0, 0, 0}, new double[0])).as("different batch sizes").isNull();
+    // ND4J's strides of size-1 axes ([4, 1]: [1, 1]) are refused by oneDNN when it runs
+    INDArray column = Nd4j.randn(DataType.FLOAT, 4, 1);
+    INDArray row = Nd4j.randn(DataType.FLOAT, 1, 3);
+    assertThat(OneDnnMatmul.kernel("matmul_bp", new INDArray[] {column, row, Nd4j.randn(DataType.FLOAT, 4, 3)},
+        new INDArray[] {column.ulike(), row.ulike()}, new long[] {0, 0, 0}, new double[0])).as("size-1 axis").isNull();
   }
 
   @Test

@@ -1,0 +1,118 @@
+package org.genpipe.models.nn;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Normalisation layers fused into oneDNN kernels in plans outside checked mode: group, batch (over
+ * images and over features) and instance norm, each input also read elsewhere (so its gradient is a
+ * sum), with non-trivial scales and shifts; outputs, batch statistics and every gradient within
+ * float rounding of SameDiff's; the same graph in checked mode keeps its ops; and a plan of the
+ * outputs alone (inference) fuses the forward kernels.
+ */
+class OneDnnNormTest {
+  @AfterEach
+  void interpretedByDefaultAgain() {
+    System.clearProperty(GraphPlan.Compiled.MODE_PROPERTY);
+  }
+
+  private record Net(SameDiff sd, List<String> params, List<String> stats) {}
+
+  private static Net graph() {
+    Layers layers = new Layers(SameDiff.create(), 3);
+    SameDiff sd = layers.sd();
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 8, 4, 6);
+    SDVariable a = layers.conv2d("c1", x, 8, 8, 3, 1, 1);
+    SDVariable g = layers.groupNorm("gn", a, 8, 2, 4, 6);
+    SDVariable b = layers.batchNorm("bn", FastGrad.relu(sd, g).add(a), 8, 24, true);
+    SDVariable i = layers.instanceNorm(b.mul(1.5).add(b));
+    SDVariable flat = layers.dense("d", i.add(b).reshape(-1, 8 * 24), 8 * 24, 10);
+    SDVariable f = layers.batchNorm("bnf", flat, 10, 0, true);
+    SDVariable out = f.mul(f).sum(1).add(flat.sum(1));
+    sd.identity("h", i);
+    sd.setLossVariables(out.mean("loss", 0));
+    Graphs.buildGradients(sd);
+    List<String> params = layers.takeParams();
+    // scales and shifts away from their initial 1 and 0
+    for (String p : params) {
+      if (p.endsWith("/gamma") || p.endsWith("/beta")) {
+        INDArray v = sd.getArrForVarName(p);
+        v.assign(Noise.gaussian(p.length(), v.shape()).muli(0.5).addi(p.endsWith("/gamma") ? 1 : 0));
+      }
+    }
+    return new Net(sd, params, layers.batchStatOutputs());
+  }
+
+  @Test
+  void fusedNormalisationsMatchTheirOpsOutputsStatisticsAndGradients() {
+    Net net = graph();
+    Map<String, INDArray> ph = Map.of("x", Noise.gaussian(11, 5, 8, 4, 6).muli(2).addi(0.3));
+    List<String> outputs = new ArrayList<>(List.of("loss", "h"));
+    outputs.addAll(net.stats());
+    OutAndGrad reference = net.sd().calculateGradientsAndOutputs(ph, outputs, net.params());
+    Map<String, INDArray> refOut = copy(reference.getOutputs());
+    Map<String, INDArray> refGrad = copy(reference.getGradients());
+
+    GraphPlan fast = GraphPlan.record(net.sd(), ph, outputs, net.params(), Map.of(), false);
+    OutAndGrad result = fast.run(ph);
+    assertThat(fast.kernels("group_norm")).as("group norm fused").isEqualTo(1);
+    assertThat(fast.kernels("batch_norm")).as("both batch norms fused").isEqualTo(2);
+    assertThat(fast.kernels("instance_norm")).as("instance norm fused").isEqualTo(1);
+    assertThat(fast.kernels("group_norm_bp") + fast.kernels("batch_norm_bp") + fast.kernels("instance_norm_bp"))
+        .as("and their backward kernels").isEqualTo(4);
+    for (String o : outputs) {
+      assertClose(o, refOut.get(o), result.getOutputs().get(o));
+    }
+    for (String p : net.params()) {
+      assertClose("gradient of " + p, refGrad.get(p), result.getGradients().get(p));
+    }
+    // a second run with other inputs through the same plan
+    Map<String, INDArray> ph2 = Map.of("x", Noise.gaussian(12, 5, 8, 4, 6));
+    OutAndGrad reference2 = net.sd().calculateGradientsAndOutputs(ph2, outputs, net.params());
+    Map<String, INDArray> refGrad2 = copy(reference2.getGradients());
+    OutAndGrad result2 = fast.run(ph2);
+    for (String p : net.params()) {
+      assertClose("second run: gradient of " + p, refGrad2.get(p), result2.getGradients().get(p));
+    }
+
+    GraphPlan exact = GraphPlan.record(net.sd(), ph, outputs, net.params(), Map.of(), true);
+    assertThat(exact.kernels("group_norm") + exact.kernels("batch_norm")).as("checked mode keeps the ops").isZero();
+  }
+
+  @Test
+  void plansOfOutputsAloneFuseTheForwardKernels() {
+    Net net = graph();
+    Map<String, INDArray> ph = Map.of("x", Noise.gaussian(13, 3, 8, 4, 6));
+    INDArray expected = net.sd().output(ph, List.of("h")).get("h").dup();
+    GraphPlan fast = GraphPlan.record(net.sd(), ph, List.of("h"), List.of(), Map.of(), false);
+    INDArray h = fast.run(ph).getOutputs().get("h");
+    assertThat(fast.kernels("group_norm") + fast.kernels("batch_norm") + fast.kernels("instance_norm")).isEqualTo(3);
+    assertClose("h", expected, h);
+  }
+
+  private static Map<String, INDArray> copy(Map<String, INDArray> m) {
+    Map<String, INDArray> out = new java.util.HashMap<>();
+    m.forEach((k, v) -> out.put(k, v.dup()));
+    return out;
+  }
+
+  /** Float rounding of sums over ~100-1,000 terms: within 2e-4 of the largest value. */
+  private static void assertClose(String what, INDArray expected, INDArray actual) {
+    assertThat(actual).as(what).isNotNull();
+    assertThat(actual.shape()).as(what).isEqualTo(expected.shape());
+    double scale = Math.max(1e-3, expected.amaxNumber().doubleValue());
+    double diff = actual.castTo(DataType.DOUBLE).sub(expected.castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
+    assertThat(diff / scale).as(what + " (max abs difference " + diff + ", largest value " + scale + ")")
+        .isLessThan(2e-4);
+  }
+}
