@@ -60,14 +60,15 @@ class CaptchaReaderTrainTest {
 
   @Test
   void trainsAcrossWorkersAndLogsHeldOutReading() throws Exception {
-    TrainJob.Result run = TrainJob.run(config("run", "train.steps=400", "train.sampleEvery=200"), spark, false, false);
+    TrainJob.Result run = TrainJob.run(config("run", "train.steps=800", "train.sampleEvery=400"), spark, false, false);
     Path mlrun = Path.of(run.trackingLocation());
     for (String m : List.of("loss", "seq_acc", "cer")) {
-      assertThat(Files.readAllLines(mlrun.resolve("metrics/" + m))).as(m).hasSize(400);
+      assertThat(Files.readAllLines(mlrun.resolve("metrics/" + m))).as(m).hasSize(800);
     }
     List<String> loss = Files.readAllLines(mlrun.resolve("metrics/loss"));
-    assertThat(RunFiles.meanValue(loss.subList(380, 400))).isLessThan(0.5 * RunFiles.meanValue(loss.subList(0, 20)));
-    // held-out measures at steps 200 and 400 on the test split: reading gets better
+    assertThat(RunFiles.meanValue(loss.subList(780, 800))).isLessThan(0.5 * RunFiles.meanValue(loss.subList(0, 20)));
+    // held-out measures at steps 400 and 800 on the test split: reading gets better (800 steps: the
+    // reader leaves CTC's plateau at ~300-500 steps here, how soon depends on the CPU's float rounding)
     List<String> cer = Files.readAllLines(mlrun.resolve("metrics/held_out_cer"));
     List<String> acc = Files.readAllLines(mlrun.resolve("metrics/held_out_seq_acc"));
     assertThat(cer).hasSize(2);
@@ -75,7 +76,7 @@ class CaptchaReaderTrainTest {
         .isLessThan(RunFiles.meanValue(cer.subList(0, 1)));
     // whole texts of 3-4 characters over 8: chance is ~0.001; 80 held-out CAPTCHAs
     assertThat(RunFiles.meanValue(acc.subList(1, 2))).isGreaterThan(0.03);
-    assertThat(dir.resolve("run/samples/step-00000200.png")).exists();
+    assertThat(dir.resolve("run/samples/step-00000400.png")).exists();
     assertThat(RunFiles.frames(dir.resolve("run/samples.gif"))).isEqualTo(2);
     assertThat(mlrun.resolve("artifacts/readings.png")).exists();
     assertThat(mlrun.resolve("params/model.captchaReader.alphabet")).hasContent("abcd1234");

@@ -262,6 +262,9 @@ final class NormRegions {
     String dbeta = null;
     List<String> dx = new ArrayList<>();
     for (String e : exits) {
+      if (producedBy.get(e) < backwardAt) {
+        return reject(r, "its backward ops compute " + e + " before the output's gradient is known");
+      }
       if (r.gamma() != null && e.equals(gradientName(sd, r.gamma()))) {
         dgamma = e;
       } else if (r.beta() != null && e.equals(gradientName(sd, r.beta()))) {
