@@ -494,7 +494,7 @@ public final class GraphPlan {
       Map<String, INDArray> recorded = new java.util.HashMap<>();
       Map<String, long[]> shapes = new java.util.HashMap<>();
       for (Recorded r : ops) {
-        names.add(new NormRegions.Op(r.inputs(), r.outputs()));
+        names.add(new NormRegions.Op(r.op().opName(), r.inputs(), r.outputs()));
         for (int i = 0; i < r.inputs().size(); i++) {
           recorded.putIfAbsent(r.inputs().get(i), r.inputArrays().get(i));
         }

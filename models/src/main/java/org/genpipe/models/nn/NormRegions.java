@@ -100,8 +100,13 @@ final class NormRegions {
     return v == null ? null : v.name();
   }
 
-  /** One recorded op: its input and output names, in the plan's order. */
-  record Op(List<String> inputs, List<String> outputs) {}
+  /** One recorded op: its name, input and output names, in the plan's order. */
+  record Op(String name, List<String> inputs, List<String> outputs) {
+    /** Whether it adds its inputs up (how SameDiff sums a variable's gradient from its several uses). */
+    boolean sums() {
+      return name.equals("add") || name.startsWith("merge") || name.equals("addn");
+    }
+  }
 
   /**
    * A region located in a recorded run: where the fused forward and backward kernels run (the index
@@ -265,9 +270,9 @@ final class NormRegions {
       if (producedBy.get(e) < backwardAt) {
         return reject(r, "its backward ops compute " + e + " before the output's gradient is known");
       }
-      if (r.gamma() != null && e.equals(gradientName(sd, r.gamma()))) {
+      if (r.gamma() != null && summedInto(e, gradientName(sd, r.gamma()), ops, replaced, backward)) {
         dgamma = e;
-      } else if (r.beta() != null && e.equals(gradientName(sd, r.beta()))) {
+      } else if (r.beta() != null && summedInto(e, gradientName(sd, r.beta()), ops, replaced, backward)) {
         dbeta = e;
       } else if (java.util.Arrays.equals(shapes.get(e), shapes.get(r.x()))) {
         dx.add(e); // a part of the input's gradient, summed with the others outside
@@ -278,6 +283,25 @@ final class NormRegions {
     Collections.sort(dx);
     replaced.addAll(backward);
     return new Fusion(r, forwardAt, backwardAt, replaced, gradY, dx, dgamma, dbeta);
+  }
+
+  /**
+   * Whether {@code e} is the gradient {@code grad}, or a part of it that ops outside the region add
+   * up with other parts (a scale or shift used by several layers, e.g. a discriminator run on real
+   * and generated images).
+   */
+  private static boolean summedInto(String e, String grad, List<Op> ops, Set<Integer> forward, Set<Integer> backward) {
+    if (grad == null) {
+      return false;
+    }
+    Set<String> reached = new HashSet<>(List.of(e));
+    for (int i = 0; i < ops.size() && !reached.contains(grad); i++) {
+      Op op = ops.get(i);
+      if (!forward.contains(i) && !backward.contains(i) && op.sums() && !Collections.disjoint(op.inputs(), reached)) {
+        reached.addAll(op.outputs());
+      }
+    }
+    return reached.contains(grad);
   }
 
   /** Leaves region {@code r} to its ops, saying why at DEBUG. */

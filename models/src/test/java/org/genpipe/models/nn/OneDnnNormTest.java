@@ -100,6 +100,37 @@ class OneDnnNormTest {
     assertClose("h", expected, h);
   }
 
+  /**
+   * One batch norm layer applied to two inputs (as a discriminator to real and generated images):
+   * each application is fused, and the shared scale's and shift's gradients, the sums of both parts,
+   * match SameDiff's.
+   */
+  @Test
+  void aLayerAppliedTwiceIsFusedTwiceAndItsSharedParametersGetBothParts() {
+    Layers layers = new Layers(SameDiff.create(), 4);
+    SameDiff sd = layers.sd();
+    SDVariable real = sd.placeHolder("real", DataType.FLOAT, -1, 4, 3, 5);
+    SDVariable fake = sd.placeHolder("fake", DataType.FLOAT, -1, 4, 3, 5);
+    SDVariable a = layers.batchNorm("shared", layers.conv2d("c", real, 4, 4, 3, 1, 1, false), 4, 15, true);
+    SDVariable b = layers.batchNorm("shared", layers.conv2d("c", fake, 4, 4, 3, 1, 1, false), 4, 15, true);
+    SDVariable loss = a.mul(a).mul(a).mean().add(sd.nn().sigmoid(b.mul(2.0)).mean()).rename("loss");
+    sd.setLossVariables(loss);
+    Graphs.buildGradients(sd);
+    List<String> params = layers.takeParams();
+    sd.getArrForVarName("shared/gamma").assign(Noise.gaussian(1, 1, 4, 1, 1).muli(0.3).addi(1));
+    sd.getArrForVarName("shared/beta").assign(Noise.gaussian(2, 1, 4, 1, 1).muli(0.3));
+    Map<String, INDArray> ph = Map.of("real", Noise.gaussian(3, 6, 4, 3, 5), "fake", Noise.gaussian(4, 6, 4, 3, 5));
+    Map<String, INDArray> expected = copy(sd.calculateGradientsAndOutputs(ph, List.of("loss"), params).getGradients());
+
+    GraphPlan fast = GraphPlan.record(sd, ph, List.of("loss"), params, Map.of(), false);
+    OutAndGrad result = fast.run(ph);
+    assertThat(fast.kernels("batch_norm")).isEqualTo(2);
+    assertThat(fast.kernels("batch_norm_bp")).isEqualTo(2);
+    for (String p : params) {
+      assertClose("gradient of " + p, expected.get(p), result.getGradients().get(p));
+    }
+  }
+
   private static Map<String, INDArray> copy(Map<String, INDArray> m) {
     Map<String, INDArray> out = new java.util.HashMap<>();
     m.forEach((k, v) -> out.put(k, v.dup()));
