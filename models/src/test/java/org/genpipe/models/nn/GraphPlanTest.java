@@ -200,10 +200,7 @@ class GraphPlanTest {
   void reshapesBecomeViewsAndOnlyUncheckedPlansUseApproximateKernels() {
     Layers layers = new Layers(SameDiff.create(), 5);
     SameDiff sd = layers.sd();
-    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 8, 2, 3);
-    SDVariable h = layers.silu(layers.groupNorm("gn", x, 8, 4, 2, 3));
-    SDVariable seq = h.reshape(-1, 8, 6).permute(0, 2, 1);
-    SDVariable a = layers.attention("att", seq, 8, 6, seq, 8, 6, 4);
+    SDVariable a = attentionBlock(layers);
     sd.identity("h", a);
     sd.setLossVariables(a.mul(a).sum().rename("loss"));
     Graphs.buildGradients(sd);
@@ -226,6 +223,15 @@ class GraphPlanTest {
     // deterministic: the same inputs give the same bits
     assertThat(fast.run(ph).getOutputs().get("h")).isEqualTo(h1);
   }
+
+  /** GroupNorm and SiLU of a placeholder x [N, 8, 2, 3], then self-attention over its 6 positions: [N, 6, 8]. */
+  private static SDVariable attentionBlock(Layers layers) {
+    SDVariable x = layers.sd().placeHolder("x", DataType.FLOAT, -1, 8, 2, 3);
+    SDVariable h = layers.silu(layers.groupNorm("gn", x, 8, 4, 2, 3));
+    SDVariable seq = h.reshape(-1, 8, 6).permute(0, 2, 1);
+    return layers.attention("att", seq, 8, 6, seq, 8, 6, 4);
+  }
+
   /**
    * The same block compiled for its output alone (how samplers run it): SameDiff's inference runs
    * hand arrays released by earlier ops to later ones, which must not stop reshapes from becoming
@@ -235,10 +241,7 @@ class GraphPlanTest {
   void reshapesBecomeViewsInPlansOfOutputsAlone() {
     Layers layers = new Layers(SameDiff.create(), 5);
     SameDiff sd = layers.sd();
-    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 8, 2, 3);
-    SDVariable h = layers.silu(layers.groupNorm("gn", x, 8, 4, 2, 3));
-    SDVariable seq = h.reshape(-1, 8, 6).permute(0, 2, 1);
-    SDVariable a = layers.attention("att", seq, 8, 6, seq, 8, 6, 4);
+    SDVariable a = attentionBlock(layers);
     sd.identity("h", layers.groupNorm("gn2", a.permute(0, 2, 1).reshape(-1, 8, 2, 3), 8, 2, 2, 3));
     Map<String, INDArray> ph = Map.of("x", Noise.gaussian(6, 3, 8, 2, 3));
 
