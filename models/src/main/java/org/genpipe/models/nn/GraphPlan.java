@@ -286,7 +286,7 @@ public final class GraphPlan {
     return steps.size();
   }
 
-  /** How many of the recorded reshapes became views of their inputs instead of steps. */
+  /** How many recorded reshapes (and sums' backward ops) became views of their inputs instead of steps. */
   int views() {
     return views;
   }
@@ -387,7 +387,14 @@ public final class GraphPlan {
         for (int i = 0; i < in.length; i++) {
           in[i] = resolve(r.inputs().get(i), r.inputArrays().get(i), slots, vars);
         }
-        if (views.contains(r) && plainC(in[0])) {
+        if (views.contains(r) && r.op().opName().equals("add_bp") && plainC(in[2])) {
+          // both gradients of a sum are its output's gradient: the same array instead of two copies
+          slots.put(r.outputs().get(0), in[2]);
+          slots.put(r.outputs().get(1), in[2]);
+          viewCount++;
+          continue;
+        }
+        if (views.contains(r) && r.op().opName().equals("reshape") && plainC(in[0])) {
           // a view of its input instead of a copy (see reshapeViews)
           slots.put(r.outputs().get(0), in[0].reshape('c', r.outputArrays().get(0).shape()));
           viewCount++;
@@ -612,7 +619,9 @@ public final class GraphPlan {
 
     /**
      * The reshapes whose output can be a view of their input instead of a copy (ND4J's op copies:
-     * ~0.1 ms each, ~290 of them in a DDPM training step). Results stay bit-identical as long as
+     * ~0.1 ms each, ~290 of them in a DDPM training step), and the sums' backward ops whose two
+     * gradients can be their input's array ({@link #sumGradients}; ~75 copies of activation-sized
+     * arrays per DDPM step). Results stay bit-identical as long as
      * nothing writes into the input or the output while the other is still needed: a reshape is
      * taken only if its input and output are plain c-order arrays of one type and no later op writes
      * into an array sharing its buffer (in place, through earlier views or ops that pass their input
@@ -631,6 +640,21 @@ public final class GraphPlan {
       Set<Recorded> views = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
       for (int k = 0; k < ops.size(); k++) {
         Recorded r = ops.get(k);
+        if (sumGradients(r, kept, placeholderNames)) {
+          String base = buffer(root, r.inputs().get(2));
+          boolean written = false;
+          for (int j = k + 1; j < ops.size() && !written; j++) {
+            for (String w : writes.get(j)) {
+              written |= buffer(root, w).equals(base) || r.outputs().contains(w);
+            }
+          }
+          if (!written) {
+            views.add(r);
+            root.put(r.outputs().get(0), base);
+            root.put(r.outputs().get(1), base);
+          }
+          continue;
+        }
         if (!r.op().opName().equals("reshape") || r.inputArrays().isEmpty() || r.outputArrays().size() != 1
             || kept.contains(r.outputs().get(0)) || placeholderNames.contains(r.inputs().get(0))) {
           continue;
@@ -654,6 +678,29 @@ public final class GraphPlan {
         }
       }
       return views;
+    }
+
+    /**
+     * Whether {@code r} is the backward op of a sum of two arrays of one shape ({@code add_bp} of x,
+     * y and the sum's gradient), whose two gradients are copies of its input: the plan can hand on
+     * that array itself, unless a gradient is a result of the plan or written into the network's
+     * arrays, or the input a placeholder.
+     */
+    private static boolean sumGradients(Recorded r, Set<String> kept, Set<String> placeholderNames) {
+      if (!r.op().opName().equals("add_bp") || r.inputArrays().size() != 3 || r.outputArrays().size() != 2
+          || placeholderNames.contains(r.inputs().get(2)) || kept.contains(r.outputs().get(0))
+          || kept.contains(r.outputs().get(1)) || r.outputs().get(0).equals(r.outputs().get(1))) {
+        return false;
+      }
+      INDArray eps = r.inputArrays().get(2);
+      for (INDArray a : List.of(r.inputArrays().get(0), r.inputArrays().get(1), r.outputArrays().get(0),
+          r.outputArrays().get(1))) {
+        if (a == eps || !plainC(a) || !plainC(eps) || a.dataType() != eps.dataType()
+            || !Arrays.equals(a.shape(), eps.shape())) {
+          return false;
+        }
+      }
+      return true;
     }
 
     /**

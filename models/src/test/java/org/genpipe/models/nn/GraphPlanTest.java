@@ -251,4 +251,25 @@ class GraphPlanTest {
     assertThat(checked.run(ph).getOutputs().get("h")).isEqualTo(expected);
     assertThat(checked.last().views()).as("reshapes made views").isGreaterThanOrEqualTo(8);
   }
+  /**
+   * A sum of two branches of one shape: the backward op's two gradients are its input's array
+   * itself (no copies), and the run stays bit-identical to SameDiff, gradients included.
+   */
+  @Test
+  void theGradientsOfASumAreItsOutputsGradientNotCopies() {
+    Layers layers = new Layers(SameDiff.create(), 6);
+    SameDiff sd = layers.sd();
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 5);
+    SDVariable a = FastGrad.relu(sd, layers.dense("a", x, 5, 7));
+    SDVariable b = layers.silu(layers.dense("b", x, 5, 7));
+    SDVariable sum = a.add(b);
+    sd.setLossVariables(sum.mul(sum).sum().rename("loss"));
+    Graphs.buildGradients(sd);
+    List<String> params = layers.takeParams();
+    Map<String, INDArray> ph = Map.of("x", Noise.gaussian(8, 4, 5));
+    System.setProperty(GraphPlan.Compiled.MODE_PROPERTY, "checked");
+    GraphPlan.Compiled checked = new GraphPlan.Compiled(sd, List.of("loss"), params);
+    assertSame(checked.interpreted(ph), checked.run(ph));
+    assertThat(checked.last().views()).as("the sum's backward op, no reshapes here").isEqualTo(1);
+  }
 }
