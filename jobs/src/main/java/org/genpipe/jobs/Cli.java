@@ -97,7 +97,11 @@ public final class Cli implements Runnable {
   }
 
   public static void main(String[] args) {
-    System.exit(execute(args));
+    // each line of output in one piece, even where Spark's logging shares the pipe (see WholeLines)
+    System.setOut(org.genpipe.jobs.cli.WholeLines.stdout());
+    int code = execute(args);
+    System.out.flush();
+    System.exit(code);
   }
 
   static final class Version implements CommandLine.IVersionProvider {

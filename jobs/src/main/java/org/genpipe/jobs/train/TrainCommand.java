@@ -65,10 +65,9 @@ public final class TrainCommand implements Callable<Integer>, Validated {
 
   /** The run summary every training entry point prints. */
   public static void print(TrainJob.Result r) {
-    // one println of the whole line: printf writes its pieces one by one, and a log line of Spark's
-    // shutdown, written to the same stream meanwhile, landed inside it (seen under spark-submit)
-    System.out.println(String.format("trained %,d steps (%,d examples) in %.1f s; compute %.1f s, averaging overhead "
-        + "%.1f%%", r.steps(), r.examples(), r.seconds(), r.computeSeconds(), 100 * r.overhead()));
+    System.out.printf("trained %,d steps (%,d examples) in %.1f s; compute %.1f s, averaging overhead %.1f%%%n",
+        r.steps(), r.examples(), r.seconds(), r.computeSeconds(),
+        100 * r.overhead());
     System.out.println("run folder:  " + r.output());
     System.out.println("checkpoint:  " + r.checkpoint());
     System.out.println("pictures:    " + String.join(", ", r.pictures()));
