@@ -365,7 +365,7 @@ public final class GraphPlan {
         kept.add(sd.getVariable(w).getGradient().name());
       }
       kept.addAll(targets.keySet());
-      Set<Recorded> views = reshapeViews(kept, ph.keySet());
+      Set<Recorded> views = aliases(kept, ph.keySet());
       Fusions fusions = exact || !fuse || "false".equals(System.getProperty(FUSE_PROPERTY)) ? Fusions.NONE
           : fusions(kept);
       List<Step> steps = new ArrayList<>();
@@ -395,7 +395,7 @@ public final class GraphPlan {
           continue;
         }
         if (views.contains(r) && r.op().opName().equals("reshape") && plainC(in[0])) {
-          // a view of its input instead of a copy (see reshapeViews)
+          // a view of its input instead of a copy (see aliases)
           slots.put(r.outputs().get(0), in[0].reshape('c', r.outputArrays().get(0).shape()));
           viewCount++;
           continue;
@@ -441,9 +441,7 @@ public final class GraphPlan {
         Runnable kernel = OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead);
         if (kernel == null && !exact) {
           kernel = OneDnnEltwise.kernel(r.op().opName(), in, out);
-        }
-        if (kernel == null && !exact) {
-          kernel = OneDnnMatmul.kernel(r.op().opName(), in, out, r.iArgs(), r.tArgs());
+          kernel = kernel != null ? kernel : OneDnnMatmul.kernel(r.op().opName(), in, out, r.iArgs(), r.tArgs());
         }
         steps.add(new Step(r.op(), ctx, kernel, in, out));
       }
@@ -510,7 +508,8 @@ public final class GraphPlan {
         }
       }
       recorded.forEach((k, v) -> shapes.put(k, v.shape()));
-      List<List<String>> writes = inPlaceWrites(new java.util.HashMap<>());
+      Map<String, String> shared = new java.util.HashMap<>();
+      List<List<String>> writes = inPlaceWrites(shared);
       Map<Integer, NormRegions.Fusion> forwardAt = new java.util.HashMap<>();
       Map<Integer, NormRegions.Fusion> backwardAt = new java.util.HashMap<>();
       Set<Integer> replaced = new HashSet<>();
@@ -518,10 +517,8 @@ public final class GraphPlan {
         INDArray x = recorded.get(f.region().x());
         INDArray y = recorded.get(f.region().y());
         INDArray dy = f.gradY() == null ? null : recorded.get(f.gradY());
-        boolean inputWritten = false;
-        for (int j = f.forwardAt(); j < ops.size(); j++) {
-          inputWritten |= writes.get(j).contains(f.region().x());
-        }
+        boolean inputWritten = writtenAfter(f.forwardAt() - 1, buffer(shared, f.region().x()), List.of(), writes,
+            shared);
         if (x == null || y == null || !floatC(x) || !floatC(y) || !Arrays.equals(x.shape(), y.shape())
             || (f.backwardAt() >= 0 && (dy == null || !floatC(dy) || !Arrays.equals(dy.shape(), x.shape())))
             || inputWritten || !Collections.disjoint(replaced, f.replaced())) {
@@ -632,7 +629,7 @@ public final class GraphPlan {
      * of SameDiff's arrays across ops: SameDiff's inference runs hand a released array to a later
      * op, which the plan gives an array of its own.
      */
-    private Set<Recorded> reshapeViews(Set<String> kept, Set<String> placeholderNames) {
+    private Set<Recorded> aliases(Set<String> kept, Set<String> placeholderNames) {
       // the name whose buffer each name's array is, where an op runs in place or passes its input on
       Map<String, String> shared = new java.util.HashMap<>();
       List<List<String>> writes = inPlaceWrites(shared);
@@ -642,13 +639,7 @@ public final class GraphPlan {
         Recorded r = ops.get(k);
         if (sumGradients(r, kept, placeholderNames)) {
           String base = buffer(root, r.inputs().get(2));
-          boolean written = false;
-          for (int j = k + 1; j < ops.size() && !written; j++) {
-            for (String w : writes.get(j)) {
-              written |= buffer(root, w).equals(base) || r.outputs().contains(w);
-            }
-          }
-          if (!written) {
+          if (!writtenAfter(k, base, r.outputs(), writes, root)) {
             views.add(r);
             root.put(r.outputs().get(0), base);
             root.put(r.outputs().get(1), base);
@@ -665,19 +656,25 @@ public final class GraphPlan {
           continue;
         }
         String base = buffer(root, r.inputs().get(0));
-        String out = r.outputs().get(0);
-        boolean written = false;
-        for (int j = k + 1; j < ops.size() && !written; j++) {
-          for (String w : writes.get(j)) {
-            written |= buffer(root, w).equals(base) || w.equals(out);
-          }
-        }
-        if (!written) {
+        if (!writtenAfter(k, base, r.outputs(), writes, root)) {
           views.add(r);
-          root.put(out, base);
+          root.put(r.outputs().get(0), base);
         }
       }
       return views;
+    }
+
+    /** Whether an op after op {@code k} writes into buffer {@code base} or into one of {@code names}. */
+    private boolean writtenAfter(int k, String base, List<String> names, List<List<String>> writes,
+        Map<String, String> root) {
+      for (int j = k + 1; j < ops.size(); j++) {
+        for (String w : writes.get(j)) {
+          if (buffer(root, w).equals(base) || names.contains(w)) {
+            return true;
+          }
+        }
+      }
+      return false;
     }
 
     /**

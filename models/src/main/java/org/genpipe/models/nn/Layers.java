@@ -26,7 +26,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * from mean and variance ops (ND4J's batchNorm op has no working backward in M2.1).
  */
 public final class Layers {
-  private static final double BN_EPS = 1e-5;
+  /** Epsilon inside the square root of batch, group and instance norm (PyTorch's default). */
+  static final double BN_EPS = 1e-5;
   private static final double BN_MOMENTUM = 0.1;
 
   private final SameDiff sd;

@@ -28,7 +28,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * difference.
  */
 final class OneDnnNorm {
-  static final float EPS = 1e-5f;
+  /** The epsilon inside the square root, the layers' own. */
+  private static final float EPS = (float) Layers.BN_EPS;
 
   private final NormRegions.Region region;
   private final INDArray x;
