@@ -31,7 +31,10 @@ import org.genpipe.models.ModelState;
  * request travel with its slices, so every worker knows the round's totals and whether to stop.
  *
  * <p>One thread moves the bytes: non-blocking channels, each peer's outgoing message written while
- * the incoming ones are read, into buffers allocated once per stage.
+ * the incoming ones are read, into buffers allocated once per stage. The sums read the receive
+ * buffers where they are, a few thousand values at a time (nothing of a slice's size is allocated per
+ * round, only the averaged state itself), and each worker checks its averaged slice for non-finite
+ * values and sends the answer with it.
  */
 final class Allreduce implements Closeable {
   private final int rank;
@@ -141,11 +144,14 @@ final class Allreduce implements Closeable {
     }
   }
 
-  /** A round's outcome on every worker: the averaged state, all workers' counts and losses merged, a stop request. */
-  record Averaged(ModelState state, RoundResult totals, boolean stopRequested) {
+  /**
+   * A round's outcome on every worker: the averaged state, all workers' counts and losses merged, a
+   * stop request, and whether some value of the average is not finite.
+   */
+  record Averaged(ModelState state, RoundResult totals, boolean stopRequested, boolean nonFiniteState) {
     /** Whether the run must stop after this round: a non-finite loss on some worker, or a non-finite average. */
     boolean diverged() {
-      return totals.nonFinite() != null || state.firstNonFinite() != null;
+      return totals.nonFinite() != null || nonFiniteState;
     }
   }
 
@@ -156,7 +162,7 @@ final class Allreduce implements Closeable {
   Averaged average(RoundResult mine, boolean stop) throws IOException {
     ModelState state = mine.state();
     if (workers == 1) {
-      return new Averaged(state, mine.withoutState(), stop);
+      return new Averaged(state, mine.withoutState(), stop, state.firstNonFinite() != null);
     }
     if (layout == null || !layout.fits(state)) {
       layout = new Layout(state);
@@ -173,15 +179,16 @@ final class Allreduce implements Closeable {
       }
     }
     exchange();
-    RoundResult[] totals = new RoundResult[workers];
-    float[][] slices = new float[workers][];
+    RoundResult sum = new RoundResult();
     long[] counts = new long[workers];
+    java.nio.FloatBuffer[] slices = new java.nio.FloatBuffer[workers];
     boolean stopRequested = stop;
     for (int p = 0; p < workers; p++) {
       if (p == rank) {
-        totals[p] = mine.withoutState();
+        sum = RoundResult.merge(sum, mine.withoutState());
         counts[p] = mine.examples();
-        slices[p] = layout.slice(state, rank);
+        layout.copySlice(state, rank, layout.own);
+        slices[p] = java.nio.FloatBuffer.wrap(layout.own);
         continue;
       }
       ByteBuffer b = in[p];
@@ -189,64 +196,85 @@ final class Allreduce implements Closeable {
       counts[p] = b.getLong();
       byte[] h = new byte[b.getInt()];
       b.get(h);
-      totals[p] = deserialize(h, p);
-      slices[p] = new float[layout.length(rank)];
-      b.asFloatBuffer().get(slices[p]);
+      sum = RoundResult.merge(sum, deserialize(h, p));
+      slices[p] = b.asFloatBuffer();
     }
-    float[] mean = weightedMean(slices, counts);
+    boolean nonFinite = weightedMean(slices, counts, layout.mean, layout.scratch, layout.chunk);
+    float[][] averaged = layout.empty();
+    layout.fill(averaged, rank, java.nio.FloatBuffer.wrap(layout.mean));
 
-    // all-gather: this worker's averaged slice to everyone, theirs into the averaged state
+    // all-gather: this worker's averaged slice (and whether it is finite) to everyone, theirs into the averaged state
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
-        ByteBuffer b = outgoing(p, 4 + 4 * mean.length);
-        b.asFloatBuffer().put(mean);
-        b.position(b.position() + 4 * mean.length).flip();
+        ByteBuffer b = outgoing(p, 4 + 1 + 4 * layout.mean.length);
+        b.put((byte) (nonFinite ? 1 : 0));
+        b.asFloatBuffer().put(layout.mean);
+        b.position(b.position() + 4 * layout.mean.length).flip();
       }
     }
     exchange();
-    float[][] averaged = layout.empty();
-    layout.fill(averaged, rank, java.nio.FloatBuffer.wrap(mean));
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
+        nonFinite |= in[p].get() != 0;
         layout.fill(averaged, p, in[p].asFloatBuffer());
       }
     }
-    RoundResult sum = new RoundResult();
-    for (RoundResult t : totals) {
-      sum = RoundResult.merge(sum, t);
-    }
-    return new Averaged(layout.state(averaged), sum, stopRequested);
+    return new Averaged(layout.state(averaged), sum, stopRequested, nonFinite);
   }
 
+  /** Values averaged per pass of {@link #weightedMean}: its working arrays stay in the L1 cache. */
+  static final int CHUNK = 2048;
+
   /**
-   * The slices' average weighted by {@code counts}: per value, in double, worker 0's value times its
-   * count, plus each next worker's in order, divided by the total count (what RoundResult's merge and
-   * averagedState do over whole states).
+   * Writes into {@code mean} the average of the workers' {@code slices} weighted by {@code counts}: per
+   * value, in double, worker 0's value times its count, plus each next worker's in order, divided by
+   * the total count (what RoundResult's merge and averagedState do over whole states). Works
+   * {@value #CHUNK} values at a time, read from the slices (receive buffers, read where they are) into
+   * {@code scratch} and summed in {@code chunk}. Returns whether some average is not finite.
    */
-  static float[] weightedMean(float[][] slices, long[] counts) {
-    int n = slices[0].length;
+  static boolean weightedMean(java.nio.FloatBuffer[] slices, long[] counts, float[] mean, float[][] scratch,
+      double[] chunk) {
+    int n = mean.length;
     long total = 0;
     for (long c : counts) {
       total += c;
     }
-    double[] sum = new double[n];
-    float[] first = slices[0];
     double n0 = counts[0];
-    for (int i = 0; i < n; i++) {
-      sum[i] = (double) first[i] * n0;
-    }
-    for (int w = 1; w < slices.length; w++) {
-      float[] v = slices[w];
-      double c = counts[w];
-      for (int i = 0; i < n; i++) {
-        sum[i] += v[i] * c;
+    // x * 0 is 0 for finite x and NaN otherwise; four sums so that the loop need not wait on one
+    float z0 = 0;
+    float z1 = 0;
+    float z2 = 0;
+    float z3 = 0;
+    for (int from = 0; from < n; from += CHUNK) {
+      int m = Math.min(CHUNK, n - from);
+      float[] first = scratch[0];
+      slices[0].get(from, first, 0, m);
+      for (int i = 0; i < m; i++) {
+        chunk[i] = (double) first[i] * n0;
+      }
+      for (int w = 1; w < slices.length; w++) {
+        float[] v = scratch[w];
+        slices[w].get(from, v, 0, m);
+        double c = counts[w];
+        for (int i = 0; i < m; i++) {
+          chunk[i] += v[i] * c;
+        }
+      }
+      for (int i = 0; i < m; i++) {
+        mean[from + i] = (float) (chunk[i] / total);
+      }
+      int i = from;
+      for (; i + 3 < from + m; i += 4) {
+        z0 += mean[i] * 0f;
+        z1 += mean[i + 1] * 0f;
+        z2 += mean[i + 2] * 0f;
+        z3 += mean[i + 3] * 0f;
+      }
+      for (; i < from + m; i++) {
+        z0 += mean[i] * 0f;
       }
     }
-    float[] mean = new float[n];
-    for (int i = 0; i < n; i++) {
-      mean[i] = (float) (sum[i] / total);
-    }
-    return mean;
+    return Float.isNaN(z0 + z1 + z2 + z3);
   }
 
   /** Peer {@code p}'s outgoing buffer, cleared, with room for {@code bytes} bytes, the length prefix written. */
@@ -360,6 +388,12 @@ final class Allreduce implements Closeable {
     private final int[] lengths;
     private final long[] starts; // of each array in the flat range
     private final long total;
+    /** This worker's own values of slice {@code rank}, and that slice averaged; reused every round. */
+    final float[] own;
+    final float[] mean;
+    /** {@link #weightedMean}'s working space. */
+    final float[][] scratch = new float[workers][CHUNK];
+    final double[] chunk = new double[CHUNK];
 
     Layout(ModelState s) {
       lengths = new int[s.arrays().size()];
@@ -373,6 +407,8 @@ final class Allreduce implements Closeable {
         at += e.getValue().length;
       }
       total = at;
+      own = new float[length(rank)];
+      mean = new float[length(rank)];
     }
 
     /** Whether {@code s} has this layout's arrays in this order. */
@@ -395,10 +431,9 @@ final class Allreduce implements Closeable {
       return (int) (from(slice + 1) - from(slice));
     }
 
-    float[] slice(ModelState s, int slice) {
-      float[] out = new float[length(slice)];
+    /** Copies slice {@code slice} of {@code s} into {@code out}. */
+    void copySlice(ModelState s, int slice, float[] out) {
       parts(slice, (a, arrayAt, sliceAt, n) -> System.arraycopy(s.get(names.get(a)), arrayAt, out, sliceAt, n));
-      return out;
     }
 
     /** Puts slice {@code slice} of {@code s} into {@code b} as floats (in b's byte order), advancing b. */

@@ -1,0 +1,129 @@
+package org.genpipe.jobs.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.channels.ServerSocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.genpipe.models.ModelState;
+import org.junit.jupiter.api.Test;
+
+/** The allreduce between workers over real loopback sockets, one thread per worker, against rounds mode's merge. */
+class AllreduceTest {
+  /**
+   * Array lengths that put slice and chunk boundaries inside arrays and leave a short last chunk
+   * (three workers: the last slice has 7,129 values, its last chunk 985).
+   */
+  private static final int[] LENGTHS = {5000, 3, Allreduce.CHUNK + 1, 7 * Allreduce.CHUNK - 5, 2};
+
+  @Test
+  void threeWorkersAverageBitForBitAsRoundsModeMergesOverSeveralRounds() throws Exception {
+    int workers = 3;
+    long[] examples = {64, 33, 50}; // not powers of two: each product rounds
+    List<List<RoundResult>> rounds = new ArrayList<>();
+    for (int round = 0; round < 3; round++) {
+      List<RoundResult> contributions = new ArrayList<>();
+      for (int w = 0; w < workers; w++) {
+        contributions.add(contribution(w, examples[w], 100L * round + w, Float.NaN, -1));
+      }
+      rounds.add(contributions);
+    }
+    List<List<Allreduce.Averaged>> got = allreduce(workers, rounds);
+
+    for (int round = 0; round < rounds.size(); round++) {
+      RoundResult merged = new RoundResult();
+      for (int w = 0; w < workers; w++) {
+        merged = RoundResult.merge(merged, contribution(w, examples[w], 100L * round + w, Float.NaN, -1));
+      }
+      ModelState expected = merged.averagedState();
+      for (int w = 0; w < workers; w++) {
+        Allreduce.Averaged a = got.get(w).get(round);
+        for (Map.Entry<String, float[]> e : expected.arrays().entrySet()) {
+          assertThat(a.state().get(e.getKey())).as("round %d worker %d array %s", round, w, e.getKey())
+              .containsExactly(e.getValue());
+        }
+        assertThat(a.totals().examples()).isEqualTo(147);
+        assertThat(a.totals().meanLosses(1)).isEqualTo(merged.meanLosses(1));
+        assertThat(a.diverged()).isFalse();
+        assertThat(a.stopRequested()).isFalse();
+      }
+    }
+  }
+
+  @Test
+  void aNonFiniteValueInAnyWorkersSliceEndsTheRoundOnEveryWorker() throws Exception {
+    int workers = 3;
+    // the last value of the state: the last slice, the short last chunk, the odd tail of the finiteness check
+    int last = java.util.Arrays.stream(LENGTHS).sum() - 1;
+    for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+      for (int at : new int[] {0, 5001, last}) {
+        List<RoundResult> contributions = new ArrayList<>();
+        for (int w = 0; w < workers; w++) {
+          contributions.add(contribution(w, 64, w, bad, w == 1 ? at : -1));
+        }
+        List<List<Allreduce.Averaged>> got = allreduce(workers, List.of(contributions));
+        for (int w = 0; w < workers; w++) {
+          Allreduce.Averaged a = got.get(w).get(0);
+          assertThat(a.diverged()).as("%s at %d, seen by worker %d", bad, at, w).isTrue();
+          assertThat(a.state().firstNonFinite()).isNotNull();
+        }
+      }
+    }
+  }
+
+  /** Worker {@code w}'s contribution: arrays of {@link #LENGTHS} from {@code seed}; {@code bad} at flat index {@code at} (>= 0). */
+  private static RoundResult contribution(int w, long examples, long seed, float bad, int at) {
+    Random r = new Random(seed);
+    ModelState s = new ModelState();
+    int flat = 0;
+    for (int a = 0; a < LENGTHS.length; a++) {
+      float[] v = new float[LENGTHS[a]];
+      for (int i = 0; i < v.length; i++, flat++) {
+        v[i] = flat == at ? bad : (float) (r.nextGaussian() * Math.pow(10, r.nextInt(7) - 3));
+      }
+      s.put("array" + a, v);
+    }
+    List<Map<String, Double>> losses = List.of(Map.of("loss", 1.0 + w), Map.of("loss", 0.5 * w));
+    return RoundResult.of(w, s, examples, losses, 0, 1_000_000L);
+  }
+
+  /** Runs the rounds' contributions through a real allreduce among {@code workers} threads; per worker, its outcomes. */
+  private static List<List<Allreduce.Averaged>> allreduce(int workers, List<List<RoundResult>> rounds) throws Exception {
+    ServerSocketChannel[] servers = new ServerSocketChannel[workers];
+    String[] addresses = new String[workers];
+    for (int w = 0; w < workers; w++) {
+      servers[w] = Allreduce.listen("127.0.0.1", workers);
+      addresses[w] = Allreduce.address(servers[w]);
+    }
+    ExecutorService pool = Executors.newFixedThreadPool(workers);
+    try {
+      List<Future<List<Allreduce.Averaged>>> futures = new ArrayList<>();
+      for (int w = 0; w < workers; w++) {
+        int rank = w;
+        futures.add(pool.submit(() -> {
+          List<Allreduce.Averaged> out = new ArrayList<>();
+          try (ServerSocketChannel server = servers[rank];
+              Allreduce a = Allreduce.connect(rank, addresses, server, 60_000, () -> {})) {
+            for (List<RoundResult> round : rounds) {
+              out.add(a.average(round.get(rank), false));
+            }
+          }
+          return out;
+        }));
+      }
+      List<List<Allreduce.Averaged>> results = new ArrayList<>();
+      for (Future<List<Allreduce.Averaged>> f : futures) {
+        results.add(f.get(60, TimeUnit.SECONDS));
+      }
+      return results;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+}
