@@ -196,11 +196,20 @@ final class NormRegions {
     Set<Integer> backward = new HashSet<>();
     Map<String, Integer> producedBy = new HashMap<>();
     int backwardAt = -1;
+    // the backward ops end at the input's gradient: what reads it is the backward of the ops before
+    // the region (a broadcast sum's reduction, say), computed from it alone but not part of the region
+    String gradX = gradientName(sd, r.x());
     for (int i = 0; i < ops.size(); i++) {
       if (replaced.contains(i)) {
         continue;
       }
       Op op = ops.get(i);
+      if (gradX != null && op.inputs().contains(gradX)) {
+        if (!Collections.disjoint(op.inputs(), r.inside())) {
+          return reject(r, "the op computing " + op.outputs() + " reads its inside and the input's gradient");
+        }
+        continue;
+      }
       boolean readsInside = false;
       boolean readsDerived = false;
       boolean readsGradient = false;

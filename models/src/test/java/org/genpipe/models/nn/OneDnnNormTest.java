@@ -131,6 +131,39 @@ class OneDnnNormTest {
     }
   }
 
+  /**
+   * A group norm of a per-channel shift (the DDPM's residual block: a timestep embedding added to
+   * every pixel of a channel): the backward kernel ends at the norm's input gradient, and the shift's
+   * gradient (that gradient summed over the pixels) stays with the ops before it. (The region used to
+   * take that sum in and was left to its ops.)
+   */
+  @Test
+  void aNormOfAPerChannelShiftIsFusedAndTheShiftsGradientStaysOutside() {
+    Layers layers = new Layers(SameDiff.create(), 5);
+    SameDiff sd = layers.sd();
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 4, 3, 5);
+    SDVariable e = sd.placeHolder("e", DataType.FLOAT, -1, 6);
+    SDVariable a = layers.conv2d("c", x, 4, 4, 3, 1, 1);
+    SDVariable shift = layers.dense("emb", e, 6, 4).reshape(-1, 4, 1, 1);
+    SDVariable g = layers.groupNorm("gn", FastGrad.channelAdd(sd, a, shift, 2, 3), 4, 2, 3, 5);
+    SDVariable loss = g.mul(g).mul(g).mean().rename("loss");
+    sd.setLossVariables(loss);
+    Graphs.buildGradients(sd);
+    List<String> params = layers.takeParams();
+    sd.getArrForVarName("gn/gamma").assign(Noise.gaussian(1, 1, 4, 1, 1).muli(0.3).addi(1));
+    sd.getArrForVarName("gn/beta").assign(Noise.gaussian(2, 1, 4, 1, 1).muli(0.3));
+    Map<String, INDArray> ph = Map.of("x", Noise.gaussian(3, 6, 4, 3, 5), "e", Noise.gaussian(4, 6, 6));
+    Map<String, INDArray> expected = copy(sd.calculateGradientsAndOutputs(ph, List.of("loss"), params).getGradients());
+
+    GraphPlan fast = GraphPlan.record(sd, ph, List.of("loss"), params, Map.of(), false);
+    OutAndGrad result = fast.run(ph);
+    assertThat(fast.kernels("group_norm")).isEqualTo(1);
+    assertThat(fast.kernels("group_norm_bp")).isEqualTo(1);
+    for (String p : params) {
+      assertClose("gradient of " + p, expected.get(p), result.getGradients().get(p));
+    }
+  }
+
   private static Map<String, INDArray> copy(Map<String, INDArray> m) {
     Map<String, INDArray> out = new java.util.HashMap<>();
     m.forEach((k, v) -> out.put(k, v.dup()));
