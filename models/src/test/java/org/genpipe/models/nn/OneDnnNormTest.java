@@ -117,18 +117,9 @@ class OneDnnNormTest {
     sd.setLossVariables(loss);
     Graphs.buildGradients(sd);
     List<String> params = layers.takeParams();
-    sd.getArrForVarName("shared/gamma").assign(Noise.gaussian(1, 1, 4, 1, 1).muli(0.3).addi(1));
-    sd.getArrForVarName("shared/beta").assign(Noise.gaussian(2, 1, 4, 1, 1).muli(0.3));
+    perturb(sd, "shared", 4);
     Map<String, INDArray> ph = Map.of("real", Noise.gaussian(3, 6, 4, 3, 5), "fake", Noise.gaussian(4, 6, 4, 3, 5));
-    Map<String, INDArray> expected = copy(sd.calculateGradientsAndOutputs(ph, List.of("loss"), params).getGradients());
-
-    GraphPlan fast = GraphPlan.record(sd, ph, List.of("loss"), params, Map.of(), false);
-    OutAndGrad result = fast.run(ph);
-    assertThat(fast.kernels("batch_norm")).isEqualTo(2);
-    assertThat(fast.kernels("batch_norm_bp")).isEqualTo(2);
-    for (String p : params) {
-      assertClose("gradient of " + p, expected.get(p), result.getGradients().get(p));
-    }
+    assertFusedLikeOps(sd, ph, params, "batch_norm", 2);
   }
 
   /**
@@ -150,15 +141,28 @@ class OneDnnNormTest {
     sd.setLossVariables(loss);
     Graphs.buildGradients(sd);
     List<String> params = layers.takeParams();
-    sd.getArrForVarName("gn/gamma").assign(Noise.gaussian(1, 1, 4, 1, 1).muli(0.3).addi(1));
-    sd.getArrForVarName("gn/beta").assign(Noise.gaussian(2, 1, 4, 1, 1).muli(0.3));
+    perturb(sd, "gn", 4);
     Map<String, INDArray> ph = Map.of("x", Noise.gaussian(3, 6, 4, 3, 5), "e", Noise.gaussian(4, 6, 6));
-    Map<String, INDArray> expected = copy(sd.calculateGradientsAndOutputs(ph, List.of("loss"), params).getGradients());
+    assertFusedLikeOps(sd, ph, params, "group_norm", 1);
+  }
 
+  /** Moves layer {@code name}'s scale and shift ({@code channels} each) away from 1 and 0. */
+  private static void perturb(SameDiff sd, String name, int channels) {
+    sd.getArrForVarName(name + "/gamma").assign(Noise.gaussian(1, 1, channels, 1, 1).muli(0.3).addi(1));
+    sd.getArrForVarName(name + "/beta").assign(Noise.gaussian(2, 1, channels, 1, 1).muli(0.3));
+  }
+
+  /**
+   * The gradients of "loss" through a compiled plan with {@code kernel} fused {@code times} times each
+   * way are those of SameDiff's ops, within float rounding.
+   */
+  private static void assertFusedLikeOps(SameDiff sd, Map<String, INDArray> ph, List<String> params, String kernel,
+      int times) {
+    Map<String, INDArray> expected = copy(sd.calculateGradientsAndOutputs(ph, List.of("loss"), params).getGradients());
     GraphPlan fast = GraphPlan.record(sd, ph, List.of("loss"), params, Map.of(), false);
     OutAndGrad result = fast.run(ph);
-    assertThat(fast.kernels("group_norm")).isEqualTo(1);
-    assertThat(fast.kernels("group_norm_bp")).isEqualTo(1);
+    assertThat(fast.kernels(kernel)).isEqualTo(times);
+    assertThat(fast.kernels(kernel + "_bp")).isEqualTo(times);
     for (String p : params) {
       assertClose("gradient of " + p, expected.get(p), result.getGradients().get(p));
     }
