@@ -77,6 +77,7 @@ final class OneDnn {
     private final List<primitive> primitives = new ArrayList<>();
     private final List<IntMemoryMap> primitiveArgs = new ArrayList<>();
     private final List<Copy> after = new ArrayList<>();
+    private final List<Read> reads = new ArrayList<>();
     // the Java objects own native handles: kept reachable as long as the kernel
     private final List<Object> keep = new ArrayList<>();
 
@@ -154,8 +155,23 @@ final class OneDnn {
     }
 
     private memory bind(INDArray a, int[] perm, long[] dims, memory.desc format, boolean read) {
-      return bind(plain(a, dims, perm), format, read);
+      if (read) {
+        // one copy per array and format: a backward kernel's primitives often read the output's gradient in one format
+        for (Read r : reads) {
+          if (r.array() == a && java.util.Arrays.equals(r.perm(), perm) && r.copy().get_desc().equals(format)) {
+            return r.copy();
+          }
+        }
+      }
+      memory m = bind(plain(a, dims, perm), format, read);
+      if (read) {
+        reads.add(new Read(a, perm, m));
+      }
+      return m;
     }
+
+    /** An array read in a primitive's format, and the memory it is read from. */
+    private record Read(INDArray array, int[] perm, memory copy) {}
 
     private memory bind(memory user, memory.desc format, boolean read) {
       if (user.get_desc().equals(format)) {
@@ -169,6 +185,16 @@ final class OneDnn {
         after.add(new Copy(internal, user));
       }
       return internal;
+    }
+
+    /** How many copies of {@code a} the kernel makes before its primitives (for tests). */
+    int copiesOf(INDArray a) {
+      long address = a.data().addressPointer().address() + a.offset() * a.data().getElementSize();
+      int n = 0;
+      for (Copy c : before) {
+        n += c.from().get_data_handle().address() == address ? 1 : 0;
+      }
+      return n;
     }
 
     void add(primitive p, IntMemoryMap args) {

@@ -45,6 +45,22 @@ class OneDnnConvolutionsTest {
     compare("conv2d_bp", bpIn, bpOut, iArgs);
   }
 
+  /**
+   * A convolution's backward data and backward weights both read the output's gradient, in the same
+   * blocked format at these widths: the kernel copies it into that format once.
+   */
+  @Test
+  void theBackwardKernelCopiesTheOutputsGradientOnce() {
+    INDArray x = Nd4j.randn(DataType.FLOAT, N, 32, 12, 12);
+    INDArray w = Nd4j.randn(DataType.FLOAT, 3, 3, 32, 32);
+    INDArray g = Nd4j.randn(DataType.FLOAT, N, 32, 12, 12);
+    long[] iArgs = {3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0};
+    INDArray[] out = {x.ulike(), w.ulike()};
+    OneDnn.Kernel k = (OneDnn.Kernel) OneDnnConvolutions.kernel("conv2d_bp", new INDArray[] {x, w, g}, out, iArgs, true);
+    assertThat(k.copiesOf(x)).as("the input, for backward weights").isEqualTo(1);
+    assertThat(k.copiesOf(g)).as("the output's gradient, for both primitives").isEqualTo(1);
+  }
+
   /** in, out channels; input size; kernel; stride (no padding: Layers crops instead). */
   @ParameterizedTest
   @CsvSource({"32, 16, 3, 3, 2", "8, 1, 14, 3, 2", "6, 3, 5, 4, 2", "4, 4, 6, 3, 1"})
