@@ -35,6 +35,26 @@ public final class ModelState implements Serializable {
     return this;
   }
 
+  /**
+   * The array named {@code name} to write {@code length} values into: the one this state holds when it
+   * has that length (a buffer reused round after round), else a new one, put under that name.
+   */
+  public float[] reuse(String name, int length) {
+    float[] a = arrays.get(name);
+    if (a == null || a.length != length) {
+      a = new float[length];
+      arrays.put(name, a);
+    }
+    return a;
+  }
+
+  /** A copy with arrays of its own. */
+  public ModelState copy() {
+    ModelState c = new ModelState();
+    arrays.forEach((k, v) -> c.put(k, v.clone()));
+    return c;
+  }
+
   public float[] get(String name) {
     float[] a = arrays.get(name);
     if (a == null) {

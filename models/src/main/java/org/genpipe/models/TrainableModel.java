@@ -40,6 +40,16 @@ public interface TrainableModel extends AutoCloseable {
   /** All state as named flat arrays: parameters, optimizer state, running statistics, EMA copies. */
   ModelState state();
 
+  /**
+   * Writes {@link #state()} into {@code into}: into the arrays it already holds under the same names
+   * and lengths ({@link ModelState#reuse}), so that a training loop that hands the state on every
+   * round need not allocate it every round (arrays of a few hundred kilobytes and more are G1
+   * humongous objects: a collection every few rounds). By default, a fresh state's arrays.
+   */
+  default void exportTo(ModelState into) {
+    state().arrays().forEach(into::put);
+  }
+
   /** Replaces all state; the names and lengths must match {@link #state()}. */
   void loadState(ModelState state);
 

@@ -157,7 +157,10 @@ final class Allreduce implements Closeable {
 
   /**
    * Averages this worker's contribution of the round with the others'; {@code stop}: this worker asks
-   * all to end the stage after this round (every worker learns it in the same round).
+   * all to end the stage after this round (every worker learns it in the same round). The averaged
+   * state's arrays are this allreduce's and the next call overwrites them: copy a state to keep it.
+   * (They are as large as the state: allocated every round, they were G1 humongous objects for
+   * states of a few hundred thousand values, and a collection every few rounds.)
    */
   Averaged average(RoundResult mine, boolean stop) throws IOException {
     ModelState state = mine.state();
@@ -200,7 +203,7 @@ final class Allreduce implements Closeable {
       slices[p] = b.asFloatBuffer();
     }
     boolean nonFinite = weightedMean(slices, counts, layout.mean, layout.scratch, layout.chunk);
-    float[][] averaged = layout.empty();
+    float[][] averaged = layout.averaged;
     layout.fill(averaged, rank, java.nio.FloatBuffer.wrap(layout.mean));
 
     // all-gather: this worker's averaged slice (and whether it is finite) to everyone, theirs into the averaged state
@@ -219,7 +222,7 @@ final class Allreduce implements Closeable {
         layout.fill(averaged, p, in[p].asFloatBuffer());
       }
     }
-    return new Averaged(layout.state(averaged), sum, stopRequested, nonFinite);
+    return new Averaged(layout.state, sum, stopRequested, nonFinite);
   }
 
   /** Values averaged per pass of {@link #weightedMean}: its working arrays stay in the L1 cache. */
@@ -391,6 +394,9 @@ final class Allreduce implements Closeable {
     /** This worker's own values of slice {@code rank}, and that slice averaged; reused every round. */
     final float[] own;
     final float[] mean;
+    /** The averaged state's arrays, and the state made of them, that every round returns (overwritten by the next). */
+    final float[][] averaged;
+    final ModelState state;
     /** {@link #weightedMean}'s working space. */
     final float[][] scratch = new float[workers][CHUNK];
     final double[] chunk = new double[CHUNK];
@@ -409,6 +415,12 @@ final class Allreduce implements Closeable {
       total = at;
       own = new float[length(rank)];
       mean = new float[length(rank)];
+      averaged = new float[lengths.length][];
+      state = new ModelState();
+      for (int a = 0; a < lengths.length; a++) {
+        averaged[a] = new float[lengths[a]];
+        state.put(names.get(a), averaged[a]);
+      }
     }
 
     /** Whether {@code s} has this layout's arrays in this order. */
@@ -443,25 +455,9 @@ final class Allreduce implements Closeable {
       b.position(b.position() + 4 * length(slice));
     }
 
-    float[][] empty() {
-      float[][] arrays = new float[lengths.length][];
-      for (int a = 0; a < lengths.length; a++) {
-        arrays[a] = new float[lengths[a]];
-      }
-      return arrays;
-    }
-
     /** Copies slice {@code slice}'s values from {@code values} (at its position) into {@code arrays}. */
     void fill(float[][] arrays, int slice, java.nio.FloatBuffer values) {
       parts(slice, (a, arrayAt, sliceAt, n) -> values.get(arrays[a], arrayAt, n));
-    }
-
-    ModelState state(float[][] arrays) {
-      ModelState s = new ModelState();
-      for (int a = 0; a < arrays.length; a++) {
-        s.put(names.get(a), arrays[a]);
-      }
-      return s;
     }
 
     /** Calls {@code part} for each piece of an array that slice {@code slice} covers, in order. */

@@ -293,14 +293,14 @@ final class BarrierAveraging implements java.io.Closeable {
           long started = System.nanoTime();
           int n = (int) Math.min(stage.frequency(), stage.totalSteps() - step);
           int at = stopAt.get();
-          Allreduce.Averaged a = allreduce.average(job.run(new RoundJob.Input(state, step, n), rank), at >= 0 && k >= at);
+          Allreduce.Averaged a = allreduce.average(job.runInStage(new RoundJob.Input(state, step, n), rank), at >= 0 && k >= at);
           state = a.state();
           step += n;
           // every worker sees the same totals, average and request, so all stop after the same round
           boolean last = k == stage.rounds() - 1 || step >= stage.totalSteps() || a.diverged() || a.stopRequested();
           boolean withState = last || stage.stateRounds().get(k);
           if (withState) {
-            worker.keep(state, step);
+            worker.keep(state.copy(), step); // the allreduce's next round overwrites state's arrays
           }
           if (rank == 0) {
             send(toDriver, new Round(a.totals(), System.nanoTime() - started, withState ? state : null, last));

@@ -23,6 +23,14 @@ public record RoundJob(
     return worker(index).run(in.state(), in.fromStep(), in.steps());
   }
 
+  /**
+   * As {@link #run}, for a barrier stage's worker, whose contribution is averaged and dropped before
+   * its next round: its state is written into arrays the worker reuses every round.
+   */
+  RoundResult runInStage(Input in, int index) {
+    return worker(index).run(in.state(), in.fromStep(), in.steps(), true);
+  }
+
   /** Worker {@code index} of this run on this JVM, made (graph built, data slice read) on first use. */
   Worker worker(int index) {
     return ExecutorCache.get(runKey, index, () -> new Worker(index, factory.create(),

@@ -21,6 +21,8 @@ public final class Worker {
   private final long seed;
   private ModelState kept;
   private long keptStep = -1;
+  /** The arrays a contribution's state is written into when it is not handed on (see {@link #run}). */
+  private ModelState exported;
 
   public Worker(int index, TrainableModel model, WorkerData data, int batchSize, long seed) {
     this.index = index;
@@ -58,11 +60,18 @@ public final class Worker {
     return Noise.mix(seed ^ STEP_SALT, worker, step);
   }
 
+  /** As {@link #run(ModelState, long, int, boolean)}, the contribution's state in arrays of its own. */
+  public RoundResult run(ModelState state, long fromStep, int steps) {
+    return run(state, fromStep, steps, false);
+  }
+
   /**
    * Starts from {@code state}, runs local steps [fromStep, fromStep + steps) and returns this
-   * worker's contribution. Stops early at the first non-finite loss.
+   * worker's contribution. Stops early at the first non-finite loss. {@code reuseState}: the
+   * contribution's state is in arrays this worker overwrites in its next round (for a caller that
+   * is done with it by then), else arrays of its own.
    */
-  public synchronized RoundResult run(ModelState state, long fromStep, int steps) {
+  public synchronized RoundResult run(ModelState state, long fromStep, int steps, boolean reuseState) {
     long start = System.nanoTime();
     model.loadState(state);
     List<Map<String, Double>> losses = new ArrayList<>(steps);
@@ -75,6 +84,14 @@ public final class Worker {
         break;
       }
     }
-    return RoundResult.of(index, model.state(), examples, losses, fromStep, System.nanoTime() - start);
+    ModelState out;
+    if (reuseState) {
+      exported = exported == null ? new ModelState() : exported;
+      model.exportTo(exported);
+      out = exported;
+    } else {
+      out = model.state();
+    }
+    return RoundResult.of(index, out, examples, losses, fromStep, System.nanoTime() - start);
   }
 }

@@ -486,9 +486,14 @@ public final class Ddpm implements GenerativeModel {
   @Override
   public ModelState state() {
     ModelState s = new ModelState();
-    net.exportTo(s);
-    s.put(NET + "/ema", ema.data().asFloat());
+    exportTo(s);
     return s;
+  }
+
+  @Override
+  public void exportTo(ModelState s) {
+    net.exportTo(s);
+    org.genpipe.models.nn.Net.copy(ema, s.reuse(NET + "/ema", Math.toIntExact(ema.length())));
   }
 
   @Override

@@ -451,11 +451,16 @@ public final class Gan implements GenerativeModel {
   @Override
   public ModelState state() {
     ModelState s = new ModelState();
+    exportTo(s);
+    return s;
+  }
+
+  @Override
+  public void exportTo(ModelState s) {
     g.exportTo(s);
     gLayers.exportTo(s, "G");
     d.exportTo(s);
     dLayers.exportTo(s, "D");
-    return s;
   }
 
   @Override

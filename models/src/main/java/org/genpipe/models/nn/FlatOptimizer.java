@@ -25,8 +25,15 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
   /** Gradients in, update out (same array), for iteration {@code step} (0-based). */
   abstract void update(INDArray flatGrads, long step);
 
-  /** The state as one array (its layout is DL4J's updater's for the same config). */
-  abstract float[] state();
+  /** Copies the state, {@link #stateSize()} values, into {@code out} (the layout of DL4J's updater for the same config). */
+  abstract void stateInto(float[] out);
+
+  /** The state in an array of its own. */
+  final float[] state() {
+    float[] out = new float[Math.toIntExact(stateSize())];
+    stateInto(out);
+    return out;
+  }
 
   abstract long stateSize();
 
@@ -74,11 +81,9 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
     }
 
     @Override
-    float[] state() {
-      float[] out = new float[2 * m.length];
+    void stateInto(float[] out) {
       System.arraycopy(m, 0, out, 0, m.length);
       System.arraycopy(v, 0, out, m.length, v.length);
-      return out;
     }
 
     @Override
@@ -118,8 +123,10 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
     }
 
     @Override
-    float[] state() {
-      return state == null ? new float[0] : state.data().asFloat();
+    void stateInto(float[] out) {
+      if (state != null) {
+        Net.copy(state, out);
+      }
     }
 
     @Override

@@ -356,14 +356,13 @@ public final class Layers {
 
   /** Writes all running statistics as {@code <prefix>/bn} (mean then variance per layer). */
   public void exportTo(ModelState state, String prefix) {
-    float[] out = new float[batchNorms.values().stream().mapToInt(b -> 2 * b.channels).sum()];
+    float[] out = state.reuse(prefix + "/bn", batchNorms.values().stream().mapToInt(b -> 2 * b.channels).sum());
     int off = 0;
     for (BatchNorm bn : batchNorms.values()) {
       System.arraycopy(bn.runningMean, 0, out, off, bn.channels);
       System.arraycopy(bn.runningVar, 0, out, off + bn.channels, bn.channels);
       off += 2 * bn.channels;
     }
-    state.put(prefix + "/bn", out);
   }
 
   public void importFrom(ModelState state, String prefix) {

@@ -147,8 +147,20 @@ public final class Net {
 
   /** Writes {@code <name>/params} and {@code <name>/updater} into {@code state}. */
   public void exportTo(ModelState state) {
-    state.put(name + "/params", flatParams.data().asFloat());
-    state.put(name + "/updater", optimizer.state());
+    copy(flatParams, state.reuse(name + "/params", Math.toIntExact(paramCount)));
+    optimizer.stateInto(state.reuse(name + "/updater", Math.toIntExact(optimizer.stateSize())));
+  }
+
+  /** Copies a whole dense float array's values into {@code out} (of its length). */
+  public static void copy(INDArray a, float[] out) {
+    if (a.length() != out.length || a.dataType() != org.nd4j.linalg.api.buffer.DataType.FLOAT) {
+      throw new IllegalArgumentException("cannot copy " + a.shapeInfoToString() + " into " + out.length + " floats");
+    }
+    if (a.offset() == 0 && a.data().length() == out.length) {
+      a.data().asNioFloat().get(0, out, 0, out.length);
+    } else {
+      System.arraycopy(a.dup('c').data().asFloat(), 0, out, 0, out.length);
+    }
   }
 
   /** Reads what {@link #exportTo} wrote, checking lengths. */

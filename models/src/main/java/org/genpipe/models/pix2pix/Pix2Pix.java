@@ -386,11 +386,16 @@ public final class Pix2Pix implements GenerativeModel, ImageConditioned {
   @Override
   public ModelState state() {
     ModelState s = new ModelState();
+    exportTo(s);
+    return s;
+  }
+
+  @Override
+  public void exportTo(ModelState s) {
     g.exportTo(s);
     gLayers.exportTo(s, "G");
     d.exportTo(s);
     dLayers.exportTo(s, "D");
-    return s;
   }
 
   @Override

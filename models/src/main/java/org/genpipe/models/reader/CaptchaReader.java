@@ -310,9 +310,14 @@ public final class CaptchaReader implements TrainableModel {
   @Override
   public ModelState state() {
     ModelState s = new ModelState();
+    exportTo(s);
+    return s;
+  }
+
+  @Override
+  public void exportTo(ModelState s) {
     net.exportTo(s);
     layers.exportTo(s, NET);
-    return s;
   }
 
   @Override

@@ -166,9 +166,14 @@ public final class BetaVae implements GenerativeModel, Reconstructing {
   @Override
   public ModelState state() {
     ModelState s = new ModelState();
+    exportTo(s);
+    return s;
+  }
+
+  @Override
+  public void exportTo(ModelState s) {
     net.exportTo(s);
     layers.exportTo(s, NET);
-    return s;
   }
 
   @Override

@@ -87,6 +87,25 @@ class DdpmTest {
     }
   }
 
+  /** exportTo writes the state into the arrays it is given (the barrier engine's per-round buffer), equal to state()'s. */
+  @Test
+  void theStateIsWrittenIntoTheArraysItIsGiven() {
+    try (Ddpm m = new Ddpm(SMALL, SHAPE, 3)) {
+      org.genpipe.models.ModelState buffer = new org.genpipe.models.ModelState();
+      m.exportTo(buffer);
+      java.util.Map<String, float[]> first = new java.util.HashMap<>(buffer.arrays());
+      m.trainStep(digits(4, 0), 0, 0);
+      m.exportTo(buffer);
+      org.genpipe.models.ModelState fresh = m.state();
+      assertThat(buffer.arrays().keySet()).containsExactlyElementsOf(fresh.arrays().keySet())
+          .contains("unet/params", "unet/updater", "unet/ema");
+      for (String name : fresh.arrays().keySet()) {
+        assertThat(buffer.get(name)).as(name).isSameAs(first.get(name)).containsExactly(fresh.get(name));
+        assertThat(fresh.get(name)).as(name).isNotSameAs(buffer.get(name));
+      }
+    }
+  }
+
   @Test
   void theAverageMovesTowardsTheWeightsWithWarmUp() {
     try (Ddpm m = new Ddpm(SMALL, SHAPE, 3)) {
