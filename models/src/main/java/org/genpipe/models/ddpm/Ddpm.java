@@ -493,7 +493,7 @@ public final class Ddpm implements GenerativeModel {
   @Override
   public void exportTo(ModelState s) {
     net.exportTo(s);
-    org.genpipe.models.nn.Net.copy(ema, s.reuse(NET + "/ema", Math.toIntExact(ema.length())));
+    Net.copy(ema, s.reuse(NET + "/ema", Math.toIntExact(ema.length())));
   }
 
   @Override

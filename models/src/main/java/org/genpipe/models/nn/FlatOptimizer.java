@@ -28,13 +28,6 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
   /** Copies the state, {@link #stateSize()} values, into {@code out} (the layout of DL4J's updater for the same config). */
   abstract void stateInto(float[] out);
 
-  /** The state in an array of its own. */
-  final float[] state() {
-    float[] out = new float[Math.toIntExact(stateSize())];
-    stateInto(out);
-    return out;
-  }
-
   abstract long stateSize();
 
   abstract void loadState(float[] state);
@@ -59,7 +52,7 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
 
     @Override
     void update(INDArray flatGrads, long step) {
-      FloatBuffer buffer = buffer(flatGrads, g.length);
+      FloatBuffer buffer = Net.whole(flatGrads, g.length, "Adam's gradients");
       buffer.get(0, g);
       double t = step + 1.0;
       double lr = config.getLearningRate((int) step, 0);
@@ -95,14 +88,6 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
     void loadState(float[] state) {
       System.arraycopy(state, 0, m, 0, m.length);
       System.arraycopy(state, m.length, v, 0, v.length);
-    }
-
-    /** The gradients' native memory, checked to be the whole contiguous float array. */
-    private static FloatBuffer buffer(INDArray a, int n) {
-      if (a.dataType() != DataType.FLOAT || a.offset() != 0 || a.length() != n || a.data().length() != n) {
-        throw new IllegalArgumentException("Adam expects one whole float array of " + n + " gradients, got " + a.shapeInfoToString());
-      }
-      return a.data().asNioFloat();
     }
   }
 

@@ -207,13 +207,12 @@ public final class GraphPlan {
 
   /** An op of a plan with its input and output shapes, for error messages. */
   private static String describe(Step step) {
-    StringBuilder sb = new StringBuilder(step.name()).append(step.kernel() != null ? ", oneDNN" : "").append(", in");
-    for (INDArray a : step.in()) {
-      sb.append(' ').append(a == null ? "-" : Arrays.toString(a.shape()) + a.ordering() + Arrays.toString(a.stride()));
-    }
-    sb.append(", out");
-    for (INDArray a : step.out()) {
-      sb.append(' ').append(a == null ? "-" : Arrays.toString(a.shape()) + a.ordering() + Arrays.toString(a.stride()));
+    StringBuilder sb = new StringBuilder(step.name()).append(step.kernel() != null ? ", oneDNN" : "");
+    for (String side : new String[] {"in", "out"}) {
+      sb.append(", ").append(side);
+      for (INDArray a : side.equals("in") ? step.in() : step.out()) {
+        sb.append(' ').append(a == null ? "-" : Arrays.toString(a.shape()) + a.ordering() + Arrays.toString(a.stride()));
+      }
     }
     return sb.toString();
   }
@@ -365,9 +364,12 @@ public final class GraphPlan {
         kept.add(sd.getVariable(w).getGradient().name());
       }
       kept.addAll(targets.keySet());
-      Set<Recorded> views = aliases(kept, ph.keySet());
+      // the name whose buffer each name's array is, where an op runs in place or passes its input on
+      Map<String, String> shared = new java.util.HashMap<>();
+      List<List<String>> writes = inPlaceWrites(shared);
+      Set<Recorded> views = aliases(kept, ph.keySet(), shared, writes);
       Fusions fusions = exact || !fuse || "false".equals(System.getProperty(FUSE_PROPERTY)) ? Fusions.NONE
-          : fusions(kept);
+          : fusions(kept, shared, writes);
       List<Step> steps = new ArrayList<>();
       int viewCount = 0;
       for (int index = 0; index < ops.size(); index++) {
@@ -491,7 +493,7 @@ public final class GraphPlan {
      * kernels: located in the recorded ops, on float c-order arrays, their input not written by a
      * later op (the backward kernel reads it again).
      */
-    private Fusions fusions(Set<String> kept) {
+    private Fusions fusions(Set<String> kept, Map<String, String> shared, List<List<String>> writes) {
       if (!OneDnn.available()) {
         return Fusions.NONE;
       }
@@ -508,8 +510,6 @@ public final class GraphPlan {
         }
       }
       recorded.forEach((k, v) -> shapes.put(k, v.shape()));
-      Map<String, String> shared = new java.util.HashMap<>();
-      List<List<String>> writes = inPlaceWrites(shared);
       Map<Integer, NormRegions.Fusion> forwardAt = new java.util.HashMap<>();
       Map<Integer, NormRegions.Fusion> backwardAt = new java.util.HashMap<>();
       Set<Integer> replaced = new HashSet<>();
@@ -629,10 +629,8 @@ public final class GraphPlan {
      * of SameDiff's arrays across ops: SameDiff's inference runs hand a released array to a later
      * op, which the plan gives an array of its own.
      */
-    private Set<Recorded> aliases(Set<String> kept, Set<String> placeholderNames) {
-      // the name whose buffer each name's array is, where an op runs in place or passes its input on
-      Map<String, String> shared = new java.util.HashMap<>();
-      List<List<String>> writes = inPlaceWrites(shared);
+    private Set<Recorded> aliases(Set<String> kept, Set<String> placeholderNames, Map<String, String> shared,
+        List<List<String>> writes) {
       Map<String, String> root = new java.util.HashMap<>(shared);
       Set<Recorded> views = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
       for (int k = 0; k < ops.size(); k++) {

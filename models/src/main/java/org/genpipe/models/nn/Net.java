@@ -151,16 +151,22 @@ public final class Net {
     optimizer.stateInto(state.reuse(name + "/updater", Math.toIntExact(optimizer.stateSize())));
   }
 
-  /** Copies a whole dense float array's values into {@code out} (of its length). */
+  /** Copies the values of a whole float array ({@link #whole}) into {@code out}, of its length. */
   public static void copy(INDArray a, float[] out) {
-    if (a.length() != out.length || a.dataType() != org.nd4j.linalg.api.buffer.DataType.FLOAT) {
-      throw new IllegalArgumentException("cannot copy " + a.shapeInfoToString() + " into " + out.length + " floats");
+    whole(a, out.length, "a state array").get(0, out);
+  }
+
+  /**
+   * The native memory of {@code a}, checked to be one whole float array of {@code n} values (offset
+   * 0, its buffer's length), as a flat parameter, gradient or optimizer array is; {@code what} names
+   * it in the error.
+   */
+  static java.nio.FloatBuffer whole(INDArray a, int n, String what) {
+    if (a.dataType() != DataType.FLOAT || a.offset() != 0 || a.length() != n || a.data().length() != n) {
+      throw new IllegalArgumentException("expected " + what + " as one whole float array of " + n + " values, got "
+          + a.shapeInfoToString());
     }
-    if (a.offset() == 0 && a.data().length() == out.length) {
-      a.data().asNioFloat().get(0, out, 0, out.length);
-    } else {
-      System.arraycopy(a.dup('c').data().asFloat(), 0, out, 0, out.length);
-    }
+    return a.data().asNioFloat();
   }
 
   /** Reads what {@link #exportTo} wrote, checking lengths. */
