@@ -15,8 +15,7 @@ import java.nio.charset.Charset;
  * each formatted value), so a line printed while Spark logs to standard error can arrive cut in two
  * by a log line where both go to one pipe (spark-submit under a scheduler, a test reading the output):
  * "trained 26/12/05 11:48:59 INFO BlockManagerInfo: ... 600 steps". This stream holds the bytes of
- * the current line and writes it whole at its end ({@code '\n'}) or at {@link #flush}; its print
- * stream ({@link #stdout}) formats a {@code printf} whole before writing it.
+ * the current line and writes it whole at its end ({@code '\n'}) or at {@link #flush}.
  */
 public final class WholeLines extends OutputStream {
   private final OutputStream target;
@@ -28,40 +27,8 @@ public final class WholeLines extends OutputStream {
 
   /** A print stream on the process's standard output that writes whole lines, for {@code System.setOut}. */
   public static PrintStream stdout() {
-    return printStream(new WholeLines(new FileOutputStream(FileDescriptor.out)));
-  }
-
-  /**
-   * A print stream onto {@code out} whose {@code printf}, {@code format} and {@code println} hand
-   * {@code out} the whole text in one write: any thread may flush standard output between two writes (and a
-   * flush writes the unfinished line), so a {@code printf} written piece by piece could still be cut
-   * (seen: "trained 600 steps (76,800 examples) in ", a Spark log line, then "22.0 s; ...").
-   */
-  static PrintStream printStream(OutputStream out) {
-    return new PrintStream(out, false, Charset.defaultCharset()) {
-      @Override
-      public PrintStream format(String format, Object... args) {
-        print(String.format(format, args));
-        return this;
-      }
-
-      @Override
-      public PrintStream format(java.util.Locale l, String format, Object... args) {
-        print(String.format(l, format, args));
-        return this;
-      }
-
-      // PrintStream writes a line's text and its end in one piece only when it is not subclassed
-      @Override
-      public void println(String x) {
-        print(x + System.lineSeparator());
-      }
-
-      @Override
-      public void println(Object x) {
-        print(String.valueOf(x) + System.lineSeparator());
-      }
-    };
+    return new PrintStream(new WholeLines(new FileOutputStream(FileDescriptor.out)), false,
+        Charset.defaultCharset());
   }
 
   @Override

@@ -45,36 +45,4 @@ class WholeLinesTest {
     out.flush();
     assertThat(lines.calls).endsWith("no end");
   }
-
-  /**
-   * Another thread may flush standard output at any moment (a flush writes the unfinished line):
-   * here a flush after every piece that reaches the stream, the worst case. A printf or println still
-   * comes out as one line.
-   */
-  @Test
-  void aPrintfIsOneLineEvenWhenSomethingFlushesBetweenWrites() {
-    Writes target = new Writes();
-    WholeLines lines = new WholeLines(target);
-    OutputStream flushedAfterEveryWrite = new OutputStream() {
-      @Override
-      public void write(int b) throws java.io.IOException {
-        lines.write(b);
-        lines.flush();
-      }
-
-      @Override
-      public void write(byte[] b, int off, int len) throws java.io.IOException {
-        lines.write(b, off, len);
-        lines.flush();
-      }
-    };
-    PrintStream out = WholeLines.printStream(flushedAfterEveryWrite);
-    out.printf("trained %,d steps (%,d examples) in %.1f s; compute %.1f s%n", 600, 76_800, 22.0, 8.6);
-    out.printf(java.util.Locale.ROOT, "kid %.3f%n", 0.5);
-    out.println("run folder:  " + "file:/tmp/run");
-    out.println((Object) "checkpoint:  step-600");
-    String n = System.lineSeparator();
-    assertThat(target.calls).containsExactly("trained 600 steps (76,800 examples) in 22.0 s; compute 8.6 s" + n,
-        "kid 0.500" + n, "run folder:  file:/tmp/run" + n, "checkpoint:  step-600" + n);
-  }
 }

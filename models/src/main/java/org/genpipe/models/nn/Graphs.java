@@ -28,8 +28,13 @@ public final class Graphs {
     System.setOut(new LineFilter(System.out));
   }
 
-  /** System.out without SameDiff's per-op gradient lines (line-buffered, thread-safe). */
-  private static final class LineFilter extends PrintStream {
+  /**
+   * System.out without SameDiff's per-op gradient lines: line-buffered (a line goes on whole, at its
+   * end, in one write: a line passed on in pieces, with a flush after each, could be cut by a log
+   * line sharing the pipe, as "trained 600" + a Spark log line + " steps (...)" was under
+   * spark-submit), thread-safe.
+   */
+  static final class LineFilter extends PrintStream {
     private final PrintStream target;
     private final StringBuilder line = new StringBuilder();
 
@@ -55,10 +60,6 @@ public final class Graphs {
         }
       }
       line.append(s, start, s.length());
-      // progress bars redraw with '\r' and no newline: pass partial lines through at once
-      if (line.length() > 0 && !NOISE.startsWith(line.substring(0, Math.min(line.length(), NOISE.length())))) {
-        emit();
-      }
     }
 
     private void emit() {
@@ -70,8 +71,12 @@ public final class Graphs {
       }
     }
 
+    /** Passes on an unfinished line too (a prompt, the last line of a program): only an explicit flush calls this. */
     @Override
     public synchronized void flush() {
+      if (line.length() > 0) {
+        emit();
+      }
       target.flush();
     }
   }
