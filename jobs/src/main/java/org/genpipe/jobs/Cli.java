@@ -97,8 +97,8 @@ public final class Cli implements Runnable {
   }
 
   public static void main(String[] args) {
-    // each line of output in one piece, even where Spark's logging shares the pipe (see WholeLines)
-    System.setOut(org.genpipe.jobs.cli.WholeLines.stdout());
+    // each line of output in one piece, even where Spark's logging shares the pipe (see Graphs.wholeLines)
+    org.genpipe.models.nn.Graphs.wholeLines();
     int code = execute(args);
     System.out.flush();
     System.exit(code);

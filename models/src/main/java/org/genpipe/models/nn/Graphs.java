@@ -17,11 +17,17 @@ public final class Graphs {
    * beta-VAE, per replica); those lines, and only those, are dropped from System.out.
    */
   public static void buildGradients(SameDiff sd) {
-    quietSameDiff();
+    wholeLines();
     sd.createGradFunction();
   }
 
-  private static synchronized void quietSameDiff() {
+  /**
+   * Puts {@link LineFilter} over System.out (once): each line goes out whole in one write, so a line
+   * printed while Spark logs to standard error through the same pipe (spark-submit under a
+   * scheduler, a test reading the output) cannot be cut by a log line, and SameDiff's
+   * gradient-building lines are dropped. The CLI calls it first thing.
+   */
+  public static synchronized void wholeLines() {
     if (System.out instanceof LineFilter) {
       return;
     }

@@ -9,7 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The System.out filter that drops SameDiff's gradient-building lines. */
+/** The System.out filter (Graphs.wholeLines): whole lines in one write each, SameDiff's gradient-building lines dropped. */
 class GraphsTest {
   /** Records each write call the filter's target receives. */
   private static final class Writes extends OutputStream {
