@@ -39,9 +39,10 @@ class GraphsTest {
     out.printf("trained %,d steps (%,d examples) in %.1f s%n", 600, 76_800, 19.2);
     out.println("Added differentiated op conv2d");
     out.println("run folder:  /tmp/run");
+    out.print("two\nlines\n");
     out.print("no end");
     assertThat(target.calls).containsExactly("trained 600 steps (76,800 examples) in 19.2 s" + System.lineSeparator(),
-        "run folder:  /tmp/run" + System.lineSeparator());
+        "run folder:  /tmp/run" + System.lineSeparator(), "two\n", "lines\n");
     out.flush();
     assertThat(target.calls).endsWith("no end");
   }
