@@ -444,6 +444,7 @@ public final class GraphPlan {
         if (kernel == null && !exact) {
           kernel = OneDnnEltwise.kernel(r.op().opName(), in, out);
           kernel = kernel != null ? kernel : OneDnnMatmul.kernel(r.op().opName(), in, out, r.iArgs(), r.tArgs());
+          kernel = kernel != null ? kernel : OneDnnLayerNorm.kernel(r.op().opName(), in, out, r.iArgs(), r.bArgs());
         }
         steps.add(new Step(r.op(), ctx, kernel, in, out));
       }

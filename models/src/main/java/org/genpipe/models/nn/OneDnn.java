@@ -10,6 +10,7 @@ import org.bytedeco.dnnl.reorder;
 import org.bytedeco.dnnl.stream;
 import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.Loader;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
@@ -68,6 +69,16 @@ final class OneDnn {
   /** The CPU engine; only after {@link #available()} returned true. */
   static engine cpu() {
     return cpu;
+  }
+
+  /**
+   * A float array whose elements are its whole buffer in c order: a plan's own arrays, and parameters
+   * (views into a network's flat parameter vector have a buffer of their own elements, whose address
+   * is their first element, as {@link OneDnnConvolutions} binds weights).
+   */
+  static boolean wholeArray(INDArray a) {
+    return a.dataType() == DataType.FLOAT && !a.isEmpty() && a.ordering() == 'c' && a.length() == a.data().length()
+        && (a.length() == 1 || a.elementWiseStride() == 1);
   }
 
   /** Reorders in, primitives, reorders out: everything bound to fixed arrays at compile time. */
