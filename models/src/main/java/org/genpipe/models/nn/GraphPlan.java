@@ -440,7 +440,7 @@ public final class GraphPlan {
           ctx.setDArguments(r.dArgs());
         }
         boolean firstOutputRead = !r.outputs().isEmpty() && read.contains(r.outputs().get(0));
-        Runnable kernel = OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead);
+        Runnable kernel = OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead, exact);
         if (kernel == null && !exact) {
           kernel = OneDnnEltwise.kernel(r.op().opName(), in, out);
           kernel = kernel != null ? kernel : OneDnnMatmul.kernel(r.op().opName(), in, out, r.iArgs(), r.tArgs());

@@ -56,9 +56,34 @@ class OneDnnConvolutionsTest {
     INDArray g = Nd4j.randn(DataType.FLOAT, N, 32, 12, 12);
     long[] iArgs = {3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0};
     INDArray[] out = {x.ulike(), w.ulike()};
-    OneDnn.Kernel k = (OneDnn.Kernel) OneDnnConvolutions.kernel("conv2d_bp", new INDArray[] {x, w, g}, out, iArgs, true);
+    OneDnn.Kernel k = (OneDnn.Kernel) OneDnnConvolutions.kernel("conv2d_bp", new INDArray[] {x, w, g}, out, iArgs, true, true);
     assertThat(k.copiesOf(x)).as("the input, for backward weights").isEqualTo(1);
     assertThat(k.copiesOf(g)).as("the output's gradient, for both primitives").isEqualTo(1);
+  }
+
+  /**
+   * Outside checked mode the forward runs on 16-channel blocked activations where the channels
+   * allow (here the output's, then both): not ND4J's kernel, its result within float rounding.
+   */
+  @ParameterizedTest
+  @CsvSource({"8, 32, 3, 1, 1", "32, 32, 3, 1, 1", "32, 64, 3, 2, 1"})
+  void outsideCheckedModeTheForwardStaysWithinRoundingOfNd4j(int in, int out, int k, int s, int p) {
+    int size = 12;
+    long outSize = (size + 2L * p - k) / s + 1;
+    long[] iArgs = {k, k, s, s, p, p, 1, 1, 0, 0, 0};
+    INDArray x = Nd4j.randn(DataType.FLOAT, N, in, size, size);
+    INDArray w = viewInFlat(k, k, in, out);
+    INDArray b = Nd4j.randn(DataType.FLOAT, out);
+    INDArray expected = Nd4j.create(DataType.FLOAT, N, out, outSize, outSize);
+    OpContext ctx = Nd4j.getExecutioner().buildContext();
+    ctx.setInputArrays(x, w, b);
+    ctx.setOutputArrays(expected);
+    ctx.setIArguments(iArgs);
+    Nd4j.exec(DynamicCustomOp.builder("conv2d").build(), ctx);
+    INDArray actual = Nd4j.valueArrayOf(expected.shape(), Float.NaN, DataType.FLOAT);
+    OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w, b}, new INDArray[] {actual}, iArgs, false, false).run();
+    double scale = expected.amaxNumber().doubleValue();
+    assertThat(expected.sub(actual).amaxNumber().doubleValue()).as("max abs difference").isLessThan(1e-5 * scale);
   }
 
   /** in, out channels; input size; kernel; stride (no padding: Layers crops instead). */
@@ -79,16 +104,16 @@ class OneDnnConvolutionsTest {
     INDArray x = Nd4j.randn(DataType.FLOAT, N, 2, 8, 8);
     INDArray w = Nd4j.randn(DataType.FLOAT, 3, 3, 2, 4);
     INDArray[] out = {Nd4j.create(DataType.FLOAT, N, 4, 4, 4)};
-    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 2, 2, 0, 0, 0}, true))
+    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 2, 2, 0, 0, 0}, true, true))
         .as("dilation 2").isNull();
-    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0}, true))
+    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0}, true, true))
         .as("SAME padding").isNull();
-    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 0, 1, 0}, true))
+    assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w}, out, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 0, 1, 0}, true, true))
         .as("NHWC").isNull();
     assertThat(OneDnnConvolutions.kernel("conv2d", new INDArray[] {x.castTo(DataType.DOUBLE), w.castTo(DataType.DOUBLE)},
-        new INDArray[] {out[0].castTo(DataType.DOUBLE)}, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 0}, true))
+        new INDArray[] {out[0].castTo(DataType.DOUBLE)}, new long[] {3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 0}, true, true))
         .as("double").isNull();
-    assertThat(OneDnnConvolutions.kernel("matmul", new INDArray[] {x, w}, out, new long[0], true)).as("other op").isNull();
+    assertThat(OneDnnConvolutions.kernel("matmul", new INDArray[] {x, w}, out, new long[0], true, true)).as("other op").isNull();
   }
 
   /** Runs ND4J's op and the kernel on the same inputs into fresh outputs; all outputs must be equal bit for bit. */
@@ -105,7 +130,7 @@ class OneDnnConvolutionsTest {
     ctx.setOutputArrays(expected.toArray(new INDArray[0]));
     ctx.setIArguments(iArgs);
     Nd4j.exec(DynamicCustomOp.builder(op).build(), ctx);
-    Runnable kernel = OneDnnConvolutions.kernel(op, in, actual.toArray(new INDArray[0]), iArgs, true);
+    Runnable kernel = OneDnnConvolutions.kernel(op, in, actual.toArray(new INDArray[0]), iArgs, true, true);
     assertThat(kernel).as(op + " has a kernel").isNotNull();
     kernel.run();
     kernel.run(); // runs again on the same arrays (reorders and buffers are reused)
@@ -120,7 +145,7 @@ class OneDnnConvolutionsTest {
       for (long[] shape : outShapes) {
         partial.add(Nd4j.valueArrayOf(shape, Float.NaN, DataType.FLOAT));
       }
-      OneDnnConvolutions.kernel(op, in, partial.toArray(new INDArray[0]), iArgs, false).run();
+      OneDnnConvolutions.kernel(op, in, partial.toArray(new INDArray[0]), iArgs, false, true).run();
       assertThat(partial.get(0).data().asFloat()).as(op + " input gradient left out").containsOnly(Float.NaN);
       for (int i = 1; i < outShapes.length; i++) {
         assertThat(partial.get(i).data().asFloat()).as(op + " output " + i + " without the input gradient")
