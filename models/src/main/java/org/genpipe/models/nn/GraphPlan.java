@@ -385,6 +385,18 @@ public final class GraphPlan {
         if (fusions.replaced().contains(index)) {
           continue;
         }
+        SiluBackward silu = fusions.siluAt().get(index);
+        if (silu != null) {
+          Recorded derivative = ops.get(silu.derivative());
+          INDArray x = resolve(derivative.inputs().get(0), derivative.inputArrays().get(0), slots, vars);
+          int g = 1 - silu.operand();
+          INDArray grad = resolve(r.inputs().get(g), r.inputArrays().get(g), slots, vars);
+          INDArray out = outputArray(r, 0, targets);
+          slots.put(r.outputs().get(0), out);
+          steps.add(Step.fused("swish_bp", OneDnnEltwise.backward(x, grad, out), new INDArray[] {x, grad},
+              new INDArray[] {out}));
+          continue;
+        }
         INDArray[] in = new INDArray[r.inputs().size()];
         for (int i = 0; i < in.length; i++) {
           in[i] = resolve(r.inputs().get(i), r.inputArrays().get(i), slots, vars);
@@ -411,14 +423,7 @@ public final class GraphPlan {
               alias = in[j]; // SameDiff ran the op in place (or passed the input on, as Identity)
             }
           }
-          INDArray target = targets.get(r.outputs().get(i));
-          if (alias != null) {
-            out[i] = alias;
-          } else if (target != null && target.dataType() == rec.dataType() && Arrays.equals(target.shape(), rec.shape())) {
-            out[i] = target; // a gradient written where its network keeps it
-          } else {
-            out[i] = Nd4j.create(rec.dataType(), rec.shape(), rec.ordering());
-          }
+          out[i] = alias != null ? alias : outputArray(r, i, targets);
           slots.put(r.outputs().get(i), out[i]);
         }
         if (r.op() instanceof Identity) {
@@ -459,6 +464,16 @@ public final class GraphPlan {
       return new GraphPlan(steps, phSlots, vars, outs, grads, viewCount);
     }
 
+    /** A new array for output {@code i} of {@code r}, or the gradient target it is written into. */
+    private static INDArray outputArray(Recorded r, int i, Map<String, INDArray> targets) {
+      INDArray rec = r.outputArrays().get(i);
+      INDArray target = targets.get(r.outputs().get(i));
+      if (target != null && target.dataType() == rec.dataType() && Arrays.equals(target.shape(), rec.shape())) {
+        return target; // a gradient written where its network keeps it
+      }
+      return Nd4j.create(rec.dataType(), rec.shape(), rec.ordering());
+    }
+
     /** The array of {@code name} in the plan: computed, a placeholder, or a parameter or constant bound by reference. */
     private INDArray resolve(String name, INDArray recorded, Map<String, INDArray> slots, Map<String, INDArray> vars) {
       INDArray a = slots.get(name);
@@ -485,9 +500,16 @@ public final class GraphPlan {
 
     /** The normalisation regions fused in this plan: where their kernels run, and the ops they replace. */
     private record Fusions(Map<Integer, NormRegions.Fusion> forwardAt, Map<Integer, NormRegions.Fusion> backwardAt,
-        Set<Integer> replaced, Map<String, INDArray> recorded, Map<NormRegions.Fusion, OneDnnNorm> kernels) {
-      static final Fusions NONE = new Fusions(Map.of(), Map.of(), Set.of(), Map.of(), Map.of());
+        Map<Integer, SiluBackward> siluAt, Set<Integer> replaced, Map<String, INDArray> recorded,
+        Map<NormRegions.Fusion, OneDnnNorm> kernels) {
+      static final Fusions NONE = new Fusions(Map.of(), Map.of(), Map.of(), Set.of(), Map.of(), Map.of());
     }
+
+    /**
+     * SiLU's backward as SameDiff writes it, {@code _swishderivative(x)} (the op at {@code derivative})
+     * times the incoming gradient (operand {@code 1 - operand} of the multiply), as one kernel.
+     */
+    private record SiluBackward(int derivative, int operand) {}
 
     /**
      * The registered normalisation layers ({@link NormRegions}) that this run can compute as fused
@@ -531,7 +553,57 @@ public final class GraphPlan {
         }
         replaced.addAll(f.replaced());
       }
-      return new Fusions(forwardAt, backwardAt, replaced, recorded, new java.util.HashMap<>());
+      return new Fusions(forwardAt, backwardAt, siluBackwards(kept, shared, writes, replaced), replaced, recorded,
+          new java.util.HashMap<>());
+    }
+
+    /**
+     * The multiplies (by index) that take SiLU's derivative, computed by an op whose result nothing
+     * else reads, times the incoming gradient, all of one shape: those become one oneDNN kernel
+     * ({@link OneDnnEltwise#backward}) and the derivative's op is added to {@code replaced}.
+     */
+    private Map<Integer, SiluBackward> siluBackwards(Set<String> kept, Map<String, String> shared,
+        List<List<String>> writes, Set<Integer> replaced) {
+      Map<String, Integer> readers = new java.util.HashMap<>();
+      Map<String, Integer> producer = new java.util.HashMap<>();
+      for (int i = 0; i < ops.size(); i++) {
+        for (String in : ops.get(i).inputs()) {
+          readers.merge(in, 1, Integer::sum);
+        }
+        for (String out : ops.get(i).outputs()) {
+          producer.put(out, i);
+        }
+      }
+      Map<Integer, SiluBackward> found = new java.util.HashMap<>();
+      for (int j = 0; j < ops.size(); j++) {
+        Recorded m = ops.get(j);
+        if (!m.op().opName().equals("multiply") || m.inputs().size() != 2 || m.outputArrays().size() != 1) {
+          continue;
+        }
+        for (int operand = 0; operand < 2; operand++) {
+          String d = m.inputs().get(operand);
+          Integer i = producer.get(d);
+          if (i == null || replaced.contains(i) || kept.contains(d) || readers.getOrDefault(d, 0) != 1) {
+            continue;
+          }
+          Recorded derivative = ops.get(i);
+          if (!derivative.op().opName().equals("_swishderivative") || derivative.inputArrays().size() != 1) {
+            continue;
+          }
+          INDArray x = derivative.inputArrays().get(0);
+          INDArray out = m.outputArrays().get(0);
+          boolean sameShapes = Arrays.equals(x.shape(), m.inputArrays().get(0).shape())
+              && Arrays.equals(x.shape(), m.inputArrays().get(1).shape()) && Arrays.equals(x.shape(), out.shape());
+          boolean inPlace = m.inputArrays().get(0) == out || m.inputArrays().get(1) == out;
+          if (sameShapes && !inPlace && floatC(x) && floatC(m.inputArrays().get(1 - operand)) && floatC(out)
+              && !writtenAfter(i, buffer(shared, derivative.inputs().get(0)), List.of(), writes, shared)) {
+            found.put(j, new SiluBackward(i, operand));
+            replaced.add(i);
+            break;
+          }
+        }
+      }
+      return found;
     }
 
     private static boolean floatC(INDArray a) {

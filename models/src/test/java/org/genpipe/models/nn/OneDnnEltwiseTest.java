@@ -75,8 +75,9 @@ class OneDnnEltwiseTest {
 
     GraphPlan fast = GraphPlan.record(sd, ph, List.of("loss"), List.of("w"), Map.of(), false);
     OutAndGrad result = fast.run(ph);
-    assertThat(fast.kernels("swish") + fast.kernels("_swishderivative")).as("2 swish + their derivatives")
-        .isEqualTo(4);
+    assertThat(fast.kernels("swish")).as("2 swish").isEqualTo(2);
+    assertThat(fast.kernels("swish_bp")).as("their backward: derivative and multiply fused").isEqualTo(2);
+    assertThat(fast.kernels("_swishderivative") + fast.kernels("multiply")).as("nothing left of them").isZero();
     assertClose("loss", refLoss, result.getOutputs().get("loss"));
     double scale = refGrad.norm2Number().doubleValue();
     assertThat(result.getGradients().get("w").sub(refGrad).norm2Number().doubleValue()).isLessThan(1e-5 * scale);
@@ -86,6 +87,23 @@ class OneDnnEltwiseTest {
     OutAndGrad same = exact.run(ph);
     assertThat(same.getOutputs().get("loss")).isEqualTo(refLoss);
     assertThat(same.getGradients().get("w")).isEqualTo(refGrad);
+  }
+
+  @Test
+  void siluBackwardInOnePassAgreesWithTheDerivativeTimesTheGradient() {
+    INDArray x = Nd4j.randn(DataType.FLOAT, 50, 40).muli(3);
+    INDArray grad = Nd4j.randn(DataType.FLOAT, 50, 40);
+    INDArray expected = Nd4j.exec(new SwishDerivative(x.dup())).muli(grad);
+    INDArray out = x.ulike();
+    OneDnnEltwise.backward(x, grad, out).run();
+    assertClose("swish backward", expected, out, 2);
+    // a view of the gradient: ND4J's two ops
+    INDArray wide = Nd4j.randn(DataType.FLOAT, 50, 80);
+    INDArray view = wide.get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
+        org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 40));
+    INDArray viaNd4j = x.ulike();
+    OneDnnEltwise.backward(x, view, viaNd4j).run();
+    assertThat(viaNd4j).isEqualTo(Nd4j.exec(new SwishDerivative(x.dup())).muli(view));
   }
 
   private static void assertClose(String what, INDArray expected, INDArray actual) {
