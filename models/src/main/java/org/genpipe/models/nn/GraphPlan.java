@@ -445,13 +445,7 @@ public final class GraphPlan {
           ctx.setDArguments(r.dArgs());
         }
         boolean firstOutputRead = !r.outputs().isEmpty() && read.contains(r.outputs().get(0));
-        Runnable kernel = OneDnnConvolutions.kernel(r.op().opName(), in, out, r.iArgs(), firstOutputRead, exact);
-        if (kernel == null && !exact) {
-          kernel = OneDnnEltwise.kernel(r.op().opName(), in, out);
-          kernel = kernel != null ? kernel : OneDnnMatmul.kernel(r.op().opName(), in, out, r.iArgs(), r.tArgs());
-          kernel = kernel != null ? kernel : OneDnnLayerNorm.kernel(r.op().opName(), in, out, r.iArgs(), r.bArgs());
-        }
-        steps.add(new Step(r.op(), ctx, kernel, in, out));
+        steps.add(new Step(r.op(), ctx, opKernel(r, in, out, firstOutputRead, exact), in, out));
       }
       Map<String, INDArray> outs = new LinkedHashMap<>();
       for (String o : outputNames) {
@@ -462,6 +456,25 @@ public final class GraphPlan {
         grads.put(w, require(slots, sd.getVariable(w).getGradient().name()));
       }
       return new GraphPlan(steps, phSlots, vars, outs, grads, viewCount);
+    }
+
+    /**
+     * The kernel of this package that runs {@code r} on these arrays instead of ND4J's op, or null.
+     * Checked ({@code exact}) plans take only the convolutions, whose results are ND4J's bit for bit.
+     */
+    private static Runnable opKernel(Recorded r, INDArray[] in, INDArray[] out, boolean firstOutputRead,
+        boolean exact) {
+      String name = r.op().opName();
+      Runnable k = OneDnnConvolutions.kernel(name, in, out, r.iArgs(), firstOutputRead, exact);
+      if (k != null || exact) {
+        return k;
+      }
+      k = OneDnnEltwise.kernel(name, in, out);
+      k = k != null ? k : OneDnnMatmul.kernel(name, in, out, r.iArgs(), r.tArgs());
+      k = k != null ? k : OneDnnLayerNorm.kernel(name, in, out, r.iArgs(), r.bArgs());
+      k = k != null ? k : OneDnnReduction.kernel(name, in, out);
+      k = k != null ? k : OneDnnSoftmax.kernel(name, in, out, r.iArgs());
+      return k != null ? k : OneDnnResampling.kernel(name, in, out, r.iArgs());
     }
 
     /** A new array for output {@code i} of {@code r}, or the gradient target it is written into. */
