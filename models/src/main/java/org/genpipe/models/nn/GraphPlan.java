@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.bytedeco.dnnl.global.dnnl;
 import org.nd4j.autodiff.functions.DifferentialFunction;
 import org.nd4j.autodiff.listeners.At;
 import org.nd4j.autodiff.listeners.BaseListener;
@@ -385,16 +386,17 @@ public final class GraphPlan {
         if (fusions.replaced().contains(index)) {
           continue;
         }
-        SiluBackward silu = fusions.siluAt().get(index);
-        if (silu != null) {
-          Recorded derivative = ops.get(silu.derivative());
+        ActivationBackward activation = fusions.activationAt().get(index);
+        if (activation != null) {
+          Recorded derivative = ops.get(activation.derivative());
           INDArray x = resolve(derivative.inputs().get(0), derivative.inputArrays().get(0), slots, vars);
-          int g = 1 - silu.operand();
+          int g = 1 - activation.operand();
           INDArray grad = resolve(r.inputs().get(g), r.inputArrays().get(g), slots, vars);
           INDArray out = outputArray(r, 0, targets);
           slots.put(r.outputs().get(0), out);
-          steps.add(Step.fused("swish_bp", OneDnnEltwise.backward(x, grad, out), new INDArray[] {x, grad},
-              new INDArray[] {out}));
+          String name = activation.algorithm() == dnnl.algorithm.eltwise_relu ? "relu_bp" : "swish_bp";
+          steps.add(Step.fused(name, OneDnnEltwise.backward(activation.algorithm(), x, grad, out),
+              new INDArray[] {x, grad}, new INDArray[] {out}));
           continue;
         }
         INDArray[] in = new INDArray[r.inputs().size()];
@@ -513,16 +515,17 @@ public final class GraphPlan {
 
     /** The normalisation regions fused in this plan: where their kernels run, and the ops they replace. */
     private record Fusions(Map<Integer, NormRegions.Fusion> forwardAt, Map<Integer, NormRegions.Fusion> backwardAt,
-        Map<Integer, SiluBackward> siluAt, Set<Integer> replaced, Map<String, INDArray> recorded,
+        Map<Integer, ActivationBackward> activationAt, Set<Integer> replaced, Map<String, INDArray> recorded,
         Map<NormRegions.Fusion, OneDnnNorm> kernels) {
       static final Fusions NONE = new Fusions(Map.of(), Map.of(), Map.of(), Set.of(), Map.of(), Map.of());
     }
 
     /**
-     * SiLU's backward as SameDiff writes it, {@code _swishderivative(x)} (the op at {@code derivative})
-     * times the incoming gradient (operand {@code 1 - operand} of the multiply), as one kernel.
+     * An activation's backward as SameDiff writes it, the derivative (the op at {@code derivative}:
+     * SiLU's {@code _swishderivative(x)}, ReLU's {@code step(x, 0)}) times the incoming gradient
+     * (operand {@code 1 - operand} of the multiply), as one kernel running oneDNN's {@code algorithm}.
      */
-    private record SiluBackward(int derivative, int operand) {}
+    private record ActivationBackward(int derivative, int operand, dnnl.algorithm algorithm) {}
 
     /**
      * The registered normalisation layers ({@link NormRegions}) that this run can compute as fused
@@ -566,16 +569,17 @@ public final class GraphPlan {
         }
         replaced.addAll(f.replaced());
       }
-      return new Fusions(forwardAt, backwardAt, siluBackwards(kept, shared, writes, replaced), replaced, recorded,
+      return new Fusions(forwardAt, backwardAt, activationBackwards(kept, shared, writes, replaced), replaced, recorded,
           new java.util.HashMap<>());
     }
 
     /**
-     * The multiplies (by index) that take SiLU's derivative, computed by an op whose result nothing
-     * else reads, times the incoming gradient, all of one shape: those become one oneDNN kernel
-     * ({@link OneDnnEltwise#backward}) and the derivative's op is added to {@code replaced}.
+     * The multiplies (by index) that take an activation's derivative (see {@link ActivationBackward}),
+     * computed by an op whose result nothing else reads, times the incoming gradient, all of one
+     * shape: those become one oneDNN kernel ({@link OneDnnEltwise#backward}) and the derivative's op
+     * is added to {@code replaced}.
      */
-    private Map<Integer, SiluBackward> siluBackwards(Set<String> kept, Map<String, String> shared,
+    private Map<Integer, ActivationBackward> activationBackwards(Set<String> kept, Map<String, String> shared,
         List<List<String>> writes, Set<Integer> replaced) {
       Map<String, Integer> readers = new java.util.HashMap<>();
       Map<String, Integer> producer = new java.util.HashMap<>();
@@ -587,7 +591,7 @@ public final class GraphPlan {
           producer.put(out, i);
         }
       }
-      Map<Integer, SiluBackward> found = new java.util.HashMap<>();
+      Map<Integer, ActivationBackward> found = new java.util.HashMap<>();
       for (int j = 0; j < ops.size(); j++) {
         Recorded m = ops.get(j);
         if (!m.op().opName().equals("multiply") || m.inputs().size() != 2 || m.outputArrays().size() != 1) {
@@ -600,7 +604,8 @@ public final class GraphPlan {
             continue;
           }
           Recorded derivative = ops.get(i);
-          if (!derivative.op().opName().equals("_swishderivative") || derivative.inputArrays().size() != 1) {
+          dnnl.algorithm algorithm = activation(derivative);
+          if (algorithm == null || derivative.inputArrays().size() != 1) {
             continue;
           }
           INDArray x = derivative.inputArrays().get(0);
@@ -610,13 +615,25 @@ public final class GraphPlan {
           boolean inPlace = m.inputArrays().get(0) == out || m.inputArrays().get(1) == out;
           if (sameShapes && !inPlace && floatC(x) && floatC(m.inputArrays().get(1 - operand)) && floatC(out)
               && !writtenAfter(i, buffer(shared, derivative.inputs().get(0)), List.of(), writes, shared)) {
-            found.put(j, new SiluBackward(i, operand));
+            found.put(j, new ActivationBackward(i, operand, algorithm));
             replaced.add(i);
             break;
           }
         }
       }
       return found;
+    }
+
+    /** The activation whose derivative {@code r} computes: SiLU's, ReLU's (a step at 0), or null. */
+    private static dnnl.algorithm activation(Recorded r) {
+      if (r.op().opName().equals("_swishderivative")) {
+        return dnnl.algorithm.eltwise_swish;
+      }
+      if (r.op() instanceof org.nd4j.linalg.api.ops.impl.scalar.Step step && step.scalar() != null
+          && step.scalar().getDouble(0) == 0.0) {
+        return dnnl.algorithm.eltwise_relu;
+      }
+      return null;
     }
 
     private static boolean floatC(INDArray a) {

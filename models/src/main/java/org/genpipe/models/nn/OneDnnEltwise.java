@@ -8,6 +8,7 @@ import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.global.dnnl;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.scalar.Step;
 import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.MulOp;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.SwishDerivative;
 import org.nd4j.linalg.factory.Nd4j;
@@ -28,9 +29,13 @@ import org.nd4j.linalg.factory.Nd4j;
 final class OneDnnEltwise {
   private OneDnnEltwise() {}
 
-  /** A kernel for {@code swish} or {@code _swishderivative} on float arrays, or null where it does not apply. */
+  /**
+   * A kernel for {@code swish}, {@code _swishderivative} or {@link FastGrad#relu}'s
+   * {@code genpipe_relu} on float arrays, or null where it does not apply.
+   */
   static Runnable kernel(String opName, INDArray[] in, INDArray[] out) {
-    boolean forward = opName.equals("swish");
+    boolean relu = opName.equals(FastGrad.Relu.NAME);
+    boolean forward = relu || opName.equals("swish");
     if (!forward && !opName.equals("_swishderivative")) {
       return null;
     }
@@ -40,9 +45,10 @@ final class OneDnnEltwise {
     }
     long[] dims = {in[0].length()};
     memory.desc md = new memory.desc(dims, memory.data_type.f32, memory.format_tag.x);
+    dnnl.algorithm algorithm = relu ? dnnl.algorithm.eltwise_relu : dnnl.algorithm.eltwise_swish;
     eltwise_forward.primitive_desc fwd = new eltwise_forward.primitive_desc(new eltwise_forward.desc(
-        forward ? dnnl.prop_kind.forward_inference : dnnl.prop_kind.forward_training, dnnl.algorithm.eltwise_swish,
-        md, 1f, 0f), OneDnn.cpu());
+        forward ? dnnl.prop_kind.forward_inference : dnnl.prop_kind.forward_training, algorithm, md, alpha(algorithm),
+        0f), OneDnn.cpu());
     OneDnn.Kernel k = new OneDnn.Kernel();
     IntMemoryMap args = new IntMemoryMap();
     args.put(dnnl.DNNL_ARG_SRC, k.flat(in[0]));
@@ -56,36 +62,43 @@ final class OneDnnEltwise {
     args.put(dnnl.DNNL_ARG_DIFF_DST, k.flat(ones));
     args.put(dnnl.DNNL_ARG_DIFF_SRC, k.flat(out[0]));
     k.add(new eltwise_backward(new eltwise_backward.primitive_desc(new eltwise_backward.desc(
-        dnnl.algorithm.eltwise_swish, md, md, 1f, 0f), OneDnn.cpu(), fwd)), args);
+        algorithm, md, md, alpha(algorithm), 0f), OneDnn.cpu(), fwd)), args);
     k.keep(ones);
     return k;
   }
 
   /**
-   * SiLU's backward, {@code out = swish'(x) * grad}, in one pass (oneDNN's eltwise backward with
-   * the gradient as its input gradient): a plan fuses the derivative and the multiply SameDiff writes
-   * for it. Arrays oneDNN cannot bind (views) get ND4J's two ops.
+   * An activation's backward, {@code out = f'(x) * grad} for SiLU ({@code eltwise_swish}) or ReLU
+   * ({@code eltwise_relu}, derivative 0 at 0 as ND4J's step), in one pass (oneDNN's eltwise backward
+   * with the gradient as its input gradient): a plan fuses the derivative and the multiply SameDiff
+   * writes for it. Arrays oneDNN cannot bind (views) get ND4J's two ops.
    */
-  static Runnable backward(INDArray x, INDArray grad, INDArray out) {
+  static Runnable backward(dnnl.algorithm algorithm, INDArray x, INDArray grad, INDArray out) {
     if (!OneDnn.available() || !dense(x) || !dense(grad) || !dense(out) || !Arrays.equals(x.stride(), grad.stride())
         || !Arrays.equals(x.stride(), out.stride())) {
       INDArray derivative = x.ulike();
       return () -> {
-        Nd4j.exec(new SwishDerivative(x, derivative));
+        Nd4j.exec(algorithm == dnnl.algorithm.eltwise_relu ? new Step(x, derivative, 0.0)
+            : new SwishDerivative(x, derivative));
         Nd4j.exec(new MulOp(derivative, grad, out));
       };
     }
     memory.desc md = new memory.desc(new long[] {x.length()}, memory.data_type.f32, memory.format_tag.x);
     eltwise_forward.primitive_desc hint = new eltwise_forward.primitive_desc(new eltwise_forward.desc(
-        dnnl.prop_kind.forward_training, dnnl.algorithm.eltwise_swish, md, 1f, 0f), OneDnn.cpu());
+        dnnl.prop_kind.forward_training, algorithm, md, alpha(algorithm), 0f), OneDnn.cpu());
     OneDnn.Kernel k = new OneDnn.Kernel();
     IntMemoryMap args = new IntMemoryMap();
     args.put(dnnl.DNNL_ARG_SRC, k.flat(x));
     args.put(dnnl.DNNL_ARG_DIFF_DST, k.flat(grad));
     args.put(dnnl.DNNL_ARG_DIFF_SRC, k.flat(out));
-    k.add(new eltwise_backward(new eltwise_backward.primitive_desc(new eltwise_backward.desc(
-        dnnl.algorithm.eltwise_swish, md, md, 1f, 0f), OneDnn.cpu(), hint)), args);
+    k.add(new eltwise_backward(new eltwise_backward.primitive_desc(new eltwise_backward.desc(algorithm, md, md,
+        alpha(algorithm), 0f), OneDnn.cpu(), hint)), args);
     return k;
+  }
+
+  /** oneDNN's alpha: swish's beta in x * sigmoid(beta * x), 1; ReLU's negative slope, 0. */
+  private static float alpha(dnnl.algorithm algorithm) {
+    return algorithm == dnnl.algorithm.eltwise_relu ? 0f : 1f;
   }
 
   /** A float array that owns its whole buffer from its start (so its elements are the buffer, in memory order). */

@@ -95,15 +95,41 @@ class OneDnnEltwiseTest {
     INDArray grad = Nd4j.randn(DataType.FLOAT, 50, 40);
     INDArray expected = Nd4j.exec(new SwishDerivative(x.dup())).muli(grad);
     INDArray out = x.ulike();
-    OneDnnEltwise.backward(x, grad, out).run();
+    OneDnnEltwise.backward(org.bytedeco.dnnl.global.dnnl.algorithm.eltwise_swish, x, grad, out).run();
     assertClose("swish backward", expected, out, 2);
     // a view of the gradient: ND4J's two ops
     INDArray wide = Nd4j.randn(DataType.FLOAT, 50, 80);
     INDArray view = wide.get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
         org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 40));
     INDArray viaNd4j = x.ulike();
-    OneDnnEltwise.backward(x, view, viaNd4j).run();
+    OneDnnEltwise.backward(org.bytedeco.dnnl.global.dnnl.algorithm.eltwise_swish, x, view, viaNd4j).run();
     assertThat(viaNd4j).isEqualTo(Nd4j.exec(new SwishDerivative(x.dup())).muli(view));
+  }
+
+  @Test
+  void reluAndItsOnePassBackwardMatchNd4j() {
+    INDArray x = Nd4j.randn(DataType.FLOAT, 30, 40);
+    x.putScalar(0, 0f); // the derivative at 0 is 0, as ND4J's step
+    INDArray grad = Nd4j.randn(DataType.FLOAT, 30, 40);
+    INDArray y = x.ulike();
+    OneDnnEltwise.kernel(FastGrad.Relu.NAME, new INDArray[] {x}, new INDArray[] {y}).run();
+    assertThat(y).isEqualTo(org.nd4j.linalg.ops.transforms.Transforms.relu(x, true));
+    INDArray out = x.ulike();
+    OneDnnEltwise.backward(org.bytedeco.dnnl.global.dnnl.algorithm.eltwise_relu, x, grad, out).run();
+    assertThat(out).isEqualTo(Nd4j.exec(new org.nd4j.linalg.api.ops.impl.scalar.Step(x.dup(), 0.0)).muli(grad));
+
+    SameDiff sd = SameDiff.create();
+    SDVariable in = sd.placeHolder("in", DataType.FLOAT, -1, 16);
+    SDVariable w = sd.var("w", Nd4j.randn(DataType.FLOAT, 16, 16).muli(0.3));
+    sd.setLossVariables(FastGrad.relu(sd, in.mmul(w)).mul(in).mean().rename("loss"));
+    Map<String, INDArray> ph = Map.of("in", Nd4j.randn(DataType.FLOAT, 8, 16));
+    INDArray refGrad = sd.calculateGradientsAndOutputs(ph, List.of("loss"), List.of("w")).getGradients().get("w").dup();
+    GraphPlan fast = GraphPlan.record(sd, ph, List.of("loss"), List.of("w"), Map.of(), false);
+    INDArray grad2 = fast.run(ph).getGradients().get("w");
+    assertThat(fast.kernels(FastGrad.Relu.NAME)).as("relu").isEqualTo(1);
+    assertThat(fast.kernels("relu_bp")).as("step and multiply fused").isEqualTo(1);
+    assertThat(fast.kernels("step")).isZero();
+    assertThat(grad2.sub(refGrad).amaxNumber().doubleValue()).isLessThan(1e-6);
   }
 
   private static void assertClose(String what, INDArray expected, INDArray actual) {
