@@ -35,6 +35,13 @@ import org.nd4j.linalg.factory.Nd4j;
  * difference.
  */
 final class OneDnnNorm {
+  /**
+   * Batch norm's closed-form backward ({@link BatchBackward}) from this many positions per image on
+   * (measured, per call: [64, 32, 32, 96] 8.9 vs 9.9 ms for oneDNN's own backward, [64, 64, 16, 48]
+   * 5.1 vs 5.9, [64, 128, 8, 24] and [64, 64, 16, 16] even; DCGAN's [64, 128, 8, 8] 2.0 vs 1.3 and
+   * [64, 256, 4, 4] 3.1 vs 0.5, where its reductions over a few positions per row cost more).
+   */
+  static final long BATCH_CLOSED_FORM_POSITIONS = 512;
   /** The epsilon inside the square root, the layers' own. */
   private static final float EPS = (float) Layers.BN_EPS;
 
@@ -357,9 +364,10 @@ final class OneDnnNorm {
    * gradient in one pass, {@code ((x - mean[c]) * k[c] + dy) * a[c] + b[c]} with
    * {@code k = -r * dgamma / M}, {@code a = r * gamma}, {@code b = -r * gamma * dbeta / M} (a binary
    * primitive with four post-ops). oneDNN 2.5's own backward for NCHW (its generic "ncsp" kernel)
-   * took ~2.3 times PyTorch's on the reader's layers; this ~7% less than oneDNN's (the reader's step
-   * 205.1 -> 203.0 ms): both stream the activations from memory ~5 times, where PyTorch's kernel
-   * works a channel at a time and reads it from cache after the first pass.
+   * took ~2.3 times PyTorch's on the reader's layers; this 10-13% less than oneDNN's on its larger
+   * images (used from {@link #BATCH_CLOSED_FORM_POSITIONS} positions on): both stream the activations
+   * from memory ~5 times, where PyTorch's kernel works a channel at a time and reads it from cache
+   * after the first pass.
    */
   private final class BatchBackward extends ClosedFormBackward {
     private final INDArray k;
@@ -495,7 +503,7 @@ final class OneDnnNorm {
     if (!region.batch() && gamma != null) {
       return new AffineGroupBackward(dy, dxOut, dgammaFlat, dbetaFlat);
     }
-    if (region.batch() && x.rank() == 4) {
+    if (region.batch() && x.rank() == 4 && x.size(2) * x.size(3) >= BATCH_CLOSED_FORM_POSITIONS) {
       return new BatchBackward(dy, dxOut, dgammaFlat, dbetaFlat);
     }
     INDArray diffScaleShift = scaleShift == null ? null : Nd4j.create(DataType.FLOAT, 2, x.size(1));

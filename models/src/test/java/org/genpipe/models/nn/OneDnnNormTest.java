@@ -131,6 +131,25 @@ class OneDnnNormTest {
   }
 
   /**
+   * Batch norm over images of at least {@link OneDnnNorm#BATCH_CLOSED_FORM_POSITIONS} positions takes
+   * the closed-form backward (smaller ones oneDNN's, as the other tests): gradients close to SameDiff's.
+   */
+  @Test
+  void batchNormOverLargerImagesTakesTheClosedFormBackward() {
+    Layers layers = new Layers(SameDiff.create(), 6);
+    SameDiff sd = layers.sd();
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 3, 24, 24);
+    SDVariable a = layers.conv2d("c", x, 3, 4, 3, 1, 1, false);
+    SDVariable b = layers.batchNorm("bn", a.add(0.7), 4, 24 * 24, true);
+    sd.setLossVariables(b.mul(b).mul(b).mean().add(b.mul(x.sum(true, 1)).mean()).rename("loss"));
+    Graphs.buildGradients(sd);
+    List<String> params = layers.takeParams();
+    perturb(sd, "bn", 4);
+    assertThat(24L * 24).isGreaterThanOrEqualTo(OneDnnNorm.BATCH_CLOSED_FORM_POSITIONS);
+    assertFusedLikeOps(sd, Map.of("x", Noise.gaussian(5, 3, 3, 24, 24).muli(1.5)), params, "batch_norm", 1);
+  }
+
+  /**
    * A group norm of a per-channel shift (the DDPM's residual block: a timestep embedding added to
    * every pixel of a channel): the backward kernel ends at the norm's input gradient, and the shift's
    * gradient (that gradient summed over the pixels) stays with the ops before it. (The region used to
