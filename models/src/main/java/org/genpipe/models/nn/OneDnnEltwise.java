@@ -15,9 +15,10 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * SiLU ({@code swish}) and its derivative ({@code _swishderivative}, which SameDiff multiplies by
- * the incoming gradient) in a compiled plan through oneDNN's vectorised eltwise kernels; where the
- * derivative feeds only that multiply, the plan runs both as one backward kernel ({@link #backward}:
- * one pass instead of two, ~1 ms of a DDPM step's 27 SiLUs each).
+ * the incoming gradient), and {@link FastGrad#relu}, in a compiled plan through oneDNN's vectorised
+ * eltwise kernels; where an activation's derivative (SiLU's, or ReLU's {@code step}) feeds only the
+ * multiply by the gradient, the plan runs both as one backward kernel ({@link #backward}: one pass
+ * instead of two, ~1 ms of a DDPM step's 26 SiLUs each).
  *
  * <p>ND4J M2.1 computes both with a scalar {@code exp} per element: on 1.5M floats its swish takes
  * ~8.6 ms and its derivative ~12.5 ms against ~2.4 ms for a multiply, so a DDPM step of ~40 SiLUs

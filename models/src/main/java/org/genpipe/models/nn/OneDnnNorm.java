@@ -10,7 +10,6 @@ import org.bytedeco.dnnl.layer_normalization_forward;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.post_ops;
 import org.bytedeco.dnnl.primitive_attr;
-import org.bytedeco.dnnl.reduction;
 import org.bytedeco.dnnl.global.dnnl;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -176,25 +175,6 @@ final class OneDnnNorm {
     addChain(k, dnnl.algorithm.binary_mul, in, scale, List.of(new Op(dnnl.algorithm.binary_add, addend)), out);
   }
 
-  /** Adds {@code sums[r] = sum over p of in[0, r, p] (* other[0, r, p] where other is not null)}. */
-  private static void addRowSums(OneDnn.Kernel k, memory in, memory other, memory product, memory sums) {
-    memory summed = in;
-    if (other != null) {
-      IntMemoryMap args = new IntMemoryMap();
-      args.put(dnnl.DNNL_ARG_SRC_0, in);
-      args.put(dnnl.DNNL_ARG_SRC_1, other);
-      args.put(dnnl.DNNL_ARG_DST, product);
-      k.add(new binary(new binary.primitive_desc(new binary.desc(dnnl.algorithm.binary_mul, in.get_desc(),
-          other.get_desc(), product.get_desc()), OneDnn.cpu())), args);
-      summed = product;
-    }
-    IntMemoryMap args = new IntMemoryMap();
-    args.put(dnnl.DNNL_ARG_SRC, summed);
-    args.put(dnnl.DNNL_ARG_DST, sums);
-    k.add(new reduction(new reduction.primitive_desc(new reduction.desc(dnnl.algorithm.reduction_sum,
-        summed.get_desc(), sums.get_desc(), 0f, 0f), OneDnn.cpu())), args);
-  }
-
   /**
    * What the closed-form backward passes share: the two sums per example and channel (kernel
    * {@code sums} writes them into {@code s1Array}, {@code s2Array}), the scale and the variances read
@@ -297,8 +277,10 @@ final class OneDnnNorm {
       ratioValues = new float[rows];
       INDArray product = Nd4j.create(DataType.FLOAT, x.shape());
       memory dyRows = sums.dense(dy, shape);
-      addRowSums(sums, dyRows, null, null, sums.dense(s1Array, 1, rows, 1));
-      addRowSums(sums, dyRows, sums.dense(normalised, shape), sums.dense(product, shape), sums.dense(s2Array, 1, rows, 1));
+      memory productRows = sums.dense(product, shape);
+      OneDnnReduction.addRowSums(sums, dyRows, sums.dense(s1Array, 1, rows, 1));
+      addChain(sums, dnnl.algorithm.binary_mul, dyRows, sums.dense(normalised, shape), List.of(), productRows);
+      OneDnnReduction.addRowSums(sums, productRows, sums.dense(s2Array, 1, rows, 1));
       sums.keep(product);
       // one pass: dx = (normalised * (b / a) + dy) * a + c
       addChain(apply, dnnl.algorithm.binary_mul, apply.dense(normalised, shape), apply.dense(ratio, 1, rows, 1), List.of(
@@ -390,10 +372,10 @@ final class OneDnnNorm {
       long[] perChannel = {1, channels, 1};
       INDArray centredGrad = Nd4j.create(DataType.FLOAT, x.shape());
       // s1; then (x - mean) * dy and s2
-      addRowSums(sums, sums.dense(dy, rowShape), null, null, sums.dense(s1Array, 1, rows, 1));
+      OneDnnReduction.addRowSums(sums, sums.dense(dy, rowShape), sums.dense(s1Array, 1, rows, 1));
       addChain(sums, dnnl.algorithm.binary_sub, sums.dense(x, channelShape), sums.dense(mean, perChannel),
           List.of(new Op(dnnl.algorithm.binary_mul, sums.dense(dy, channelShape))), sums.dense(centredGrad, channelShape));
-      addRowSums(sums, sums.dense(centredGrad, rowShape), null, null, sums.dense(s2Array, 1, rows, 1));
+      OneDnnReduction.addRowSums(sums, sums.dense(centredGrad, rowShape), sums.dense(s2Array, 1, rows, 1));
       sums.keep(centredGrad);
       // dx = ((x - mean) * k + dy) * a + b
       addChain(apply, dnnl.algorithm.binary_sub, apply.dense(x, channelShape), apply.dense(mean, perChannel), List.of(

@@ -43,13 +43,19 @@ final class OneDnnReduction {
       return null;
     }
     OneDnn.Kernel k = new OneDnn.Kernel();
-    memory src = k.dense(x, outer, inner);
-    memory dst = k.dense(y, outer, 1);
-    IntMemoryMap args = new IntMemoryMap();
-    args.put(dnnl.DNNL_ARG_SRC, src);
-    args.put(dnnl.DNNL_ARG_DST, dst);
-    k.add(new reduction(new reduction.primitive_desc(new reduction.desc(dnnl.algorithm.reduction_sum, src.get_desc(),
-        dst.get_desc(), 0f, 0f), OneDnn.cpu())), args);
+    addRowSums(k, k.dense(x, outer, inner), k.dense(y, outer, 1));
     return k;
+  }
+
+  /**
+   * Adds {@code sums[.., r, 0] = sum over p of in[.., r, p]} to {@code k}: oneDNN's reduction over the
+   * innermost axis (its vectorised kernel; over other axes oneDNN 2.5 runs a reference kernel).
+   */
+  static void addRowSums(OneDnn.Kernel k, memory in, memory sums) {
+    IntMemoryMap args = new IntMemoryMap();
+    args.put(dnnl.DNNL_ARG_SRC, in);
+    args.put(dnnl.DNNL_ARG_DST, sums);
+    k.add(new reduction(new reduction.primitive_desc(new reduction.desc(dnnl.algorithm.reduction_sum, in.get_desc(),
+        sums.get_desc(), 0f, 0f), OneDnn.cpu())), args);
   }
 }
