@@ -40,8 +40,8 @@ final class OneDnnEltwise {
     if (!forward && !opName.equals("_swishderivative")) {
       return null;
     }
-    if (!OneDnn.available() || in.length != 1 || out.length != 1 || !dense(in[0]) || !dense(out[0])
-        || !Arrays.equals(in[0].shape(), out[0].shape()) || !Arrays.equals(in[0].stride(), out[0].stride())) {
+    if (!OneDnn.available() || in.length != 1 || out.length != 1 || !OneDnn.wholeArray(in[0])
+        || !OneDnn.wholeArray(out[0]) || !Arrays.equals(in[0].shape(), out[0].shape())) {
       return null;
     }
     long[] dims = {in[0].length()};
@@ -75,8 +75,8 @@ final class OneDnnEltwise {
    * writes for it. Arrays oneDNN cannot bind (views) get ND4J's two ops.
    */
   static Runnable backward(dnnl.algorithm algorithm, INDArray x, INDArray grad, INDArray out) {
-    if (!OneDnn.available() || !dense(x) || !dense(grad) || !dense(out) || !Arrays.equals(x.stride(), grad.stride())
-        || !Arrays.equals(x.stride(), out.stride())) {
+    if (!OneDnn.available() || !OneDnn.wholeArray(x) || !OneDnn.wholeArray(grad) || !OneDnn.wholeArray(out)
+        || !Arrays.equals(x.shape(), grad.shape()) || !Arrays.equals(x.shape(), out.shape())) {
       INDArray derivative = x.ulike();
       return () -> {
         Nd4j.exec(algorithm == dnnl.algorithm.eltwise_relu ? new Step(x, derivative, 0.0)
@@ -102,9 +102,4 @@ final class OneDnnEltwise {
     return algorithm == dnnl.algorithm.eltwise_relu ? 0f : 1f;
   }
 
-  /** A float array that owns its whole buffer from its start (so its elements are the buffer, in memory order). */
-  private static boolean dense(INDArray a) {
-    return a.dataType() == DataType.FLOAT && !a.isEmpty() && !a.isView() && a.offset() == 0
-        && a.length() == a.data().length();
-  }
 }

@@ -60,9 +60,14 @@ final class OneDnnLayerNorm {
     if (backward && (!vector(out[1], d) || !vector(out[2], d))) {
       return null;
     }
+    // oneDNN's [2, d] scale and shift, filled from the gain and bias at each run
     INDArray scaleShift = Nd4j.create(DataType.FLOAT, 2, d);
-    INDArray gain = scaleShift.getRow(0);
-    INDArray bias = scaleShift.getRow(1);
+    INDArray[] rowsOfScaleShift = {scaleShift.getRow(0), scaleShift.getRow(1)};
+    INDArray[] gainAndBias = {in[1].reshape(d), in[2].reshape(d)};
+    Runnable load = () -> {
+      rowsOfScaleShift[0].assign(gainAndBias[0]);
+      rowsOfScaleShift[1].assign(gainAndBias[1]);
+    };
     OneDnn.Kernel k = new OneDnn.Kernel();
     k.keep(scaleShift);
     memory src = k.dense(x, rows, d);
@@ -78,8 +83,7 @@ final class OneDnnLayerNorm {
       args.put(dnnl.DNNL_ARG_DST, k.dense(out[0], rows, d));
       k.add(new layer_normalization_forward(fwd), args);
       return () -> {
-        gain.assign(in[1].reshape(d));
-        bias.assign(in[2].reshape(d));
+        load.run();
         k.run();
       };
     }
@@ -111,8 +115,7 @@ final class OneDnnLayerNorm {
     INDArray dgainRow = diffScaleShift.getRow(0);
     INDArray dbiasRow = diffScaleShift.getRow(1);
     return () -> {
-      gain.assign(in[1].reshape(d));
-      bias.assign(in[2].reshape(d));
+      load.run();
       k.run();
       dgain.assign(dgainRow);
       dbias.assign(dbiasRow);

@@ -175,30 +175,47 @@ final class OneDnnNorm {
     addChain(k, dnnl.algorithm.binary_mul, in, scale, List.of(new Op(dnnl.algorithm.binary_add, addend)), out);
   }
 
+  /** A float array a kernel reads or writes, with its values on the Java side for the per-channel arithmetic. */
+  private static final class Staged {
+    final INDArray array;
+    final float[] values;
+
+    Staged(int length) {
+      array = Nd4j.create(DataType.FLOAT, length);
+      values = new float[length];
+    }
+
+    /** The array's values into {@link #values}. */
+    void read() {
+      array.data().asNioFloat().get(values);
+    }
+
+    /** {@link #values} into the array. */
+    void write() {
+      array.data().asNioFloat().put(values);
+    }
+  }
+
   /**
    * What the closed-form backward passes share: the two sums per example and channel (kernel
-   * {@code sums} writes them into {@code s1Array}, {@code s2Array}), the scale and the variances read
-   * back, the coefficients the subclass computes from them, its kernel for the input's gradient, and
-   * the per-channel gradients of scale and shift written out.
+   * {@code sums} writes them into {@code s1}, {@code s2}), the scale and the variances read back, the
+   * coefficients the subclass computes from them, its kernel for the input's gradient, and the
+   * per-channel gradients of scale and shift ({@code dg}, {@code db}) written out.
    */
   private abstract class ClosedFormBackward implements Runnable {
     final OneDnn.Kernel sums = new OneDnn.Kernel();
     final OneDnn.Kernel apply = new OneDnn.Kernel();
-    final INDArray s1Array;
-    final INDArray s2Array;
-    final float[] s1;
-    final float[] s2;
+    final Staged s1;
+    final Staged s2;
+    final Staged dg;
+    final Staged db;
     final float[] gammaValues;
     final float[] varValues;
-    final float[] dg;
-    final float[] db;
     final int channels;
     final int rows;
     final long positions;
     private final INDArray dgamma;
     private final INDArray dbeta;
-    private final INDArray dgammaSum;
-    private final INDArray dbetaSum;
 
     ClosedFormBackward(INDArray dgamma, INDArray dbeta) {
       this.dgamma = dgamma;
@@ -206,16 +223,12 @@ final class OneDnnNorm {
       channels = (int) x.size(1);
       rows = (int) (x.size(0) * channels);
       positions = x.length() / rows;
-      s1Array = Nd4j.create(DataType.FLOAT, rows);
-      s2Array = Nd4j.create(DataType.FLOAT, rows);
-      s1 = new float[rows];
-      s2 = new float[rows];
+      s1 = new Staged(rows);
+      s2 = new Staged(rows);
+      dg = new Staged(channels);
+      db = new Staged(channels);
       gammaValues = new float[channels];
       varValues = new float[(int) var.length()];
-      dg = new float[channels];
-      db = new float[channels];
-      dgammaSum = Nd4j.create(DataType.FLOAT, channels);
-      dbetaSum = Nd4j.create(DataType.FLOAT, channels);
     }
 
     /** Fills dg, db and the coefficients from s1, s2; returns the kernel that writes the input's gradient. */
@@ -224,18 +237,18 @@ final class OneDnnNorm {
     @Override
     public void run() {
       sums.run();
-      s1Array.data().asNioFloat().get(s1);
-      s2Array.data().asNioFloat().get(s2);
+      s1.read();
+      s2.read();
       var.data().asNioFloat().get(varValues);
       params[0].data().asNioFloat().get(gammaValues);
       coefficients().run();
       if (dgamma != null) {
-        dgammaSum.data().asNioFloat().put(dg);
-        dgamma.assign(dgammaSum);
+        dg.write();
+        dgamma.assign(dg.array);
       }
       if (dbeta != null) {
-        dbetaSum.data().asNioFloat().put(db);
-        dbeta.assign(dbetaSum);
+        db.write();
+        dbeta.assign(db.array);
       }
     }
   }
@@ -248,52 +261,58 @@ final class OneDnnNorm {
    * and channel with {@code a = r * gamma[c]}, {@code b = -r * m2}, {@code c = -r * m1}, where m1
    * and m2 are the group's sums of {@code gamma[c] * s1} and {@code gamma[c] * s2} over M. The input's
    * gradient is one pass, {@code (normalised * (b / a) + dy) * a + c} (a binary primitive with three
-   * post-ops), or two where some {@code b / a} is not finite (a scale of 0). Measured against a
-   * oneDNN layer-norm backward of {@code gamma * dy} with a batch-norm backward for the scale's
-   * gradient: 40% less time at [16, 96, 32, 96]; batched matrix products for the sums were twice
-   * as slow as the reductions.
+   * post-ops), or two where some {@code b / a} is not finite (a scale of 0; that kernel and its
+   * activation-sized buffer are made the first time it is needed). Measured against a oneDNN
+   * layer-norm backward of {@code gamma * dy} with a batch-norm backward for the scale's gradient:
+   * 40% less time at [16, 96, 32, 96]; batched matrix products for the sums were twice as slow as
+   * the reductions.
    */
   private final class AffineGroupBackward extends ClosedFormBackward {
-    private final OneDnn.Kernel applyTwoPasses = new OneDnn.Kernel();
-    private final INDArray a;
-    private final INDArray b;
-    private final INDArray c;
-    private final INDArray ratio;
-    private final float[] aValues;
-    private final float[] bValues;
-    private final float[] cValues;
-    private final float[] ratioValues;
+    private final INDArray dy;
+    private final INDArray dx;
+    private final long[] shape;
+    private final Staged a;
+    private final Staged b;
+    private final Staged c;
+    private final Staged ratio;
+    private OneDnn.Kernel applyTwoPasses;
 
     AffineGroupBackward(INDArray dy, INDArray dx, INDArray dgamma, INDArray dbeta) {
       super(dgamma, dbeta);
-      long[] shape = {1, rows, positions};
-      a = Nd4j.create(DataType.FLOAT, rows);
-      b = Nd4j.create(DataType.FLOAT, rows);
-      c = Nd4j.create(DataType.FLOAT, rows);
-      ratio = Nd4j.create(DataType.FLOAT, rows);
-      aValues = new float[rows];
-      bValues = new float[rows];
-      cValues = new float[rows];
-      ratioValues = new float[rows];
+      this.dy = dy;
+      this.dx = dx;
+      shape = new long[] {1, rows, positions};
+      a = new Staged(rows);
+      b = new Staged(rows);
+      c = new Staged(rows);
+      ratio = new Staged(rows);
       INDArray product = Nd4j.create(DataType.FLOAT, x.shape());
       memory dyRows = sums.dense(dy, shape);
       memory productRows = sums.dense(product, shape);
-      OneDnnReduction.addRowSums(sums, dyRows, sums.dense(s1Array, 1, rows, 1));
+      OneDnnReduction.addRowSums(sums, dyRows, sums.dense(s1.array, 1, rows, 1));
       addChain(sums, dnnl.algorithm.binary_mul, dyRows, sums.dense(normalised, shape), List.of(), productRows);
-      OneDnnReduction.addRowSums(sums, productRows, sums.dense(s2Array, 1, rows, 1));
+      OneDnnReduction.addRowSums(sums, productRows, sums.dense(s2.array, 1, rows, 1));
       sums.keep(product);
       // one pass: dx = (normalised * (b / a) + dy) * a + c
-      addChain(apply, dnnl.algorithm.binary_mul, apply.dense(normalised, shape), apply.dense(ratio, 1, rows, 1), List.of(
-          new Op(dnnl.algorithm.binary_add, apply.dense(dy, shape)),
-          new Op(dnnl.algorithm.binary_mul, apply.dense(a, 1, rows, 1)),
-          new Op(dnnl.algorithm.binary_add, apply.dense(c, 1, rows, 1))), apply.dense(dx, shape));
-      apply.keep(List.of(a, c, ratio, dx));
-      // where some a is 0 (a scale of 0): work = normalised * b + c, then dx = dy * a + work
-      INDArray work = Nd4j.create(DataType.FLOAT, x.shape());
-      OneDnn.Kernel k = applyTwoPasses;
-      addScaleAdd(k, k.dense(normalised, shape), k.dense(b, 1, rows, 1), k.dense(c, 1, rows, 1), k.dense(work, shape));
-      addScaleAdd(k, k.dense(dy, shape), k.dense(a, 1, rows, 1), k.dense(work, shape), k.dense(dx, shape));
-      k.keep(List.of(a, b, c, dx, work));
+      addChain(apply, dnnl.algorithm.binary_mul, apply.dense(normalised, shape), apply.dense(ratio.array, 1, rows, 1),
+          List.of(new Op(dnnl.algorithm.binary_add, apply.dense(dy, shape)),
+              new Op(dnnl.algorithm.binary_mul, apply.dense(a.array, 1, rows, 1)),
+              new Op(dnnl.algorithm.binary_add, apply.dense(c.array, 1, rows, 1))), apply.dense(dx, shape));
+      apply.keep(dx);
+    }
+
+    /** Where some a is 0 (a scale of 0): work = normalised * b + c, then dx = dy * a + work. */
+    private OneDnn.Kernel twoPasses() {
+      if (applyTwoPasses == null) {
+        INDArray work = Nd4j.create(DataType.FLOAT, x.shape());
+        OneDnn.Kernel k = new OneDnn.Kernel();
+        addScaleAdd(k, k.dense(normalised, shape), k.dense(b.array, 1, rows, 1), k.dense(c.array, 1, rows, 1),
+            k.dense(work, shape));
+        addScaleAdd(k, k.dense(dy, shape), k.dense(a.array, 1, rows, 1), k.dense(work, shape), k.dense(dx, shape));
+        k.keep(List.of(dx, work));
+        applyTwoPasses = k;
+      }
+      return applyTwoPasses;
     }
 
     @Override
@@ -302,8 +321,8 @@ final class OneDnnNorm {
       int groups = (int) groups();
       int perGroup = channels / groups;
       double size = (double) x.length() / (n * groups);
-      java.util.Arrays.fill(dg, 0f);
-      java.util.Arrays.fill(db, 0f);
+      java.util.Arrays.fill(dg.values, 0f);
+      java.util.Arrays.fill(db.values, 0f);
       boolean divisible = true;
       for (int e = 0; e < n; e++) {
         for (int g = 0; g < groups; g++) {
@@ -312,29 +331,29 @@ final class OneDnnNorm {
           double sum2 = 0;
           for (int ch = g * perGroup; ch < (g + 1) * perGroup; ch++) {
             int i = e * channels + ch;
-            sum1 += gammaValues[ch] * (double) s1[i];
-            sum2 += gammaValues[ch] * (double) s2[i];
-            db[ch] += s1[i];
-            dg[ch] += s2[i];
+            sum1 += gammaValues[ch] * (double) s1.values[i];
+            sum2 += gammaValues[ch] * (double) s2.values[i];
+            db.values[ch] += s1.values[i];
+            dg.values[ch] += s2.values[i];
           }
           for (int ch = g * perGroup; ch < (g + 1) * perGroup; ch++) {
             int i = e * channels + ch;
-            aValues[i] = (float) (r * gammaValues[ch]);
-            bValues[i] = (float) (-r * sum2 / size);
-            cValues[i] = (float) (-r * sum1 / size);
-            ratioValues[i] = bValues[i] / aValues[i];
-            divisible &= Float.isFinite(ratioValues[i]);
+            a.values[i] = (float) (r * gammaValues[ch]);
+            b.values[i] = (float) (-r * sum2 / size);
+            c.values[i] = (float) (-r * sum1 / size);
+            ratio.values[i] = b.values[i] / a.values[i];
+            divisible &= Float.isFinite(ratio.values[i]);
           }
         }
       }
-      a.data().asNioFloat().put(aValues);
-      c.data().asNioFloat().put(cValues);
+      a.write();
+      c.write();
       if (divisible) {
-        ratio.data().asNioFloat().put(ratioValues);
+        ratio.write();
         return apply;
       }
-      b.data().asNioFloat().put(bValues);
-      return applyTwoPasses;
+      b.write();
+      return twoPasses();
     }
   }
 
@@ -352,38 +371,32 @@ final class OneDnnNorm {
    * after the first pass.
    */
   private final class BatchBackward extends ClosedFormBackward {
-    private final INDArray k;
-    private final INDArray a;
-    private final INDArray b;
-    private final float[] kValues;
-    private final float[] aValues;
-    private final float[] bValues;
+    private final Staged k;
+    private final Staged a;
+    private final Staged b;
 
     BatchBackward(INDArray dy, INDArray dx, INDArray dgamma, INDArray dbeta) {
       super(dgamma, dbeta);
       long[] channelShape = {x.size(0), channels, positions};
       long[] rowShape = {1, rows, positions};
-      k = Nd4j.create(DataType.FLOAT, channels);
-      a = Nd4j.create(DataType.FLOAT, channels);
-      b = Nd4j.create(DataType.FLOAT, channels);
-      kValues = new float[channels];
-      aValues = new float[channels];
-      bValues = new float[channels];
       long[] perChannel = {1, channels, 1};
+      k = new Staged(channels);
+      a = new Staged(channels);
+      b = new Staged(channels);
       INDArray centredGrad = Nd4j.create(DataType.FLOAT, x.shape());
       // s1; then (x - mean) * dy and s2
-      OneDnnReduction.addRowSums(sums, sums.dense(dy, rowShape), sums.dense(s1Array, 1, rows, 1));
+      OneDnnReduction.addRowSums(sums, sums.dense(dy, rowShape), sums.dense(s1.array, 1, rows, 1));
       addChain(sums, dnnl.algorithm.binary_sub, sums.dense(x, channelShape), sums.dense(mean, perChannel),
           List.of(new Op(dnnl.algorithm.binary_mul, sums.dense(dy, channelShape))), sums.dense(centredGrad, channelShape));
-      OneDnnReduction.addRowSums(sums, sums.dense(centredGrad, rowShape), sums.dense(s2Array, 1, rows, 1));
+      OneDnnReduction.addRowSums(sums, sums.dense(centredGrad, rowShape), sums.dense(s2.array, 1, rows, 1));
       sums.keep(centredGrad);
       // dx = ((x - mean) * k + dy) * a + b
       addChain(apply, dnnl.algorithm.binary_sub, apply.dense(x, channelShape), apply.dense(mean, perChannel), List.of(
-          new Op(dnnl.algorithm.binary_mul, apply.dense(k, perChannel)),
+          new Op(dnnl.algorithm.binary_mul, apply.dense(k.array, perChannel)),
           new Op(dnnl.algorithm.binary_add, apply.dense(dy, channelShape)),
-          new Op(dnnl.algorithm.binary_mul, apply.dense(a, perChannel)),
-          new Op(dnnl.algorithm.binary_add, apply.dense(b, perChannel))), apply.dense(dx, channelShape));
-      apply.keep(List.of(k, a, b, dx));
+          new Op(dnnl.algorithm.binary_mul, apply.dense(a.array, perChannel)),
+          new Op(dnnl.algorithm.binary_add, apply.dense(b.array, perChannel))), apply.dense(dx, channelShape));
+      apply.keep(dx);
     }
 
     @Override
@@ -394,20 +407,20 @@ final class OneDnnNorm {
         double sum1 = 0;
         double sum2 = 0;
         for (int e = 0; e < n; e++) {
-          sum1 += s1[e * channels + ch];
-          sum2 += s2[e * channels + ch];
+          sum1 += s1.values[e * channels + ch];
+          sum2 += s2.values[e * channels + ch];
         }
         double r = 1 / Math.sqrt(varValues[ch] + (double) EPS);
         double dgamma = r * sum2;
-        dg[ch] = (float) dgamma;
-        db[ch] = (float) sum1;
-        kValues[ch] = (float) (-r * dgamma / size);
-        aValues[ch] = (float) (r * gammaValues[ch]);
-        bValues[ch] = (float) (-r * gammaValues[ch] * sum1 / size);
+        dg.values[ch] = (float) dgamma;
+        db.values[ch] = (float) sum1;
+        k.values[ch] = (float) (-r * dgamma / size);
+        a.values[ch] = (float) (r * gammaValues[ch]);
+        b.values[ch] = (float) (-r * gammaValues[ch] * sum1 / size);
       }
-      k.data().asNioFloat().put(kValues);
-      a.data().asNioFloat().put(aValues);
-      b.data().asNioFloat().put(bValues);
+      k.write();
+      a.write();
+      b.write();
       return apply;
     }
   }

@@ -9,8 +9,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.DynamicCustomOp;
-import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
@@ -75,11 +73,7 @@ class OneDnnConvolutionsTest {
     INDArray w = viewInFlat(k, k, in, out);
     INDArray b = Nd4j.randn(DataType.FLOAT, out);
     INDArray expected = Nd4j.create(DataType.FLOAT, N, out, outSize, outSize);
-    OpContext ctx = Nd4j.getExecutioner().buildContext();
-    ctx.setInputArrays(x, w, b);
-    ctx.setOutputArrays(expected);
-    ctx.setIArguments(iArgs);
-    Nd4j.exec(DynamicCustomOp.builder("conv2d").build(), ctx);
+    Nd4jOp.run("conv2d", new INDArray[] {x, w, b}, new INDArray[] {expected}, iArgs);
     INDArray actual = Nd4j.valueArrayOf(expected.shape(), Float.NaN, DataType.FLOAT);
     OneDnnConvolutions.kernel("conv2d", new INDArray[] {x, w, b}, new INDArray[] {actual}, iArgs, false, false).run();
     double scale = expected.amaxNumber().doubleValue();
@@ -124,12 +118,7 @@ class OneDnnConvolutionsTest {
       expected.add(Nd4j.create(DataType.FLOAT, shape));
       actual.add(Nd4j.valueArrayOf(shape, Float.NaN, DataType.FLOAT));
     }
-    // ND4J's op as a plan would call it without these kernels
-    OpContext ctx = Nd4j.getExecutioner().buildContext();
-    ctx.setInputArrays(in);
-    ctx.setOutputArrays(expected.toArray(new INDArray[0]));
-    ctx.setIArguments(iArgs);
-    Nd4j.exec(DynamicCustomOp.builder(op).build(), ctx);
+    Nd4jOp.run(op, in, expected.toArray(new INDArray[0]), iArgs);
     Runnable kernel = OneDnnConvolutions.kernel(op, in, actual.toArray(new INDArray[0]), iArgs, true, true);
     assertThat(kernel).as(op + " has a kernel").isNotNull();
     kernel.run();

@@ -10,8 +10,6 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.DynamicCustomOp;
-import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -44,7 +42,7 @@ class OneDnnOpsTest {
     INDArray x = Noise.gaussian(2, 3, 5, 9).muli(2);
     INDArray grad = Noise.gaussian(3, 3, 5, 9);
     INDArray expected = Nd4j.create(DataType.FLOAT, 3, 5, 9);
-    nd4j("softmax_bp", new INDArray[] {x, grad}, expected, 2);
+    Nd4jOp.run("softmax_bp", new INDArray[] {x, grad}, new INDArray[] {expected}, 2);
     INDArray actual = x.ulike();
     OneDnnSoftmax.kernel("softmax_bp", new INDArray[] {x, grad}, new INDArray[] {actual}, new long[] {2}).run();
     assertClose("softmax_bp", expected, actual);
@@ -56,13 +54,13 @@ class OneDnnOpsTest {
   void nearestUpsamplingAndItsBackwardMatchNd4j() {
     INDArray x = Noise.gaussian(4, 2, 3, 4, 5);
     INDArray expected = Nd4j.create(DataType.FLOAT, 2, 3, 8, 15);
-    nd4j("upsampling2d", new INDArray[] {x}, expected, 2, 3, 1);
+    Nd4jOp.run("upsampling2d", new INDArray[] {x}, new INDArray[] {expected}, 2, 3, 1);
     INDArray actual = expected.ulike();
     OneDnnResampling.kernel("upsampling2d", new INDArray[] {x}, new INDArray[] {actual}, new long[] {2, 3, 1}).run();
     assertThat(actual).as("copies: exact").isEqualTo(expected);
     INDArray grad = Noise.gaussian(5, 2, 3, 8, 15);
     INDArray expectedGrad = x.ulike();
-    nd4j("upsampling2d_bp", new INDArray[] {x, grad}, expectedGrad, 2, 3, 1);
+    Nd4jOp.run("upsampling2d_bp", new INDArray[] {x, grad}, new INDArray[] {expectedGrad}, 2, 3, 1);
     INDArray actualGrad = x.ulike();
     OneDnnResampling.kernel("upsampling2d_bp", new INDArray[] {x, grad}, new INDArray[] {actualGrad},
         new long[] {2, 3, 1}).run();
@@ -98,14 +96,6 @@ class OneDnnOpsTest {
     }
     GraphPlan exact = GraphPlan.record(sd, ph, List.of("loss"), params, Map.of(), true);
     assertThat(exact.kernels()).as("checked mode keeps ND4J's ops").isZero();
-  }
-
-  private static void nd4j(String op, INDArray[] in, INDArray out, long... iArgs) {
-    OpContext ctx = Nd4j.getExecutioner().buildContext();
-    ctx.setInputArrays(in);
-    ctx.setOutputArrays(out);
-    ctx.setIArguments(iArgs);
-    Nd4j.exec(DynamicCustomOp.builder(op).build(), ctx);
   }
 
   private static void assertClose(String what, INDArray expected, INDArray actual) {
