@@ -3,9 +3,9 @@ package org.genpipe.jobs.train;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
-import java.io.ObjectInputStream;
-import java.io.ObjectOutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -230,8 +230,8 @@ final class Allreduce implements Closeable {
 
   /**
    * Writes into {@code mean} the average of the workers' {@code slices} weighted by {@code counts}: per
-   * value, in double, worker 0's value times its count, plus each next worker's in order, divided by
-   * the total count (what RoundResult's merge and averagedState do over whole states). Works
+   * value, in double, worker 0's value times its count, plus each next worker's in order, times
+   * {@link RoundResult#meanScale} (what RoundResult's merge and averagedState do over whole states). Works
    * {@value #CHUNK} values at a time, read from the slices (receive buffers, read where they are) into
    * {@code scratch} and summed in {@code chunk}. Returns whether some average is not finite.
    */
@@ -243,6 +243,7 @@ final class Allreduce implements Closeable {
       total += c;
     }
     double n0 = counts[0];
+    double scale = RoundResult.meanScale(total);
     // x * 0 is 0 for finite x and NaN otherwise; four sums so that the loop need not wait on one
     float z0 = 0;
     float z1 = 0;
@@ -264,7 +265,7 @@ final class Allreduce implements Closeable {
         }
       }
       for (int i = 0; i < m; i++) {
-        mean[from + i] = (float) (chunk[i] / total);
+        mean[from + i] = (float) (chunk[i] * scale);
       }
       int i = from;
       for (; i + 3 < from + m; i += 4) {
@@ -346,9 +347,9 @@ final class Allreduce implements Closeable {
   }
 
   private static byte[] serialize(RoundResult r) {
-    ByteArrayOutputStream b = new ByteArrayOutputStream();
-    try (ObjectOutputStream o = new ObjectOutputStream(b)) {
-      o.writeObject(r);
+    ByteArrayOutputStream b = new ByteArrayOutputStream(256);
+    try {
+      r.writeTotals(new DataOutputStream(b));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -356,9 +357,9 @@ final class Allreduce implements Closeable {
   }
 
   private static RoundResult deserialize(byte[] b, int from) throws IOException {
-    try (ObjectInputStream o = new ObjectInputStream(new ByteArrayInputStream(b))) {
-      return (RoundResult) o.readObject();
-    } catch (ClassNotFoundException e) {
+    try {
+      return RoundResult.readTotals(new DataInputStream(new ByteArrayInputStream(b)));
+    } catch (IOException e) {
       throw new IOException("worker " + from + " sent an unreadable round result: " + e, e);
     }
   }

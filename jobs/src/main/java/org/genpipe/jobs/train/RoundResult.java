@@ -10,7 +10,8 @@ import org.genpipe.models.ModelState;
 /**
  * What the workers of one round send back, summed by {@code treeAggregate}: each worker's state
  * weighted by the examples it saw (summed in double precision), the example count, and the losses of
- * every local step (summed over workers). The driver divides: that is the parameter average.
+ * every local step (summed over workers). The driver scales the sums by 1 / examples: that is the
+ * parameter average.
  *
  * <p>A single worker's contribution travels as its float state and example count (half the bytes);
  * it becomes double weighted sums when it meets another contribution. The result is the same.
@@ -125,6 +126,57 @@ public final class RoundResult implements Serializable {
     return r;
   }
 
+  /**
+   * Writes this result's counts and losses (not its state) compactly: what a barrier stage's workers
+   * send each other and the driver every round, where Java serialisation cost ~0.1 ms a message on
+   * each side (class descriptors every time) and kept the JIT busy. {@link #readTotals} reads it.
+   */
+  void writeTotals(java.io.DataOutput out) throws java.io.IOException {
+    out.writeLong(examples);
+    out.writeInt(workers);
+    out.writeLong(maxComputeNanos);
+    out.writeInt(lossNames.size());
+    for (String n : lossNames) {
+      out.writeUTF(n);
+    }
+    out.writeInt(lossSums.length);
+    for (double[] step : lossSums) {
+      for (double v : step) {
+        out.writeDouble(v);
+      }
+    }
+    out.writeLong(badStep);
+    if (badStep >= 0) {
+      out.writeUTF(badLoss);
+      out.writeInt(badWorker);
+    }
+  }
+
+  /** A result without state, as {@link #writeTotals} wrote it. */
+  static RoundResult readTotals(java.io.DataInput in) throws java.io.IOException {
+    RoundResult r = new RoundResult();
+    r.examples = in.readLong();
+    r.workers = in.readInt();
+    r.maxComputeNanos = in.readLong();
+    int names = in.readInt();
+    r.lossNames = new ArrayList<>(names);
+    for (int i = 0; i < names; i++) {
+      r.lossNames.add(in.readUTF());
+    }
+    r.lossSums = new double[in.readInt()][names];
+    for (double[] step : r.lossSums) {
+      for (int l = 0; l < names; l++) {
+        step[l] = in.readDouble();
+      }
+    }
+    r.badStep = in.readLong();
+    if (r.badStep >= 0) {
+      r.badLoss = in.readUTF();
+      r.badWorker = in.readInt();
+    }
+    return r;
+  }
+
   /** The aggregation's zero value (no worker's contribution yet). */
   private boolean isEmpty() {
     return workers == 0;
@@ -159,17 +211,27 @@ public final class RoundResult implements Serializable {
     return out;
   }
 
+  /**
+   * What the summed weighted values are multiplied by to give the average: 1 / {@code examples} in
+   * double. (A division per value took a third of the weighted mean's time: 292 against 199 µs for two
+   * workers' 137,000 values. Both modes scale by it, so they agree bit for bit.)
+   */
+  static double meanScale(long examples) {
+    return 1.0 / examples;
+  }
+
   /** The average of the workers' states, weighted by examples. */
   public ModelState averagedState() {
     if (single != null) {
       return single; // one worker: its own state (v * n / n is exact in double)
     }
     ModelState s = new ModelState();
+    double scale = meanScale(examples);
     for (Map.Entry<String, double[]> e : weightedState.entrySet()) {
       double[] w = e.getValue();
       float[] v = new float[w.length];
       for (int i = 0; i < w.length; i++) {
-        v[i] = (float) (w[i] / examples);
+        v[i] = (float) (w[i] * scale);
       }
       s.put(e.getKey(), v);
     }

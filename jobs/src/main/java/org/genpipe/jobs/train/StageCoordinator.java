@@ -1,12 +1,9 @@
 package org.genpipe.jobs.train;
 
-import java.io.ByteArrayInputStream;
 import java.io.Closeable;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
-import java.io.EOFException;
 import java.io.IOException;
-import java.io.ObjectInputStream;
 import java.io.Serializable;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -190,24 +187,21 @@ final class StageCoordinator implements Closeable {
         sendStop();
       }
       for (int index = start.index(); ; index++) { // the rounds, numbered from the stage's start
-        byte[] b;
-        try {
-          b = new byte[in.readInt()];
-        } catch (EOFException end) {
+        in.mark(1);
+        if (in.read() < 0) {
           return; // the stage's task ended
         }
-        in.readFully(b);
-        BarrierAveraging.Round r;
-        try (ObjectInputStream o = new ObjectInputStream(new ByteArrayInputStream(b))) {
-          r = (BarrierAveraging.Round) o.readObject();
-        }
+        in.reset();
+        BarrierAveraging.Round r = BarrierAveraging.Round.read(in);
         reported.add(new Reported(key, index, r));
         if (r.last()) {
           return;
         }
       }
-    } catch (IOException | ClassNotFoundException e) {
+    } catch (IOException e) {
       LOG.debug("barrier coordinator: a task's connection ended: {}", e.toString());
+    } catch (RuntimeException e) {
+      LOG.warn("barrier coordinator: an unreadable report from worker 0: {}", e.toString());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

@@ -384,7 +384,7 @@ public final class TrainJob {
      * The next rounds as one barrier stage: to the end of the run, or {@value #STAGE_CHECKPOINTS}
      * checkpoint intervals (each stage has Spark's attempts, spark.stage.maxConsecutiveAttempts, to
      * itself). Worker 0 reports the rounds as they end; each is accepted as a rounds-mode round is (its
-     * wall time: since the previous one reached the driver), and the rounds that carry the averaged
+     * wall time: worker 0's, the stage's first round's since the stage was submitted), and the rounds that carry the averaged
      * state (checkpoints, sample grids, the last) are followed by what follows a round in rounds mode,
      * while the workers go on. A stop signal ends the stage after the round then running.
      */
@@ -407,13 +407,15 @@ public final class TrainJob {
         }
         rounds++;
       }
-      long[] previous = {System.nanoTime()};
+      long stageStart = System.nanoTime();
+      long firstRound = round;
       barrier.run(new BarrierAveraging.Stage(state, step, rounds, ts.averagingFrequency(), totalSteps, stateRounds),
           reported -> {
-            long now = System.nanoTime();
             long before = step;
-            accept(reported.result(), reported.state(), reported.result().steps(), (now - previous[0]) / 1e9);
-            previous[0] = now;
+            // the stage's first round from its submission (Spark starting the tasks included); the others as
+            // worker 0 timed them (report to report: the driver gets them a few at a time)
+            double seconds = round == firstRound ? (System.nanoTime() - stageStart) / 1e9 : reported.nanos() / 1e9;
+            accept(reported.result(), reported.state(), reported.result().steps(), seconds);
             if (reported.state() != null) {
               afterRound(before, stop, samples);
             }

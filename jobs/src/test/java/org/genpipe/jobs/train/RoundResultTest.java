@@ -40,6 +40,48 @@ class RoundResultTest {
   }
 
   @Test
+  void totalsTravelWithTheirLossesCountsAndFirstNonFiniteLoss() throws Exception {
+    List<Map<String, Double>> losses = List.of(Map.of("loss", 0.5), Map.of("loss", Double.NaN));
+    RoundResult bad = RoundResult.of(1, worker(1, 1f, 64).state(), 64, losses, 40, 7_000L);
+    RoundResult merged = RoundResult.merge(worker(0, 1f, 100), worker(2, 2f, 300)).withoutState();
+    for (RoundResult r : List.of(RoundResult.merge(worker(0, 1f, 64), bad).withoutState(), merged)) {
+      java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+      r.writeTotals(new java.io.DataOutputStream(b));
+      RoundResult back = RoundResult.readTotals(new java.io.DataInputStream(new java.io.ByteArrayInputStream(b.toByteArray())));
+      assertThat(back.examples()).isEqualTo(r.examples());
+      assertThat(back.workers()).isEqualTo(r.workers());
+      assertThat(back.maxComputeNanos()).isEqualTo(r.maxComputeNanos());
+      assertThat(back.steps()).isEqualTo(r.steps());
+      for (int i = 0; i < r.steps(); i++) {
+        assertThat(back.meanLosses(i)).isEqualTo(r.meanLosses(i));
+      }
+      assertThat(back.nonFinite()).isEqualTo(r.nonFinite());
+    }
+    assertThat(RoundResult.merge(worker(0, 1f, 64), bad).nonFinite()).isEqualTo("loss loss = NaN at step 41 on worker 1");
+  }
+
+  @Test
+  void aBarrierRoundReachesTheDriverWithItsStateOrWithout() throws Exception {
+    ModelState state = new ModelState().put("w", new float[] {1.5f, -0f, Float.MIN_VALUE}).put("u", new float[] {3f});
+    for (ModelState s : java.util.Arrays.asList(state, null)) {
+      BarrierAveraging.Round round = new BarrierAveraging.Round(worker(0, 1f, 64).withoutState(), 12_345L, s, s == null);
+      java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+      round.write(new java.io.DataOutputStream(b));
+      BarrierAveraging.Round back = BarrierAveraging.Round.read(
+          new java.io.DataInputStream(new java.io.ByteArrayInputStream(b.toByteArray())));
+      assertThat(back.nanos()).isEqualTo(12_345L);
+      assertThat(back.last()).isEqualTo(s == null);
+      assertThat(back.result().meanLosses(0)).isEqualTo(Map.of("loss", 1.0));
+      if (s == null) {
+        assertThat(back.state()).isNull();
+      } else {
+        assertThat(back.state().arrays().keySet()).containsExactly("w", "u");
+        assertThat(back.state().get("w")).containsExactly(1.5f, -0f, Float.MIN_VALUE);
+      }
+    }
+  }
+
+  @Test
   void treeLevelsFollowSparksRule() {
     // n = 2..5 at depth 2: one level (a plain reduce); from 6 on, treeAggregate adds a level
     assertThat(ParameterAveraging.hasTreeLevels(2, 2)).isFalse();
