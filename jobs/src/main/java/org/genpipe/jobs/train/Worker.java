@@ -67,13 +67,14 @@ public final class Worker {
 
   /**
    * Starts from {@code state}, runs local steps [fromStep, fromStep + steps) and returns this
-   * worker's contribution. Stops early at the first non-finite loss. {@code reuseState}: the
-   * contribution's state is in arrays this worker overwrites in its next round (for a caller that
-   * is done with it by then), else arrays of its own.
+   * worker's contribution, with the steps' time as its compute (loading the state and exporting it
+   * again belong to the averaging, not the training). Stops early at the first non-finite loss.
+   * {@code reuseState}: the contribution's state is in arrays this worker overwrites in its next
+   * round (for a caller that is done with it by then), else arrays of its own.
    */
   public synchronized RoundResult run(ModelState state, long fromStep, int steps, boolean reuseState) {
-    long start = System.nanoTime();
     model.loadState(state);
+    long start = System.nanoTime();
     List<Map<String, Double>> losses = new ArrayList<>(steps);
     long examples = 0;
     for (long s = fromStep; s < fromStep + steps; s++) {
@@ -84,6 +85,7 @@ public final class Worker {
         break;
       }
     }
+    long computeNanos = System.nanoTime() - start;
     ModelState out;
     if (reuseState) {
       exported = exported == null ? new ModelState() : exported;
@@ -92,6 +94,6 @@ public final class Worker {
     } else {
       out = model.state();
     }
-    return RoundResult.of(index, out, examples, losses, fromStep, System.nanoTime() - start);
+    return RoundResult.of(index, out, examples, losses, fromStep, computeNanos);
   }
 }

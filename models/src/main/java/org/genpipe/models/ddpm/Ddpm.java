@@ -499,7 +499,7 @@ public final class Ddpm implements GenerativeModel {
   @Override
   public void loadState(ModelState state) {
     net.importFrom(state);
-    ema.assign(Nd4j.create(state.get(NET + "/ema", net.paramCount()), new long[] {1, net.paramCount()}, 'c'));
+    Net.load(state.get(NET + "/ema", net.paramCount()), ema, "the EMA parameters");
   }
 
   @Override

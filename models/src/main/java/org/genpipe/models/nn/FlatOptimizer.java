@@ -122,7 +122,7 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
     @Override
     void loadState(float[] values) {
       if (state != null) {
-        state.assign(Nd4j.create(values, new long[] {1, values.length}, 'c'));
+        Net.load(values, state, "the updater's state");
       }
     }
   }

@@ -151,6 +151,15 @@ public final class Net {
     optimizer.stateInto(state.reuse(name + "/updater", Math.toIntExact(optimizer.stateSize())));
   }
 
+  /**
+   * Copies {@code values} into the whole float array {@code a} ({@link #whole}) of their length: one
+   * copy into its memory (an ND4J array made of them and assigned, as before, cost ~0.25 ms of a
+   * worker's round for the beta-VAE's 92,000 parameters).
+   */
+  public static void load(float[] values, INDArray a, String what) {
+    whole(a, values.length, what).put(0, values);
+  }
+
   /** Copies the values of a whole float array ({@link #whole}) into {@code out}, of its length. */
   public static void copy(INDArray a, float[] out) {
     whole(a, out.length, "a state array").get(0, out);
@@ -172,7 +181,7 @@ public final class Net {
   /** Reads what {@link #exportTo} wrote, checking lengths. */
   public void importFrom(ModelState state) {
     float[] flat = state.get(name + "/params", paramCount);
-    flatParams.assign(Nd4j.create(flat, new long[] {1, paramCount}, 'c'));
+    load(flat, flatParams, name + "'s parameters");
     optimizer.loadState(state.get(name + "/updater", optimizer.stateSize()));
   }
 }
