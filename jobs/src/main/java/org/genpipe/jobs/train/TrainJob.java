@@ -60,9 +60,31 @@ public final class TrainJob {
   private static final Logger LOG = LoggerFactory.getLogger(TrainJob.class);
   private static final long FIXED_NOISE_SALT = 0x46495845444e4fL;
   private static final String SAMPLES_DIR = "samples";
-  /** Checkpoint intervals in one barrier stage at most. */
-  private static final int STAGE_CHECKPOINTS = 10;
+  /** Checkpoint intervals in the first barrier stage, and in every stage at least. */
+  static final int STAGE_CHECKPOINTS = 10;
+  /**
+   * How long the later barrier stages run, about (whole checkpoint intervals, from the rounds' times
+   * so far): starting one cost ~0.55 s here (the first round of a stage against ~0.06 s for the
+   * others), every 30 s at frequency 10 when a stage was 10 checkpoint intervals, and a stage on a
+   * GPU would be over in seconds.
+   */
+  static final double STAGE_SECONDS = 600;
   private static final int REPORT_SAMPLE = 1000;
+
+  /**
+   * Checkpoint intervals in the next barrier stage: {@value #STAGE_CHECKPOINTS} while fewer than 20
+   * rounds were timed (the first stage's first round builds the graphs), else enough for about
+   * {@value #STAGE_SECONDS} s at the mean time of the last 100 rounds, and at least {@value #STAGE_CHECKPOINTS}.
+   */
+  static int stageIntervals(List<Result.RoundTime> rounds, long checkpointEvery) {
+    if (rounds.size() < 20) {
+      return STAGE_CHECKPOINTS;
+    }
+    double seconds = rounds.subList(Math.max(1, rounds.size() - 100), rounds.size()).stream()
+        .mapToDouble(Result.RoundTime::seconds).average().orElse(0);
+    double intervals = Math.ceil(STAGE_SECONDS / (seconds * checkpointEvery));
+    return (int) Math.max(STAGE_CHECKPOINTS, Math.min(Integer.MAX_VALUE, intervals));
+  }
   /** At most this many floats of held-out images for the report pictures (1000 28x28 images; 254 at 256x256x3). */
   private static final long REPORT_FLOATS = 50_000_000L;
   /** Held-out pairs shown in every sample grid of an image-conditioned model (pix2pix's three triplets). */
@@ -381,7 +403,7 @@ public final class TrainJob {
     }
 
     /**
-     * The next rounds as one barrier stage: to the end of the run, or {@value #STAGE_CHECKPOINTS}
+     * The next rounds as one barrier stage: to the end of the run, or {@link #stageIntervals}
      * checkpoint intervals (each stage has Spark's attempts, spark.stage.maxConsecutiveAttempts, to
      * itself). Worker 0 reports the rounds as they end; each is accepted as a rounds-mode round is (its
      * wall time: worker 0's, the stage's first round's since the stage was submitted), and the rounds that carry the averaged
@@ -394,7 +416,8 @@ public final class TrainJob {
       int checkpoints = 0;
       long s = step;
       long r = round;
-      while (s < totalSteps && checkpoints < STAGE_CHECKPOINTS) {
+      int intervals = stageIntervals(roundTimes, ts.checkpointEvery());
+      while (s < totalSteps && checkpoints < intervals) {
         long b = s;
         s += Math.min(ts.averagingFrequency(), totalSteps - s);
         r++;

@@ -214,6 +214,24 @@ class TrainEngineTest {
         .hasMessageContaining("train.averaging.mode").hasMessageContaining("auto, barrier, rounds");
   }
 
+  @Test
+  void laterBarrierStagesRunForAboutTenMinutesOfWholeCheckpointIntervals() {
+    List<TrainJob.Result.RoundTime> rounds = new ArrayList<>();
+    rounds.add(new TrainJob.Result.RoundTime(30, 1)); // the first round builds the graphs: not counted
+    for (int i = 0; i < 18; i++) {
+      rounds.add(new TrainJob.Result.RoundTime(0.01, 0.009));
+    }
+    assertThat(TrainJob.stageIntervals(rounds, 50)).as("too few rounds timed").isEqualTo(TrainJob.STAGE_CHECKPOINTS);
+    rounds.add(new TrainJob.Result.RoundTime(0.01, 0.009));
+    // 0.01 s a round, 50 rounds an interval: 600 s are 1,200 intervals
+    assertThat(TrainJob.stageIntervals(rounds, 50)).isEqualTo(1200);
+    for (int i = 0; i < 100; i++) {
+      rounds.add(new TrainJob.Result.RoundTime(10, 9.9)); // only the last 100 rounds count
+    }
+    assertThat(TrainJob.stageIntervals(rounds, 50)).as("at least").isEqualTo(TrainJob.STAGE_CHECKPOINTS);
+    assertThat(TrainJob.stageIntervals(rounds, 3)).isEqualTo(20);
+  }
+
   private static String[] concat(String[] a, String... b) {
     String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
     System.arraycopy(b, 0, out, a.length, b.length);
