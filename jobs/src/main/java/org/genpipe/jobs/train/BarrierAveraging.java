@@ -337,7 +337,8 @@ final class BarrierAveraging implements java.io.Closeable {
           }
           if (rank == 0) {
             long now = System.nanoTime();
-            reports.send(new Round(a.totals(), now - reportedAt, taken, last));
+            // the attempt's first round goes at once: the driver times it from the stage's submission
+            reports.send(new Round(a.totals(), now - reportedAt, taken, last), k == first);
             reportedAt = now;
           }
           if (last) {
@@ -409,11 +410,12 @@ final class BarrierAveraging implements java.io.Closeable {
       this.toDriver = toDriver;
     }
 
-    void send(Round round) throws IOException {
+    /** Sends {@code round} in order; {@code now}: without waiting for others to go with it. */
+    void send(Round round, boolean now) throws IOException {
       rethrow();
       if (round.state() == null) {
         round.write(collecting);
-        if (round.last() || System.nanoTime() - sentAt >= REPORT_MILLIS * 1_000_000L) {
+        if (now || round.last() || System.nanoTime() - sentAt >= REPORT_MILLIS * 1_000_000L) {
           sendCollected();
         }
         return;

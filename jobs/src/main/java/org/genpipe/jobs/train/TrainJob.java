@@ -70,21 +70,6 @@ public final class TrainJob {
    */
   static final double STAGE_SECONDS = 600;
   private static final int REPORT_SAMPLE = 1000;
-
-  /**
-   * Checkpoint intervals in the next barrier stage: {@value #STAGE_CHECKPOINTS} while fewer than 20
-   * rounds were timed (the first stage's first round builds the graphs), else enough for about
-   * {@value #STAGE_SECONDS} s at the mean time of the last 100 rounds, and at least {@value #STAGE_CHECKPOINTS}.
-   */
-  static int stageIntervals(List<Result.RoundTime> rounds, long checkpointEvery) {
-    if (rounds.size() < 20) {
-      return STAGE_CHECKPOINTS;
-    }
-    double seconds = rounds.subList(Math.max(1, rounds.size() - 100), rounds.size()).stream()
-        .mapToDouble(Result.RoundTime::seconds).average().orElse(0);
-    double intervals = Math.ceil(STAGE_SECONDS / (seconds * checkpointEvery));
-    return (int) Math.max(STAGE_CHECKPOINTS, Math.min(Integer.MAX_VALUE, intervals));
-  }
   /** At most this many floats of held-out images for the report pictures (1000 28x28 images; 254 at 256x256x3). */
   private static final long REPORT_FLOATS = 50_000_000L;
   /** Held-out pairs shown in every sample grid of an image-conditioned model (pix2pix's three triplets). */
@@ -164,6 +149,21 @@ public final class TrainJob {
   }
 
   private TrainJob() {}
+
+  /**
+   * Checkpoint intervals in the next barrier stage: {@value #STAGE_CHECKPOINTS} while fewer than 20
+   * rounds were timed (the first stage's first round builds the graphs), else enough for about
+   * {@value #STAGE_SECONDS} s at the mean time of the last 100 rounds, and at least {@value #STAGE_CHECKPOINTS}.
+   */
+  static int stageIntervals(List<Result.RoundTime> rounds, long checkpointEvery) {
+    if (rounds.size() < 20) {
+      return STAGE_CHECKPOINTS;
+    }
+    double seconds = rounds.subList(Math.max(1, rounds.size() - 100), rounds.size()).stream()
+        .mapToDouble(Result.RoundTime::seconds).average().orElse(0);
+    double intervals = Math.ceil(STAGE_SECONDS / (seconds * checkpointEvery));
+    return (int) Math.max(STAGE_CHECKPOINTS, Math.min(Integer.MAX_VALUE, intervals));
+  }
 
   public static Result run(PipelineConfig config, SparkSession spark, boolean resume, boolean showProgress) {
     return run(config, spark, resume, showProgress, null);
@@ -406,9 +406,9 @@ public final class TrainJob {
      * The next rounds as one barrier stage: to the end of the run, or {@link #stageIntervals}
      * checkpoint intervals (each stage has Spark's attempts, spark.stage.maxConsecutiveAttempts, to
      * itself). Worker 0 reports the rounds as they end; each is accepted as a rounds-mode round is (its
-     * wall time: worker 0's, the stage's first round's since the stage was submitted), and the rounds that carry the averaged
-     * state (checkpoints, sample grids, the last) are followed by what follows a round in rounds mode,
-     * while the workers go on. A stop signal ends the stage after the round then running.
+     * wall time: worker 0's; the stage's first round's since the stage was submitted), and the rounds
+     * that carry the averaged state (checkpoints, sample grids, the last) are followed by what follows
+     * a round in rounds mode, while the workers go on. A stop signal ends the stage after the round then running.
      */
     private void stage(BarrierAveraging barrier, StopSignal stop, Runnable samples) {
       java.util.BitSet stateRounds = new java.util.BitSet();
