@@ -54,6 +54,17 @@ public interface TrainableModel extends AutoCloseable {
   void loadState(ModelState state);
 
   /**
+   * The memory the model trains in, as {@link #exportTo} writes it out: the values of the state's
+   * arrays, in its order, cut where the model keeps them apart (the flat parameters, each optimizer
+   * moment, each batch norm's running statistics). Writing into them changes the model; a barrier
+   * stage's allreduce averages in them in place, without exporting and loading the state every
+   * round. Null where a model does not offer them (then it exports and loads).
+   */
+  default List<java.nio.FloatBuffer> stateMemory() {
+    return null;
+  }
+
+  /**
    * Model-specific pictures for a finished run (e.g. reconstructions, a latent map), named by file
    * name. {@code sample} is a batch of held-out records.
    */

@@ -163,12 +163,33 @@ final class Allreduce implements Closeable {
    * states of a few hundred thousand values, and a collection every few rounds.)
    */
   Averaged average(RoundResult mine, boolean stop) throws IOException {
-    ModelState state = mine.state();
+    return average(mine, null, stop);
+  }
+
+  /**
+   * As {@link #average(RoundResult, boolean)}; with {@code memory} (a model's {@link
+   * org.genpipe.models.TrainableModel#stateMemory}, {@code mine} then without a state), the
+   * contribution is read from that memory and the average written back into it, and the outcome
+   * has no state: no state is exported from the model or loaded into it.
+   */
+  Averaged average(RoundResult mine, List<java.nio.FloatBuffer> memory, boolean stop) throws IOException {
     if (workers == 1) {
-      return new Averaged(state, mine.withoutState(), stop, state.firstNonFinite() != null);
+      ModelState state = memory == null ? mine.state() : null;
+      boolean nonFinite = state != null ? state.firstNonFinite() != null : !finite(memory);
+      return new Averaged(state, mine.withoutState(), stop, nonFinite);
     }
-    if (layout == null || !layout.fits(state)) {
-      layout = new Layout(state);
+    List<java.nio.FloatBuffer> state;
+    if (memory != null) {
+      if (layout == null || !layout.fits(memory)) {
+        layout = new Layout(memory);
+      }
+      state = memory;
+    } else {
+      ModelState s = mine.state();
+      if (layout == null || !layout.fits(s)) {
+        layout = new Layout(s);
+      }
+      state = layout.buffers(s);
     }
     byte[] header = serialize(mine.withoutState());
 
@@ -203,8 +224,7 @@ final class Allreduce implements Closeable {
       slices[p] = b.asFloatBuffer();
     }
     boolean nonFinite = weightedMean(slices, counts, layout.mean, layout.scratch, layout.chunk);
-    float[][] averaged = layout.averaged;
-    layout.fill(averaged, rank, java.nio.FloatBuffer.wrap(layout.mean));
+    layout.fill(rank, java.nio.FloatBuffer.wrap(layout.mean));
 
     // all-gather: this worker's averaged slice (and whether it is finite) to everyone, theirs into the averaged state
     for (int p = 0; p < workers; p++) {
@@ -219,10 +239,21 @@ final class Allreduce implements Closeable {
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
         nonFinite |= in[p].get() != 0;
-        layout.fill(averaged, p, in[p].asFloatBuffer());
+        layout.fill(p, in[p].asFloatBuffer());
       }
     }
     return new Averaged(layout.state, sum, stopRequested, nonFinite);
+  }
+
+  private static boolean finite(List<java.nio.FloatBuffer> memory) {
+    for (java.nio.FloatBuffer b : memory) {
+      for (int i = 0; i < b.capacity(); i++) {
+        if (!Float.isFinite(b.get(i))) {
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   /** Values averaged per pass of {@link #weightedMean}: its working arrays stay in the L1 cache. */
@@ -386,46 +417,69 @@ final class Allreduce implements Closeable {
     }
   }
 
-  /** A state's arrays in order, seen as one flat range cut into one slice per worker. */
+  /**
+   * A state's arrays in order, seen as one flat range cut into one slice per worker: a contribution's
+   * state (the average then goes into arrays of this layout's own, the state returned) or a model's
+   * memory (the average goes back into it).
+   */
   private final class Layout {
-    private final List<String> names = new ArrayList<>();
+    private final List<String> names;
     private final int[] lengths;
     private final long[] starts; // of each array in the flat range
     private final long total;
     /** This worker's own values of slice {@code rank}, and that slice averaged; reused every round. */
     final float[] own;
     final float[] mean;
-    /** The averaged state's arrays, and the state made of them, that every round returns (overwritten by the next). */
-    final float[][] averaged;
+    /** Where the average goes, array by array: the memory, or the averaged state's arrays. */
+    private final List<java.nio.FloatBuffer> outputs;
+    /** The averaged state that every round returns (its arrays overwritten by the next), or null for a memory. */
     final ModelState state;
     /** {@link #weightedMean}'s working space. */
     final float[][] scratch = new float[workers][CHUNK];
     final double[] chunk = new double[CHUNK];
 
     Layout(ModelState s) {
-      lengths = new int[s.arrays().size()];
-      starts = new long[lengths.length];
-      long at = 0;
-      int i = 0;
+      names = new ArrayList<>(s.arrays().keySet());
+      state = new ModelState();
+      outputs = new ArrayList<>();
       for (Map.Entry<String, float[]> e : s.arrays().entrySet()) {
-        names.add(e.getKey());
-        lengths[i] = e.getValue().length;
-        starts[i++] = at;
-        at += e.getValue().length;
+        float[] averaged = new float[e.getValue().length];
+        state.put(e.getKey(), averaged);
+        outputs.add(java.nio.FloatBuffer.wrap(averaged));
       }
-      total = at;
+      lengths = outputs.stream().mapToInt(java.nio.FloatBuffer::capacity).toArray();
+      starts = new long[lengths.length];
+      total = place();
       own = new float[length(rank)];
       mean = new float[length(rank)];
-      averaged = new float[lengths.length][];
-      state = new ModelState();
-      for (int a = 0; a < lengths.length; a++) {
-        averaged[a] = new float[lengths[a]];
-        state.put(names.get(a), averaged[a]);
+    }
+
+    Layout(List<java.nio.FloatBuffer> memory) {
+      names = null;
+      state = null;
+      outputs = memory;
+      lengths = memory.stream().mapToInt(java.nio.FloatBuffer::capacity).toArray();
+      starts = new long[lengths.length];
+      total = place();
+      own = new float[length(rank)];
+      mean = new float[length(rank)];
+    }
+
+    /** Each array's start in the flat range; returns the total length. */
+    private long place() {
+      long at = 0;
+      for (int i = 0; i < lengths.length; i++) {
+        starts[i] = at;
+        at += lengths[i];
       }
+      return at;
     }
 
     /** Whether {@code s} has this layout's arrays in this order. */
     boolean fits(ModelState s) {
+      if (names == null) {
+        return false;
+      }
       int i = 0;
       for (Map.Entry<String, float[]> e : s.arrays().entrySet()) {
         if (i >= lengths.length || !e.getKey().equals(names.get(i)) || e.getValue().length != lengths[i]) {
@@ -434,6 +488,20 @@ final class Allreduce implements Closeable {
         i++;
       }
       return i == lengths.length;
+    }
+
+    /** Whether this layout is over {@code memory}. */
+    boolean fits(List<java.nio.FloatBuffer> memory) {
+      return outputs == memory;
+    }
+
+    /** {@code s}'s arrays (of this layout) as buffers, in order. */
+    List<java.nio.FloatBuffer> buffers(ModelState s) {
+      List<java.nio.FloatBuffer> out = new ArrayList<>(names.size());
+      for (String n : names) {
+        out.add(java.nio.FloatBuffer.wrap(s.get(n)));
+      }
+      return out;
     }
 
     long from(int slice) {
@@ -445,20 +513,20 @@ final class Allreduce implements Closeable {
     }
 
     /** Copies slice {@code slice} of {@code s} into {@code out}. */
-    void copySlice(ModelState s, int slice, float[] out) {
-      parts(slice, (a, arrayAt, sliceAt, n) -> System.arraycopy(s.get(names.get(a)), arrayAt, out, sliceAt, n));
+    void copySlice(List<java.nio.FloatBuffer> s, int slice, float[] out) {
+      parts(slice, (a, arrayAt, sliceAt, n) -> s.get(a).get(arrayAt, out, sliceAt, n));
     }
 
     /** Puts slice {@code slice} of {@code s} into {@code b} as floats (in b's byte order), advancing b. */
-    void copySlice(ModelState s, int slice, ByteBuffer b) {
+    void copySlice(List<java.nio.FloatBuffer> s, int slice, ByteBuffer b) {
       java.nio.FloatBuffer f = b.asFloatBuffer();
-      parts(slice, (a, arrayAt, sliceAt, n) -> f.put(s.get(names.get(a)), arrayAt, n));
+      parts(slice, (a, arrayAt, sliceAt, n) -> f.put(sliceAt, s.get(a), arrayAt, n));
       b.position(b.position() + 4 * length(slice));
     }
 
-    /** Copies slice {@code slice}'s values from {@code values} (at its position) into {@code arrays}. */
-    void fill(float[][] arrays, int slice, java.nio.FloatBuffer values) {
-      parts(slice, (a, arrayAt, sliceAt, n) -> values.get(arrays[a], arrayAt, n));
+    /** Writes slice {@code slice}'s averaged values, from {@code values}' index 0, where the average goes. */
+    void fill(int slice, java.nio.FloatBuffer values) {
+      parts(slice, (a, arrayAt, sliceAt, n) -> outputs.get(a).put(arrayAt, values, sliceAt, n));
     }
 
     /** Calls {@code part} for each piece of an array that slice {@code slice} covers, in order. */

@@ -320,18 +320,26 @@ final class BarrierAveraging implements java.io.Closeable {
       }
       try (Allreduce allreduce = Allreduce.connect(rank, addresses, server, TIMEOUT_MILLIS, alive);
           Reports reports = new Reports(toDriver)) {
+        // where the model offers it, the workers average in the memory the model trains in: no state is
+        // exported from the model and loaded into it every round (~0.2 ms of the beta-VAE's round)
+        java.util.List<java.nio.FloatBuffer> memory = workers > 1 ? worker.stateMemory() : null;
+        if (memory != null) {
+          worker.load(state);
+        }
         long reportedAt = System.nanoTime();
         for (int k = first; k < stage.rounds() && step < stage.totalSteps(); k++) {
           int n = (int) Math.min(stage.frequency(), stage.totalSteps() - step);
           int at = stopAt.get();
-          Allreduce.Averaged a = allreduce.average(job.runInStage(new RoundJob.Input(state, step, n), rank), at >= 0 && k >= at);
+          boolean stop = at >= 0 && k >= at;
+          Allreduce.Averaged a = memory != null ? allreduce.average(worker.runInPlace(step, n), memory, stop)
+              : allreduce.average(job.runInStage(new RoundJob.Input(state, step, n), rank), stop);
           state = a.state();
           step += n;
           // every worker sees the same totals, average and request, so all stop after the same round
           boolean last = k == stage.rounds() - 1 || step >= stage.totalSteps() || a.diverged() || a.stopRequested();
           boolean withState = last || stage.stateRounds().get(k);
-          // a copy: the allreduce's next round overwrites state's arrays
-          ModelState taken = withState ? state.copy() : null;
+          // a copy: the allreduce's next round overwrites the state's arrays (or the model's memory)
+          ModelState taken = withState ? (memory != null ? worker.state() : state.copy()) : null;
           if (withState) {
             worker.keep(taken, step);
           }

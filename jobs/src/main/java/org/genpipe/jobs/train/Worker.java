@@ -23,6 +23,7 @@ public final class Worker {
   private long keptStep = -1;
   /** The arrays a contribution's state is written into when it is not handed on (see {@link #run}). */
   private ModelState exported;
+  private List<java.nio.FloatBuffer> memory;
 
   public Worker(int index, TrainableModel model, WorkerData data, int batchSize, long seed) {
     this.index = index;
@@ -74,6 +75,52 @@ public final class Worker {
    */
   public synchronized RoundResult run(ModelState state, long fromStep, int steps, boolean reuseState) {
     model.loadState(state);
+    Steps done = steps(fromStep, steps);
+    ModelState out;
+    if (reuseState) {
+      exported = exported == null ? new ModelState() : exported;
+      model.exportTo(exported);
+      out = exported;
+    } else {
+      out = model.state();
+    }
+    return RoundResult.of(index, out, done.examples, done.losses, fromStep, done.nanos);
+  }
+
+  /**
+   * The memory the model trains in ({@link TrainableModel#stateMemory}), or null where the model
+   * does not offer it.
+   */
+  public synchronized List<java.nio.FloatBuffer> stateMemory() {
+    if (memory == null) {
+      memory = model.stateMemory();
+    }
+    return memory;
+  }
+
+  /** Loads {@code state} into the model (where a barrier stage that averages in the model's memory starts). */
+  public synchronized void load(ModelState state) {
+    model.loadState(state);
+  }
+
+  /** The model's state, a copy. */
+  public synchronized ModelState state() {
+    return model.state();
+  }
+
+  /**
+   * Runs local steps [fromStep, fromStep + steps) from the state the model holds, and returns this
+   * worker's contribution without a state: for an allreduce that averages in the model's memory.
+   */
+  public synchronized RoundResult runInPlace(long fromStep, int steps) {
+    Steps done = steps(fromStep, steps);
+    return RoundResult.of(index, null, done.examples, done.losses, fromStep, done.nanos);
+  }
+
+  private record Steps(List<Map<String, Double>> losses, long examples, long nanos) {}
+
+  /** The steps, timed (their time is the round's compute); stops at the first non-finite loss. */
+  private Steps steps(long fromStep, int steps) {
     long start = System.nanoTime();
     List<Map<String, Double>> losses = new ArrayList<>(steps);
     long examples = 0;
@@ -85,15 +132,6 @@ public final class Worker {
         break;
       }
     }
-    long computeNanos = System.nanoTime() - start;
-    ModelState out;
-    if (reuseState) {
-      exported = exported == null ? new ModelState() : exported;
-      model.exportTo(exported);
-      out = exported;
-    } else {
-      out = model.state();
-    }
-    return RoundResult.of(index, out, examples, losses, fromStep, computeNanos);
+    return new Steps(losses, examples, System.nanoTime() - start);
   }
 }

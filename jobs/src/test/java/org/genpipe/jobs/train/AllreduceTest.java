@@ -57,6 +57,49 @@ class AllreduceTest {
   }
 
   @Test
+  void averagesInPlaceInAModelsMemoryAsRoundsModeMerges() throws Exception {
+    int workers = 3;
+    long[] examples = {64, 33, 50};
+    List<RoundResult> contributions = new ArrayList<>();
+    List<List<java.nio.FloatBuffer>> memories = new ArrayList<>();
+    RoundResult merged = new RoundResult();
+    for (int w = 0; w < workers; w++) {
+      RoundResult c = contribution(w, examples[w], w, Float.NaN, -1);
+      merged = RoundResult.merge(merged, contribution(w, examples[w], w, Float.NaN, -1));
+      // the model's memory: the state's values cut differently from its arrays (split and joined)
+      float[] flat = new float[java.util.Arrays.stream(LENGTHS).sum()];
+      int at = 0;
+      for (float[] a : c.state().arrays().values()) {
+        System.arraycopy(a, 0, flat, at, a.length);
+        at += a.length;
+      }
+      int cut = 4321;
+      memories.add(List.of(java.nio.FloatBuffer.wrap(java.util.Arrays.copyOfRange(flat, 0, cut)),
+          java.nio.ByteBuffer.allocateDirect(4 * (flat.length - cut)).order(java.nio.ByteOrder.nativeOrder())
+              .asFloatBuffer().put(flat, cut, flat.length - cut)));
+      contributions.add(c.withoutState());
+    }
+    List<Allreduce.Averaged> got = perWorker(workers,
+        (rank, allreduce) -> allreduce.average(contributions.get(rank), memories.get(rank), false));
+    float[] expected = new float[java.util.Arrays.stream(LENGTHS).sum()];
+    int at = 0;
+    for (float[] a : merged.averagedState().arrays().values()) {
+      System.arraycopy(a, 0, expected, at, a.length);
+      at += a.length;
+    }
+    for (int w = 0; w < workers; w++) {
+      Allreduce.Averaged a = got.get(w);
+      assertThat(a.state()).isNull();
+      assertThat(a.diverged()).isFalse();
+      assertThat(a.totals().examples()).isEqualTo(147);
+      float[] mem = new float[expected.length];
+      memories.get(w).get(0).get(0, mem, 0, 4321);
+      memories.get(w).get(1).get(0, mem, 4321, expected.length - 4321);
+      assertThat(mem).as("worker %d's memory", w).isEqualTo(expected);
+    }
+  }
+
+  @Test
   void aNonFiniteValueInAnyWorkersSliceEndsTheRoundOnEveryWorker() throws Exception {
     int workers = 3;
     // the last value of the state: the last slice, the short last chunk, the odd tail of the finiteness check
@@ -95,6 +138,23 @@ class AllreduceTest {
 
   /** Runs the rounds' contributions through a real allreduce among {@code workers} threads; per worker, its outcomes. */
   private static List<List<Allreduce.Averaged>> allreduce(int workers, List<List<RoundResult>> rounds) throws Exception {
+    return perWorker(workers, (rank, a) -> {
+      List<Allreduce.Averaged> out = new ArrayList<>();
+      for (List<RoundResult> round : rounds) {
+        Allreduce.Averaged r = a.average(round.get(rank), false);
+        // the next round overwrites the averaged state's arrays
+        out.add(new Allreduce.Averaged(r.state().copy(), r.totals(), r.stopRequested(), r.nonFiniteState()));
+      }
+      return out;
+    });
+  }
+
+  private interface WorkerCall<T> {
+    T call(int rank, Allreduce allreduce) throws Exception;
+  }
+
+  /** {@code call} on each of {@code workers} threads, connected by a real allreduce over loopback; their results in rank order. */
+  private static <T> List<T> perWorker(int workers, WorkerCall<T> call) throws Exception {
     ServerSocketChannel[] servers = new ServerSocketChannel[workers];
     String[] addresses = new String[workers];
     for (int w = 0; w < workers; w++) {
@@ -103,24 +163,18 @@ class AllreduceTest {
     }
     ExecutorService pool = Executors.newFixedThreadPool(workers);
     try {
-      List<Future<List<Allreduce.Averaged>>> futures = new ArrayList<>();
+      List<Future<T>> futures = new ArrayList<>();
       for (int w = 0; w < workers; w++) {
         int rank = w;
         futures.add(pool.submit(() -> {
-          List<Allreduce.Averaged> out = new ArrayList<>();
           try (ServerSocketChannel server = servers[rank];
               Allreduce a = Allreduce.connect(rank, addresses, server, 60_000, () -> {})) {
-            for (List<RoundResult> round : rounds) {
-              Allreduce.Averaged r = a.average(round.get(rank), false);
-              // the next round overwrites the averaged state's arrays
-              out.add(new Allreduce.Averaged(r.state().copy(), r.totals(), r.stopRequested(), r.nonFiniteState()));
-            }
+            return call.call(rank, a);
           }
-          return out;
         }));
       }
-      List<List<Allreduce.Averaged>> results = new ArrayList<>();
-      for (Future<List<Allreduce.Averaged>> f : futures) {
+      List<T> results = new ArrayList<>();
+      for (Future<T> f : futures) {
         results.add(f.get(60, TimeUnit.SECONDS));
       }
       return results;

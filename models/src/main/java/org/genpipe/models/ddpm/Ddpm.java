@@ -497,6 +497,12 @@ public final class Ddpm implements GenerativeModel {
   }
 
   @Override
+  public List<java.nio.FloatBuffer> stateMemory() {
+    return org.genpipe.models.nn.StateMemory.of(net,
+        out -> out.add(Net.whole(ema, Math.toIntExact(ema.length()), "the EMA parameters")));
+  }
+
+  @Override
   public void loadState(ModelState state) {
     net.importFrom(state);
     Net.load(state.get(NET + "/ema", net.paramCount()), ema, "the EMA parameters");

@@ -464,6 +464,11 @@ public final class Gan implements GenerativeModel {
   }
 
   @Override
+  public List<java.nio.FloatBuffer> stateMemory() {
+    return org.genpipe.models.nn.StateMemory.of(g, gLayers, d, dLayers);
+  }
+
+  @Override
   public void loadState(ModelState state) {
     g.importFrom(state);
     gLayers.importFrom(state, "G");

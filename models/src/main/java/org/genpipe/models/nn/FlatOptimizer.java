@@ -32,6 +32,9 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
 
   abstract void loadState(float[] state);
 
+  /** Appends the memory {@link #stateInto} copies from, in its order. */
+  abstract void stateMemory(java.util.List<FloatBuffer> out);
+
   /**
    * DL4J's Adam (same formula and same state layout, first moments then second moments):
    * m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, update = a_t m / (sqrt(v) + eps) with
@@ -89,6 +92,12 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
       System.arraycopy(state, 0, m, 0, m.length);
       System.arraycopy(state, m.length, v, 0, v.length);
     }
+
+    @Override
+    void stateMemory(java.util.List<FloatBuffer> out) {
+      out.add(FloatBuffer.wrap(m));
+      out.add(FloatBuffer.wrap(v));
+    }
   }
 
   /** Any other DL4J updater, run by DL4J over a flat state array. */
@@ -117,6 +126,13 @@ abstract sealed class FlatOptimizer permits FlatOptimizer.FlatAdam, FlatOptimize
     @Override
     long stateSize() {
       return state == null ? 0 : state.length();
+    }
+
+    @Override
+    void stateMemory(java.util.List<FloatBuffer> out) {
+      if (state != null) {
+        out.add(Net.whole(state, Math.toIntExact(state.length()), "the updater's state"));
+      }
     }
 
     @Override

@@ -25,7 +25,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * weights (e.g. the training graph and the inference graph of one network). Batch norm is written
  * from mean and variance ops (ND4J's batchNorm op has no working backward in M2.1).
  */
-public final class Layers {
+public final class Layers implements StateMemory {
   /** Epsilon inside the square root of batch, group and instance norm (PyTorch's default). */
   static final double BN_EPS = 1e-5;
   private static final double BN_MOMENTUM = 0.1;
@@ -362,6 +362,15 @@ public final class Layers {
       System.arraycopy(bn.runningMean, 0, out, off, bn.channels);
       System.arraycopy(bn.runningVar, 0, out, off + bn.channels, bn.channels);
       off += 2 * bn.channels;
+    }
+  }
+
+  /** Appends the memory of {@code <prefix>/bn}: each batch norm's running mean, then its running variance. */
+  @Override
+  public void stateMemory(List<java.nio.FloatBuffer> out) {
+    for (BatchNorm bn : batchNorms.values()) {
+      out.add(java.nio.FloatBuffer.wrap(bn.runningMean));
+      out.add(java.nio.FloatBuffer.wrap(bn.runningVar));
     }
   }
 

@@ -25,7 +25,7 @@ import org.nd4j.linalg.learning.config.IUpdater;
  * one updater call and one subtraction over the whole network instead of two copies and one
  * subtraction per parameter, and the state moves in and out of {@link ModelState} as whole arrays.
  */
-public final class Net {
+public final class Net implements StateMemory {
   /** The name SameDiff gives its gradient graph among its functions. */
   private static final String GRAD_FUNCTION = "grad";
   private final String name;
@@ -151,6 +151,13 @@ public final class Net {
     optimizer.stateInto(state.reuse(name + "/updater", Math.toIntExact(optimizer.stateSize())));
   }
 
+  /** Appends the memory of {@code <name>/params} and then of {@code <name>/updater}. */
+  @Override
+  public void stateMemory(List<java.nio.FloatBuffer> out) {
+    out.add(whole(flatParams, Math.toIntExact(paramCount), name + "'s parameters"));
+    optimizer.stateMemory(out);
+  }
+
   /**
    * Copies {@code values} into the whole float array {@code a} ({@link #whole}) of their length: one
    * copy into its memory (an ND4J array made of them and assigned, as before, cost ~0.25 ms of a
@@ -170,7 +177,7 @@ public final class Net {
    * 0, its buffer's length), as a flat parameter, gradient or optimizer array is; {@code what} names
    * it in the error.
    */
-  static java.nio.FloatBuffer whole(INDArray a, int n, String what) {
+  public static java.nio.FloatBuffer whole(INDArray a, int n, String what) {
     if (a.dataType() != DataType.FLOAT || a.offset() != 0 || a.length() != n || a.data().length() != n) {
       throw new IllegalArgumentException("expected " + what + " as one whole float array of " + n + " values, got "
           + a.shapeInfoToString());

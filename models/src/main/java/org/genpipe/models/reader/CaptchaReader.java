@@ -321,6 +321,11 @@ public final class CaptchaReader implements TrainableModel {
   }
 
   @Override
+  public List<java.nio.FloatBuffer> stateMemory() {
+    return org.genpipe.models.nn.StateMemory.of(net, layers);
+  }
+
+  @Override
   public void loadState(ModelState state) {
     net.importFrom(state);
     layers.importFrom(state, NET);

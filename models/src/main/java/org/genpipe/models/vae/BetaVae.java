@@ -177,6 +177,11 @@ public final class BetaVae implements GenerativeModel, Reconstructing {
   }
 
   @Override
+  public List<java.nio.FloatBuffer> stateMemory() {
+    return org.genpipe.models.nn.StateMemory.of(net, layers);
+  }
+
+  @Override
   public void loadState(ModelState state) {
     net.importFrom(state);
     layers.importFrom(state, NET);

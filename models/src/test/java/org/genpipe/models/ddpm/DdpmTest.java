@@ -16,6 +16,7 @@ import org.genpipe.models.Condition;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.CheckedPlans;
 import org.genpipe.models.nn.OptimizerSettings;
+import org.genpipe.models.testing.StateMemoryCheck;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -55,6 +56,13 @@ class DdpmTest {
    * characters over 19) has as many parameters as its PyTorch replica (ddpm_torch.py) counts:
    * 1,223,329, so the benchmark compares the same network.
    */
+  @Test
+  void stateMemoryIsTheStateItTrainsIn() {
+    try (Ddpm m = new Ddpm(SMALL, SHAPE, 3)) {
+      StateMemoryCheck.check(m);
+    }
+  }
+
   @Test
   void theBenchmarkedNetworkHasItsPyTorchReplicasParameterCount() {
     DdpmSettings s = new DdpmSettings("text", "2345678bcdefgmnpwxy", 5, 32, List.of(1, 2, 2), 1, 1, 8, 64, 1000,

@@ -16,6 +16,7 @@ import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.CheckedPlans;
 import org.genpipe.models.nn.Noise;
 import org.genpipe.models.nn.OptimizerSettings;
+import org.genpipe.models.testing.StateMemoryCheck;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -38,6 +39,13 @@ class GanModelTest {
       }
     }
     return out;
+  }
+
+  @Test
+  void stateMemoryIsTheStateItTrainsIn() {
+    try (Gan gan = gan("acgan", GanTesting.settings(GanLoss.NON_SATURATING, 4), 1)) {
+      StateMemoryCheck.check(gan);
+    }
   }
 
   @Test

@@ -22,6 +22,7 @@ import org.genpipe.models.nn.CheckedPlans;
 import org.genpipe.models.nn.LayerStack;
 import org.genpipe.models.nn.Net;
 import org.genpipe.models.nn.OptimizerSettings;
+import org.genpipe.models.testing.StateMemoryCheck;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -41,6 +42,13 @@ class Pix2PixTest {
       out.put(p, dims);
     }
     return out;
+  }
+
+  @Test
+  void stateMemoryIsTheStateItTrainsIn() {
+    try (Pix2Pix m = model(settings(64, 4, "patch70", "batch", false), 1)) {
+      StateMemoryCheck.check(m);
+    }
   }
 
   @Test

@@ -15,6 +15,7 @@ import org.genpipe.common.records.Minibatch;
 import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.CheckedPlans;
 import org.genpipe.models.nn.OptimizerSettings;
+import org.genpipe.models.testing.StateMemoryCheck;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -41,6 +42,13 @@ class CaptchaReaderTest {
       ids.add("c" + (first + i));
     }
     return new Minibatch(Nd4j.create(px, new long[] {n, 1, 32, 96}, 'c'), null, null, texts, ids);
+  }
+
+  @Test
+  void stateMemoryIsTheStateItTrainsIn() {
+    try (CaptchaReader reader = new CaptchaReader(SETTINGS, SHAPE, 7)) {
+      StateMemoryCheck.check(reader);
+    }
   }
 
   @Test

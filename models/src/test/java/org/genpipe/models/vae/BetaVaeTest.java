@@ -16,12 +16,18 @@ import org.genpipe.models.ModelState;
 import org.genpipe.models.nn.CheckedPlans;
 import org.genpipe.models.nn.OptimizerSettings;
 import org.genpipe.models.testing.Blobs;
+import org.genpipe.models.testing.StateMemoryCheck;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 class BetaVaeTest {
   static final BetaVaeSettings SETTINGS =
       new BetaVaeSettings(8, 1.0, Divergence.KL, OptimizerSettings.adam(1e-3, 0.9, 0.999));
+
+  @Test
+  void stateMemoryIsTheStateItTrainsIn() {
+    StateMemoryCheck.check(new BetaVae(SETTINGS, 1));
+  }
 
   @Test
   void layerShapesFollowTheArchitecture() {
