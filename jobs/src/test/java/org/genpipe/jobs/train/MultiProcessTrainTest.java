@@ -30,8 +30,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Real multi-process Spark: {@code local-cluster[2,1,1536]} starts a master, a worker and two
- * executor JVMs. One executor JVM is killed (SIGKILL) in the middle of a round (rounds mode: Spark
+ * Real multi-process Spark: {@code local-cluster[2,1,1536]} starts a master, two workers and two
+ * executor JVMs, with GPU resource scheduling (a GPU per executor and per task). One executor JVM is killed (SIGKILL) in the middle of a round (rounds mode: Spark
  * retries that round's task) or of a barrier stage (barrier mode: Spark reruns the whole stage from
  * its start state), and the run must end with exactly the examples and parameters of an undisturbed run.
  */
@@ -48,7 +48,25 @@ class MultiProcessTrainTest {
     conf.put("spark.executor.extraClassPath", System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
     conf.put("spark.executor.extraJavaOptions", String.join(" ", jvmFlags()));
     conf.put("spark.task.maxFailures", "4");
+    // GPU resource scheduling as conf/spark-gpu.yaml sets it up (a GPU per executor and per task), each
+    // worker's one "GPU" found by a discovery script: no GPU here, but Spark schedules every task, the
+    // barrier stage's included, on the executor's GPU slot, and counts slots by GPUs
+    Path gpus = dir.resolve("gpus.sh");
+    Files.writeString(gpus, "#!/bin/sh\necho '{\"name\": \"gpu\", \"addresses\": [\"0\"]}'\n");
+    gpus.toFile().setExecutable(true);
+    conf.put("spark.worker.resource.gpu.amount", "1");
+    conf.put("spark.worker.resource.gpu.discoveryScript", gpus.toString());
+    conf.put("spark.executor.resource.gpu.amount", "1");
+    conf.put("spark.task.resource.gpu.amount", "1");
     SparkSession spark = SparkSessions.getOrCreate(new SparkSettings("local-cluster[2,1,1536]", conf), "genpipe-multiprocess-test");
+    List<String> executorGpus = java.util.Collections.synchronizedList(new ArrayList<>());
+    spark.sparkContext().addSparkListener(new SparkListener() {
+      @Override
+      public void onExecutorAdded(org.apache.spark.scheduler.SparkListenerExecutorAdded e) {
+        executorGpus.add(e.executorId() + ": " + e.executorInfo().resourcesInfo().get("gpu")
+            .map(g -> String.join(",", g.addresses())).getOrElse(() -> "none"));
+      }
+    });
     try {
       Path records = dir.resolve("records");
       PreprocessJob.run(PipelineConfig.load(null, DigitRecords.preprocess(records, 600, 200)), spark, false);
@@ -84,6 +102,8 @@ class MultiProcessTrainTest {
         assertThat(r.steps()).isEqualTo(90);
         assertThat(r.examples()).as(mode + ": no example counted twice").isEqualTo(90L * 32 * 2);
         assertThat(Path.of(r.trackingLocation()).resolve("tags/averaging.mode")).hasContent(mode);
+        assertThat(executorGpus).as("executors seen registering (the killed one's replacement at least) each with its GPU")
+            .isNotEmpty().allMatch(e -> e.endsWith(": 0"));
 
         Checkpoint.Loaded c = Checkpoint.read(r.checkpoint(), spark.sparkContext().hadoopConfiguration());
         var history = c.info().history();
