@@ -181,13 +181,13 @@ final class Allreduce implements Closeable {
     List<java.nio.FloatBuffer> state;
     if (memory != null) {
       if (layout == null || !layout.fits(memory)) {
-        layout = new Layout(memory);
+        layout = new Layout(null, null, memory);
       }
       state = memory;
     } else {
       ModelState s = mine.state();
       if (layout == null || !layout.fits(s)) {
-        layout = new Layout(s);
+        layout = averagedLayout(s);
       }
       state = layout.buffers(s);
     }
@@ -243,6 +243,19 @@ final class Allreduce implements Closeable {
       }
     }
     return new Averaged(layout.state, sum, stopRequested, nonFinite);
+  }
+
+  /** A layout over {@code s}'s arrays whose average goes into arrays of its own, named as {@code s}'s. */
+  private Layout averagedLayout(ModelState s) {
+    List<String> names = new ArrayList<>(s.arrays().keySet());
+    ModelState averaged = new ModelState();
+    List<java.nio.FloatBuffer> outputs = new ArrayList<>();
+    for (String n : names) {
+      float[] a = new float[s.get(n).length];
+      averaged.put(n, a);
+      outputs.add(java.nio.FloatBuffer.wrap(a));
+    }
+    return new Layout(names, averaged, outputs);
   }
 
   private static boolean finite(List<java.nio.FloatBuffer> memory) {
@@ -438,41 +451,24 @@ final class Allreduce implements Closeable {
     final float[][] scratch = new float[workers][CHUNK];
     final double[] chunk = new double[CHUNK];
 
-    Layout(ModelState s) {
-      names = new ArrayList<>(s.arrays().keySet());
-      state = new ModelState();
-      outputs = new ArrayList<>();
-      for (Map.Entry<String, float[]> e : s.arrays().entrySet()) {
-        float[] averaged = new float[e.getValue().length];
-        state.put(e.getKey(), averaged);
-        outputs.add(java.nio.FloatBuffer.wrap(averaged));
-      }
+    /**
+     * Over {@code outputs}, where the average goes: a model's memory ({@code names} and {@code state}
+     * null), or the arrays of {@code state}, the averaged state returned, named {@code names}.
+     */
+    Layout(List<String> names, ModelState state, List<java.nio.FloatBuffer> outputs) {
+      this.names = names;
+      this.state = state;
+      this.outputs = outputs;
       lengths = outputs.stream().mapToInt(java.nio.FloatBuffer::capacity).toArray();
       starts = new long[lengths.length];
-      total = place();
-      own = new float[length(rank)];
-      mean = new float[length(rank)];
-    }
-
-    Layout(List<java.nio.FloatBuffer> memory) {
-      names = null;
-      state = null;
-      outputs = memory;
-      lengths = memory.stream().mapToInt(java.nio.FloatBuffer::capacity).toArray();
-      starts = new long[lengths.length];
-      total = place();
-      own = new float[length(rank)];
-      mean = new float[length(rank)];
-    }
-
-    /** Each array's start in the flat range; returns the total length. */
-    private long place() {
       long at = 0;
       for (int i = 0; i < lengths.length; i++) {
         starts[i] = at;
         at += lengths[i];
       }
-      return at;
+      total = at;
+      own = new float[length(rank)];
+      mean = new float[length(rank)];
     }
 
     /** Whether {@code s} has this layout's arrays in this order. */
