@@ -9,7 +9,8 @@ import org.genpipe.models.nn.Noise;
 
 /**
  * One model replica with its slice of the data: the unit of work on an executor, and (with one
- * worker holding all the data) the single-machine training loop. Both paths run {@link #run}.
+ * worker holding all the data) the single-machine training loop. Both paths run {@link #run}; a
+ * barrier stage whose workers average in the model's memory runs {@link #runInPlace}.
  */
 public final class Worker {
   private static final long STEP_SALT = 0x5354455053414c54L;
