@@ -322,7 +322,7 @@ final class BarrierAveraging implements java.io.Closeable {
           Reports reports = new Reports(toDriver)) {
         // where the model offers it, the workers average in the memory the model trains in: no state is
         // exported from the model and loaded into it every round (~0.2 ms of the beta-VAE's round)
-        java.util.List<java.nio.FloatBuffer> memory = workers > 1 ? worker.stateMemory() : null;
+        java.util.List<java.nio.FloatBuffer> memory = worker.stateMemory();
         if (memory != null) {
           worker.load(state);
         }

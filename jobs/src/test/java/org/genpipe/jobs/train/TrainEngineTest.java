@@ -92,6 +92,8 @@ class TrainEngineTest {
     assertThat(r.steps()).isEqualTo(15);
     assertThat(r.examples()).isEqualTo(15 * 16);
     assertThat(r.state().maxAbsDiff(local)).isLessThanOrEqualTo(1e-6);
+    // a barrier stage of one task, averaging (a no-op) in the model's memory
+    assertThat(Path.of(r.trackingLocation()).resolve("tags/averaging.mode")).hasContent("barrier");
   }
 
   /** 2 and 3 workers: one runJob merged on the driver in partition order; 6: Spark's treeAggregate with an intermediate level. */

@@ -44,27 +44,20 @@ final class OneDnnEltwise {
         || !OneDnn.wholeArray(out[0]) || !Arrays.equals(in[0].shape(), out[0].shape())) {
       return null;
     }
-    long[] dims = {in[0].length()};
-    memory.desc md = new memory.desc(dims, memory.data_type.f32, memory.format_tag.x);
     dnnl.algorithm algorithm = relu ? dnnl.algorithm.eltwise_relu : dnnl.algorithm.eltwise_swish;
-    eltwise_forward.primitive_desc fwd = new eltwise_forward.primitive_desc(new eltwise_forward.desc(
-        forward ? dnnl.prop_kind.forward_inference : dnnl.prop_kind.forward_training, algorithm, md, alpha(algorithm),
-        0f), OneDnn.cpu());
+    if (!forward) {
+      // the derivative alone: the backward kernel times a gradient of ones
+      INDArray ones = Nd4j.ones(DataType.FLOAT, in[0].length());
+      OneDnn.Kernel k = backwardKernel(algorithm, in[0], ones, out[0]);
+      k.keep(ones);
+      return k;
+    }
     OneDnn.Kernel k = new OneDnn.Kernel();
     IntMemoryMap args = new IntMemoryMap();
     args.put(dnnl.DNNL_ARG_SRC, k.flat(in[0]));
-    if (forward) {
-      args.put(dnnl.DNNL_ARG_DST, k.flat(out[0]));
-      k.add(new eltwise_forward(fwd), args);
-      return k;
-    }
-    // the derivative alone: oneDNN's backward kernel times a gradient of ones
-    INDArray ones = Nd4j.ones(DataType.FLOAT, dims);
-    args.put(dnnl.DNNL_ARG_DIFF_DST, k.flat(ones));
-    args.put(dnnl.DNNL_ARG_DIFF_SRC, k.flat(out[0]));
-    k.add(new eltwise_backward(new eltwise_backward.primitive_desc(new eltwise_backward.desc(
-        algorithm, md, md, alpha(algorithm), 0f), OneDnn.cpu(), fwd)), args);
-    k.keep(ones);
+    args.put(dnnl.DNNL_ARG_DST, k.flat(out[0]));
+    k.add(new eltwise_forward(new eltwise_forward.primitive_desc(new eltwise_forward.desc(
+        dnnl.prop_kind.forward_inference, algorithm, flat(in[0]), alpha(algorithm), 0f), OneDnn.cpu())), args);
     return k;
   }
 
@@ -84,7 +77,12 @@ final class OneDnnEltwise {
         Nd4j.exec(new MulOp(derivative, grad, out));
       };
     }
-    memory.desc md = new memory.desc(new long[] {x.length()}, memory.data_type.f32, memory.format_tag.x);
+    return backwardKernel(algorithm, x, grad, out);
+  }
+
+  /** {@code out = f'(x) * grad} as oneDNN's eltwise backward, on whole float arrays of one length. */
+  private static OneDnn.Kernel backwardKernel(dnnl.algorithm algorithm, INDArray x, INDArray grad, INDArray out) {
+    memory.desc md = flat(x);
     eltwise_forward.primitive_desc hint = new eltwise_forward.primitive_desc(new eltwise_forward.desc(
         dnnl.prop_kind.forward_training, algorithm, md, alpha(algorithm), 0f), OneDnn.cpu());
     OneDnn.Kernel k = new OneDnn.Kernel();
@@ -97,9 +95,13 @@ final class OneDnnEltwise {
     return k;
   }
 
+  /** {@code a}'s values as one flat float vector. */
+  private static memory.desc flat(INDArray a) {
+    return new memory.desc(new long[] {a.length()}, memory.data_type.f32, memory.format_tag.x);
+  }
+
   /** oneDNN's alpha: swish's beta in x * sigmoid(beta * x), 1; ReLU's negative slope, 0. */
   private static float alpha(dnnl.algorithm algorithm) {
     return algorithm == dnnl.algorithm.eltwise_relu ? 0f : 1f;
   }
-
 }

@@ -187,12 +187,12 @@ final class OneDnnNorm {
 
     /** The array's values into {@link #values}. */
     void read() {
-      array.data().asNioFloat().get(values);
+      Net.copy(array, values);
     }
 
     /** {@link #values} into the array. */
     void write() {
-      array.data().asNioFloat().put(values);
+      Net.load(values, array, "a norm's coefficients");
     }
   }
 
