@@ -117,30 +117,76 @@ public final class ModelState implements Serializable {
 
   /** The GPMS format: magic, version, count, then per array its name (UTF), length and big-endian floats. */
   public byte[] toBytes() {
+    long size = byteSize();
+    if (size > Integer.MAX_VALUE - 64) {
+      throw new IllegalStateException("model state of " + size + " bytes is too large for one array");
+    }
+    Exact out = new Exact((int) size);
     try {
-      List<byte[]> names = new ArrayList<>(arrays.size());
-      long size = 12;
-      for (Map.Entry<String, float[]> e : arrays.entrySet()) {
-        ByteArrayOutputStream name = new ByteArrayOutputStream();
-        new DataOutputStream(name).writeUTF(e.getKey());
-        names.add(name.toByteArray());
-        size += name.size() + 4L + 4L * e.getValue().length;
-      }
-      if (size > Integer.MAX_VALUE - 64) {
-        throw new IllegalStateException("model state of " + size + " bytes is too large for one array");
-      }
-      ByteBuffer buf = ByteBuffer.allocate((int) size); // big-endian, as DataOutputStream
-      buf.putInt(MAGIC).putInt(VERSION).putInt(arrays.size());
-      int i = 0;
-      for (float[] a : arrays.values()) {
-        buf.put(names.get(i++));
-        buf.putInt(a.length);
-        buf.asFloatBuffer().put(a);
-        buf.position(buf.position() + 4 * a.length);
-      }
-      return buf.array();
+      writeTo(out);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    }
+    return out.bytes();
+  }
+
+  /** The length of {@link #toBytes()}. */
+  public long byteSize() {
+    long size = 12;
+    for (Map.Entry<String, float[]> e : arrays.entrySet()) {
+      size += utfLength(e.getKey()) + 4L + 4L * e.getValue().length;
+    }
+    return size;
+  }
+
+  /** Values written per pass of {@link #writeTo}: its buffer stays small (no array of the state's size is made). */
+  private static final int WRITE_CHUNK = 8192;
+
+  /**
+   * Writes {@link #toBytes()} to {@code out} without building it: a reused buffer of {@value
+   * #WRITE_CHUNK} values at a time (a state's bytes in one array are a G1 humongous object for states
+   * of a few hundred thousand values, and their allocation starts a collection).
+   */
+  public void writeTo(java.io.OutputStream out) throws IOException {
+    DataOutputStream d = new DataOutputStream(out);
+    d.writeInt(MAGIC);
+    d.writeInt(VERSION);
+    d.writeInt(arrays.size());
+    ByteBuffer chunk = ByteBuffer.allocate(4 * WRITE_CHUNK); // big-endian, as DataOutputStream
+    for (Map.Entry<String, float[]> e : arrays.entrySet()) {
+      float[] a = e.getValue();
+      d.writeUTF(e.getKey());
+      d.writeInt(a.length);
+      for (int from = 0; from < a.length; from += WRITE_CHUNK) {
+        int n = Math.min(WRITE_CHUNK, a.length - from);
+        chunk.clear();
+        chunk.asFloatBuffer().put(a, from, n);
+        d.write(chunk.array(), 0, 4 * n);
+      }
+    }
+    d.flush();
+  }
+
+  private static int utfLength(String s) {
+    int n = 2;
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      n += c >= 1 && c <= 0x7f ? 1 : c <= 0x7ff ? 2 : 3;
+    }
+    return n;
+  }
+
+  /** An output stream into one array of the exact size, handed out without a copy. */
+  private static final class Exact extends ByteArrayOutputStream {
+    Exact(int size) {
+      super(size);
+    }
+
+    byte[] bytes() {
+      if (count != buf.length) {
+        throw new IllegalStateException("model state: wrote " + count + " bytes, expected " + buf.length);
+      }
+      return buf;
     }
   }
 

@@ -36,6 +36,37 @@ class ModelStateTest {
     assertThat(ModelState.fromBytes(expected.toByteArray(), "x").maxAbsDiff(sample())).isZero();
   }
 
+  /**
+   * Written as a stream (chunk by chunk: an array longer than a chunk, a chunk boundary inside it) and
+   * with names whose modified UTF-8 is 1, 2 and 3 bytes a character (and NUL, 2): the same bytes as
+   * the layout written field by field, of the length byteSize says.
+   */
+  @Test
+  void streamedBytesOfALargeStateFollowTheLayoutToo() throws Exception {
+    float[] big = new float[3 * 8192 + 17];
+    for (int i = 0; i < big.length; i++) {
+      big[i] = (float) Math.sin(i) * i;
+    }
+    ModelState s = new ModelState().put("net/params", big).put("caf\u00e9 \u20ac\u0000", new float[] {-0f, Float.NaN});
+    ByteArrayOutputStream expected = new ByteArrayOutputStream();
+    DataOutputStream out = new DataOutputStream(expected);
+    out.writeInt(0x47504d53);
+    out.writeInt(1);
+    out.writeInt(2);
+    for (var e : s.arrays().entrySet()) {
+      out.writeUTF(e.getKey());
+      out.writeInt(e.getValue().length);
+      for (float v : e.getValue()) {
+        out.writeFloat(v);
+      }
+    }
+    ByteArrayOutputStream streamed = new ByteArrayOutputStream();
+    s.writeTo(streamed);
+    assertThat(streamed.toByteArray()).isEqualTo(expected.toByteArray());
+    assertThat(s.toBytes()).isEqualTo(expected.toByteArray());
+    assertThat(s.byteSize()).isEqualTo(expected.size());
+  }
+
   @Test
   void javaSerialisationKeepsNamesOrderAndValues() throws Exception {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();

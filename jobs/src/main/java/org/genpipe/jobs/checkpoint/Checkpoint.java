@@ -74,7 +74,7 @@ public record Checkpoint(
     try {
       fs.mkdirs(staging);
       try (var out = fs.create(new Path(staging, STATE), true)) {
-        out.write(state.toBytes());
+        state.writeTo(out);
       }
       try (var out = fs.create(new Path(staging, INFO), true)) {
         out.write(JSON.writeValueAsBytes(this));

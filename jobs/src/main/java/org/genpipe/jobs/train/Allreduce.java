@@ -45,6 +45,8 @@ final class Allreduce implements Closeable {
   private final Selector selector;
   private final ByteBuffer[] out;
   private final ByteBuffer[] in;
+  private ByteBuffer gathered;
+  private final ByteBuffer[] gathers;
   private Layout layout;
 
   private Allreduce(int rank, int workers, SocketChannel[] channels, long timeoutMillis, Runnable alive)
@@ -57,6 +59,7 @@ final class Allreduce implements Closeable {
     this.selector = Selector.open();
     this.out = new ByteBuffer[workers];
     this.in = new ByteBuffer[workers];
+    this.gathers = new ByteBuffer[workers];
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
         channels[p].configureBlocking(false);
@@ -202,17 +205,17 @@ final class Allreduce implements Closeable {
         b.flip();
       }
     }
-    exchange();
+    exchange(out);
     RoundResult sum = new RoundResult();
     long[] counts = new long[workers];
-    java.nio.FloatBuffer[] slices = new java.nio.FloatBuffer[workers];
+    Values[] slices = new Values[workers];
     boolean stopRequested = stop;
     for (int p = 0; p < workers; p++) {
       if (p == rank) {
         sum = RoundResult.merge(sum, mine.withoutState());
         counts[p] = mine.examples();
-        layout.copySlice(state, rank, layout.own);
-        slices[p] = java.nio.FloatBuffer.wrap(layout.own);
+        long at = layout.from(rank);
+        slices[p] = (from, dst, m) -> layout.read(state, at + from, dst, m);
         continue;
       }
       ByteBuffer b = in[p];
@@ -221,24 +224,32 @@ final class Allreduce implements Closeable {
       byte[] h = new byte[b.getInt()];
       b.get(h);
       sum = RoundResult.merge(sum, deserialize(h, p));
-      slices[p] = b.asFloatBuffer();
+      java.nio.FloatBuffer f = b.asFloatBuffer();
+      slices[p] = (from, dst, m) -> f.get(from, dst, 0, m);
     }
-    boolean nonFinite = weightedMean(slices, counts, layout.mean, layout.scratch, layout.chunk);
-    layout.fill(rank, java.nio.FloatBuffer.wrap(layout.mean));
+    // the averaged slice goes where the average goes and into the all-gather's message, chunk by chunk
+    // (this worker's own values are read where they are: no pass over the slice of its own)
+    int n = layout.length(rank);
+    ByteBuffer message = gathered(n);
+    java.nio.FloatBuffer averaged = message.duplicate().position(4).slice().order(ByteOrder.LITTLE_ENDIAN)
+        .asFloatBuffer();
+    long at = layout.from(rank);
+    boolean nonFinite = weightedMean(slices, counts, n, (from, values, m) -> {
+      layout.write(at + from, values, m);
+      averaged.put(from, values, 0, m);
+    }, layout.scratch, layout.chunk, layout.mean);
 
-    // all-gather: this worker's averaged slice (and whether it is finite) to everyone, theirs into the averaged state
+    // all-gather: this worker's averaged slice (and whether it is finite, after it) to everyone, theirs into the averaged state
+    message.put(4 + 4 * n, (byte) (nonFinite ? 1 : 0));
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
-        ByteBuffer b = outgoing(p, 4 + 1 + 4 * layout.mean.length);
-        b.put((byte) (nonFinite ? 1 : 0));
-        b.asFloatBuffer().put(layout.mean);
-        b.position(b.position() + 4 * layout.mean.length).flip();
+        gathers[p].clear().limit(message.limit());
       }
     }
-    exchange();
+    exchange(gathers);
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
-        nonFinite |= in[p].get() != 0;
+        nonFinite |= in[p].get(4 * layout.length(p)) != 0;
         layout.fill(p, in[p].asFloatBuffer());
       }
     }
@@ -272,16 +283,25 @@ final class Allreduce implements Closeable {
   /** Values averaged per pass of {@link #weightedMean}: its working arrays stay in the L1 cache. */
   static final int CHUNK = 2048;
 
+  /** A worker's slice, read a range at a time: values [from, from + m) into {@code dst} from its index 0. */
+  interface Values {
+    void get(int from, float[] dst, int m);
+  }
+
+  /** Where averaged values go: {@code values}' first {@code m} are the slice's values [from, from + m). */
+  interface Sink {
+    void put(int from, float[] values, int m);
+  }
+
   /**
-   * Writes into {@code mean} the average of the workers' {@code slices} weighted by {@code counts}: per
-   * value, in double, worker 0's value times its count, plus each next worker's in order, times
-   * {@link RoundResult#meanScale} (what RoundResult's merge and averagedState do over whole states). Works
-   * {@value #CHUNK} values at a time, read from the slices (receive buffers, read where they are) into
-   * {@code scratch} and summed in {@code chunk}. Returns whether some average is not finite.
+   * Hands {@code out} the average of the workers' {@code slices} ({@code n} values each) weighted by
+   * {@code counts}: per value, in double, worker 0's value times its count, plus each next worker's in
+   * order, times {@link RoundResult#meanScale} (what RoundResult's merge and averagedState do over
+   * whole states). Works {@value #CHUNK} values at a time, read into {@code scratch}, summed in
+   * {@code chunk}, averaged into {@code mean}. Returns whether some average is not finite.
    */
-  static boolean weightedMean(java.nio.FloatBuffer[] slices, long[] counts, float[] mean, float[][] scratch,
-      double[] chunk) {
-    int n = mean.length;
+  static boolean weightedMean(Values[] slices, long[] counts, int n, Sink out, float[][] scratch, double[] chunk,
+      float[] mean) {
     long total = 0;
     for (long c : counts) {
       total += c;
@@ -296,33 +316,51 @@ final class Allreduce implements Closeable {
     for (int from = 0; from < n; from += CHUNK) {
       int m = Math.min(CHUNK, n - from);
       float[] first = scratch[0];
-      slices[0].get(from, first, 0, m);
+      slices[0].get(from, first, m);
       for (int i = 0; i < m; i++) {
         chunk[i] = (double) first[i] * n0;
       }
       for (int w = 1; w < slices.length; w++) {
         float[] v = scratch[w];
-        slices[w].get(from, v, 0, m);
+        slices[w].get(from, v, m);
         double c = counts[w];
         for (int i = 0; i < m; i++) {
           chunk[i] += v[i] * c;
         }
       }
       for (int i = 0; i < m; i++) {
-        mean[from + i] = (float) (chunk[i] * scale);
+        mean[i] = (float) (chunk[i] * scale);
       }
-      int i = from;
-      for (; i + 3 < from + m; i += 4) {
+      int i = 0;
+      for (; i + 3 < m; i += 4) {
         z0 += mean[i] * 0f;
         z1 += mean[i + 1] * 0f;
         z2 += mean[i + 2] * 0f;
         z3 += mean[i + 3] * 0f;
       }
-      for (; i < from + m; i++) {
+      for (; i < m; i++) {
         z0 += mean[i] * 0f;
       }
+      out.put(from, mean, m);
     }
     return Float.isNaN(z0 + z1 + z2 + z3);
+  }
+
+  /**
+   * The all-gather's message of {@code n} averaged values (the same to every peer): its length
+   * prefix written, then room for the values and a last byte, whether one of them is not finite.
+   * {@link #gathers} are its views for the peers, each sent from its own position.
+   */
+  private ByteBuffer gathered(int n) {
+    int bytes = 4 + 4 * n + 1;
+    if (gathered == null || gathered.capacity() != bytes) {
+      gathered = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+      gathered.putInt(0, bytes - 4);
+      for (int p = 0; p < workers; p++) {
+        gathers[p] = p == rank ? null : gathered.duplicate();
+      }
+    }
+    return gathered;
   }
 
   /** Peer {@code p}'s outgoing buffer, cleared, with room for {@code bytes} bytes, the length prefix written. */
@@ -334,8 +372,8 @@ final class Allreduce implements Closeable {
     return out[p].putInt(bytes - 4);
   }
 
-  /** Writes every outgoing message and reads one message from every peer into {@code in[p]} (then at its start). */
-  private void exchange() throws IOException {
+  /** Writes {@code sending[p]} to every peer p and reads one message from every peer into {@code in[p]} (then at its start). */
+  private void exchange(ByteBuffer[] sending) throws IOException {
     ByteBuffer[] lengths = new ByteBuffer[workers];
     int pending = 0;
     for (int p = 0; p < workers; p++) {
@@ -360,8 +398,8 @@ final class Allreduce implements Closeable {
         int p = (Integer) key.attachment();
         SocketChannel c = channels[p];
         if (key.isValid() && key.isWritable()) {
-          c.write(out[p]);
-          if (!out[p].hasRemaining()) {
+          c.write(sending[p]);
+          if (!sending[p].hasRemaining()) {
             key.interestOps(key.interestOps() & ~SelectionKey.OP_WRITE);
             pending--;
           }
@@ -440,9 +478,6 @@ final class Allreduce implements Closeable {
     private final int[] lengths;
     private final long[] starts; // of each array in the flat range
     private final long total;
-    /** This worker's own values of slice {@code rank}, and that slice averaged; reused every round. */
-    final float[] own;
-    final float[] mean;
     /** Where the average goes, array by array: the memory, or the averaged state's arrays. */
     private final List<java.nio.FloatBuffer> outputs;
     /** The averaged state that every round returns (its arrays overwritten by the next), or null for a memory. */
@@ -450,6 +485,7 @@ final class Allreduce implements Closeable {
     /** {@link #weightedMean}'s working space. */
     final float[][] scratch = new float[workers][CHUNK];
     final double[] chunk = new double[CHUNK];
+    final float[] mean = new float[CHUNK];
 
     /**
      * Over {@code outputs}, where the average goes: a model's memory ({@code names} and {@code state}
@@ -467,8 +503,6 @@ final class Allreduce implements Closeable {
         at += lengths[i];
       }
       total = at;
-      own = new float[length(rank)];
-      mean = new float[length(rank)];
     }
 
     /** Whether {@code s} has this layout's arrays in this order. */
@@ -508,27 +542,30 @@ final class Allreduce implements Closeable {
       return (int) (from(slice + 1) - from(slice));
     }
 
-    /** Copies slice {@code slice} of {@code s} into {@code out}. */
-    void copySlice(List<java.nio.FloatBuffer> s, int slice, float[] out) {
-      parts(slice, (a, arrayAt, sliceAt, n) -> s.get(a).get(arrayAt, out, sliceAt, n));
+    /** Copies values [at, at + m) of the flat range of {@code s} into {@code dst}. */
+    void read(List<java.nio.FloatBuffer> s, long at, float[] dst, int m) {
+      parts(at, at + m, (a, arrayAt, k, n) -> s.get(a).get(arrayAt, dst, k, n));
+    }
+
+    /** Writes {@code values}' first {@code m} where the average's values [at, at + m) go. */
+    void write(long at, float[] values, int m) {
+      parts(at, at + m, (a, arrayAt, k, n) -> outputs.get(a).put(arrayAt, values, k, n));
     }
 
     /** Puts slice {@code slice} of {@code s} into {@code b} as floats (in b's byte order), advancing b. */
     void copySlice(List<java.nio.FloatBuffer> s, int slice, ByteBuffer b) {
       java.nio.FloatBuffer f = b.asFloatBuffer();
-      parts(slice, (a, arrayAt, sliceAt, n) -> f.put(sliceAt, s.get(a), arrayAt, n));
+      parts(from(slice), from(slice + 1), (a, arrayAt, at, n) -> f.put(at, s.get(a), arrayAt, n));
       b.position(b.position() + 4 * length(slice));
     }
 
     /** Writes slice {@code slice}'s averaged values, from {@code values}' index 0, where the average goes. */
     void fill(int slice, java.nio.FloatBuffer values) {
-      parts(slice, (a, arrayAt, sliceAt, n) -> outputs.get(a).put(arrayAt, values, sliceAt, n));
+      parts(from(slice), from(slice + 1), (a, arrayAt, at, n) -> outputs.get(a).put(arrayAt, values, at, n));
     }
 
-    /** Calls {@code part} for each piece of an array that slice {@code slice} covers, in order. */
-    private void parts(int slice, Part part) {
-      long lo = from(slice);
-      long hi = from(slice + 1);
+    /** Calls {@code part} for each piece of an array that values [lo, hi) of the flat range cover, in order. */
+    private void parts(long lo, long hi, Part part) {
       for (int a = 0; a < lengths.length; a++) {
         long s = Math.max(lo, starts[a]);
         long e = Math.min(hi, starts[a] + lengths[a]);
@@ -540,6 +577,7 @@ final class Allreduce implements Closeable {
   }
 
   private interface Part {
-    void copy(int array, int arrayAt, int sliceAt, int n);
+    /** Values [arrayAt, arrayAt + n) of array {@code array}, at {@code at} from the range's start. */
+    void copy(int array, int arrayAt, int at, int n);
   }
 }

@@ -122,10 +122,9 @@ final class BarrierAveraging implements java.io.Closeable {
       out.writeLong(nanos);
       out.writeBoolean(last);
       result.writeTotals(out);
-      byte[] b = state == null ? null : state.toBytes();
-      out.writeInt(b == null ? -1 : b.length);
-      if (b != null) {
-        out.write(b);
+      out.writeInt(state == null ? -1 : Math.toIntExact(state.byteSize()));
+      if (state != null) {
+        state.writeTo(out);
       }
     }
 
@@ -339,8 +338,11 @@ final class BarrierAveraging implements java.io.Closeable {
           boolean last = k == stage.rounds() - 1 || step >= stage.totalSteps() || a.diverged() || a.stopRequested();
           boolean withState = last || stage.stateRounds().get(k);
           // a copy: the allreduce's next round overwrites the state's arrays (or the model's memory)
-          ModelState taken = withState ? (memory != null ? worker.state() : state.copy()) : null;
-          if (withState) {
+          ModelState taken = null;
+          if (withState && memory != null) {
+            taken = worker.keepState(step, reports::awaitSent);
+          } else if (withState) {
+            taken = state.copy();
             worker.keep(taken, step);
           }
           if (rank == 0) {
@@ -413,6 +415,8 @@ final class BarrierAveraging implements java.io.Closeable {
     /** Sends handed to the thread and not yet done (only the worker's thread adds). */
     private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
     private volatile IOException failed;
+    /** Sends of rounds with a state not known to be done, by state (only the worker's thread uses it). */
+    private final java.util.Map<ModelState, java.util.concurrent.Future<?>> stateSends = new java.util.IdentityHashMap<>();
 
     Reports(DataOutputStream toDriver) {
       this.toDriver = toDriver;
@@ -429,10 +433,27 @@ final class BarrierAveraging implements java.io.Closeable {
         return;
       }
       sendCollected();
-      queue(() -> {
+      stateSends.values().removeIf(java.util.concurrent.Future::isDone);
+      stateSends.put(round.state(), queue(() -> {
         round.write(toDriver);
         toDriver.flush();
-      });
+      }));
+    }
+
+    /** Waits until a report carrying {@code state} (if one was handed over) went out: its arrays may then change. */
+    void awaitSent(ModelState state) {
+      java.util.concurrent.Future<?> f = stateSends.remove(state);
+      if (f == null) {
+        return;
+      }
+      try {
+        f.get(); // a failed send does not throw here: the send records it (rethrow)
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while a report to the driver went out", e);
+      } catch (java.util.concurrent.ExecutionException e) {
+        throw new IllegalStateException(e.getCause());
+      }
     }
 
     /** Sends the rounds collected: on this thread when the sending thread has nothing, else after what it has. */
@@ -458,15 +479,17 @@ final class BarrierAveraging implements java.io.Closeable {
       void run() throws IOException;
     }
 
-    private void queue(Send send) {
+    private java.util.concurrent.Future<?> queue(Send send) {
       queued.incrementAndGet();
-      sender.execute(() -> {
+      return sender.submit(() -> {
         try {
           if (failed == null) {
             send.run();
           }
         } catch (IOException e) {
           failed = e;
+        } catch (RuntimeException e) {
+          failed = new IOException(e.toString(), e);
         } finally {
           queued.decrementAndGet();
         }

@@ -25,6 +25,8 @@ public final class Worker {
   /** The arrays a contribution's state is written into when it is not handed on (see {@link #run}). */
   private ModelState exported;
   private List<java.nio.FloatBuffer> memory;
+  /** The two sets of arrays {@link #keepState} exports into in turn. */
+  private final ModelState[] snapshots = new ModelState[2];
 
   public Worker(int index, TrainableModel model, WorkerData data, int batchSize, long seed) {
     this.index = index;
@@ -45,6 +47,28 @@ public final class Worker {
   public synchronized void keep(ModelState state, long step) {
     kept = state;
     keptStep = step;
+  }
+
+  /**
+   * Exports the model's state (in a barrier stage that averages in the model's memory: the round's
+   * average) and keeps it as the state reached at {@code step} ({@link #keep}); returns it. Into
+   * arrays reused in turn: of two sets, the one not kept now, handed first to {@code beforeOverwrite}
+   * (which waits until a reader of it, a report on its way to the driver, is done); the state
+   * returned stays as it is until the next-but-one call. (A new state every time was a G1 humongous
+   * allocation for the beta-VAE, and it started a collection: 10-20 ms of one worker's round at
+   * every checkpoint.)
+   */
+  public synchronized ModelState keepState(long step, java.util.function.Consumer<ModelState> beforeOverwrite) {
+    int i = snapshots[0] != null && snapshots[0] == kept ? 1 : 0;
+    if (snapshots[i] == null) {
+      snapshots[i] = new ModelState();
+    } else {
+      beforeOverwrite.accept(snapshots[i]);
+    }
+    model.exportTo(snapshots[i]);
+    kept = snapshots[i];
+    keptStep = step;
+    return kept;
   }
 
   /** The step of the state kept, or -1. */

@@ -96,6 +96,38 @@ class TrainEngineTest {
     assertThat(Path.of(r.trackingLocation()).resolve("tags/averaging.mode")).hasContent("barrier");
   }
 
+  /**
+   * A barrier stage's kept states: exported into two sets of arrays in turn, never into the one kept
+   * now (a retried attempt may be reading it), and a set is handed over (to wait for its report to
+   * go out) before it is written again.
+   */
+  @Test
+  void keptStatesAlternateBetweenTwoSetsOfArraysAndWaitBeforeOneIsOverwritten() throws Exception {
+    PipelineConfig c = config("keep", "train.workers=1");
+    GenerativeModel model = (GenerativeModel) new TinyAutoencoder.Factory(SHAPE, OptimizerSettings.sgd(0.5), 7).create();
+    Worker w = new Worker(0, model, data(c, 1, 0), 8, c.seed());
+    List<ModelState> handedOver = new ArrayList<>();
+    ModelState a = w.keepState(0, handedOver::add);
+    ModelState atZero = a.copy();
+    w.runInPlace(0, 2);
+    ModelState b = w.keepState(2, handedOver::add);
+    assertThat(b).isNotSameAs(a);
+    assertThat(a.maxAbsDiff(atZero)).isZero();
+    assertThat(b.maxAbsDiff(model.state())).isZero();
+    assertThat(b.maxAbsDiff(atZero)).isGreaterThan(1e-4);
+    assertThat(w.kept(2)).isSameAs(b);
+    assertThat(w.kept(0)).isNull();
+    assertThat(handedOver).isEmpty();
+    ModelState atTwo = b.copy();
+    w.runInPlace(2, 2);
+    ModelState again = w.keepState(4, handedOver::add);
+    assertThat(again).isSameAs(a);
+    assertThat(handedOver).containsExactly(a);
+    assertThat(b.maxAbsDiff(atTwo)).isZero();
+    assertThat(again.maxAbsDiff(model.state())).isZero();
+    assertThat(w.kept(4)).isSameAs(a);
+  }
+
   /** 2 and 3 workers: one runJob merged on the driver in partition order; 6: Spark's treeAggregate with an intermediate level. */
   @ParameterizedTest
   @ValueSource(ints = {2, 3, 6})
