@@ -34,8 +34,14 @@ public record Minibatch(
     boolean hasTexts = first.text() != null;
     boolean hasMaps = first.labelMap() != null;
     int per = shape.pixels();
-    float[] images = new float[n * per];
-    float[] maps = hasMaps ? new float[n * per] : null;
+    long[] nchw = {n, shape.channels(), shape.height(), shape.width()};
+    // written record by record into the arrays' native memory: a batch-sized float[] (200 KB for 64
+    // Fashion-MNIST images) as garbage every step was most of a training worker's garbage, and its collections
+    INDArray images = Nd4j.createUninitialized(DataType.FLOAT, nchw, 'c');
+    INDArray maps = hasMaps ? Nd4j.createUninitialized(DataType.FLOAT, nchw, 'c') : null;
+    java.nio.FloatBuffer imageValues = images.data().asNioFloat();
+    java.nio.FloatBuffer mapValues = hasMaps ? maps.data().asNioFloat() : null;
+    float[] one = new float[per];
     int[] labels = hasLabels ? new int[n] : null;
     List<String> texts = hasTexts ? new ArrayList<>(n) : null;
     List<String> ids = new ArrayList<>(n);
@@ -45,9 +51,11 @@ public record Minibatch(
         throw new IllegalArgumentException(
             "record " + r.id() + " has shape " + r.shape() + " but the batch has " + shape);
       }
-      toChw(r.image(), images, i * per, shape, range);
+      toChw(r.image(), one, shape, range);
+      imageValues.put(i * per, one);
       if (hasMaps) {
-        toChw(r.labelMap(), maps, i * per, shape, range);
+        toChw(r.labelMap(), one, shape, range);
+        mapValues.put(i * per, one);
       }
       if (hasLabels) {
         labels[i] = r.label();
@@ -57,29 +65,28 @@ public record Minibatch(
       }
       ids.add(r.id());
     }
-    long[] nchw = {n, shape.channels(), shape.height(), shape.width()};
     return new Minibatch(
-        Nd4j.create(images, nchw, 'c'),
-        hasMaps ? Nd4j.create(maps, nchw, 'c') : null,
+        images,
+        maps,
         hasLabels ? Nd4j.createFromArray(labels).castTo(DataType.INT32) : null,
         texts,
         ids);
   }
 
-  /** HWC uint8 to CHW float at {@code out[offset..]}. */
-  private static void toChw(byte[] hwc, float[] out, int offset, ImageShape shape, PixelRange range) {
+  /** HWC uint8 to CHW float in {@code out}. */
+  private static void toChw(byte[] hwc, float[] out, ImageShape shape, PixelRange range) {
     int c = shape.channels();
     int hw = shape.height() * shape.width();
     if (c == 1) {
       for (int p = 0; p < hw; p++) {
-        out[offset + p] = range.toFloat(hwc[p] & 0xFF);
+        out[p] = range.toFloat(hwc[p] & 0xFF);
       }
       return;
     }
     for (int p = 0; p < hw; p++) {
       int src = p * c;
       for (int ch = 0; ch < c; ch++) {
-        out[offset + ch * hw + p] = range.toFloat(hwc[src + ch] & 0xFF);
+        out[ch * hw + p] = range.toFloat(hwc[src + ch] & 0xFF);
       }
     }
   }
