@@ -29,6 +29,12 @@ import org.genpipe.models.ModelState;
  */
 final class BarrierAveraging implements java.io.Closeable {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BarrierAveraging.class);
+  /**
+   * Where workers on one host share their states' memory (a tmpfs: Linux's /dev/shm) instead of
+   * sending them over TCP; null where there is none. Workers on other hosts use TCP.
+   */
+  private static final java.nio.file.Path SHARED_MEMORY = java.nio.file.Files.isDirectory(java.nio.file.Path.of("/dev/shm"))
+      && java.nio.file.Files.isWritable(java.nio.file.Path.of("/dev/shm")) ? java.nio.file.Path.of("/dev/shm") : null;
 
   /** How often worker 0 sends the driver the rounds that carry no state (the progress bar's and metrics' delay). */
   static final int REPORT_MILLIS = 500;
@@ -317,11 +323,14 @@ final class BarrierAveraging implements java.io.Closeable {
         listener.setDaemon(true);
         listener.start();
       }
-      try (Allreduce allreduce = Allreduce.connect(rank, addresses, server, TIMEOUT_MILLIS, alive);
+      // where the model offers it, the workers average in the memory the model trains in: no state is
+      // exported from the model and loaded into it every round (~0.2 ms of the beta-VAE's round)
+      java.util.List<java.nio.FloatBuffer> memory = worker.stateMemory();
+      long values = memory != null ? memory.stream().mapToLong(java.nio.FloatBuffer::capacity).sum()
+          : state.totalValues();
+      try (Allreduce allreduce = Allreduce.connect(rank, addresses, server, TIMEOUT_MILLIS, alive, values,
+          SHARED_MEMORY);
           Reports reports = new Reports(toDriver)) {
-        // where the model offers it, the workers average in the memory the model trains in: no state is
-        // exported from the model and loaded into it every round (~0.2 ms of the beta-VAE's round)
-        java.util.List<java.nio.FloatBuffer> memory = worker.stateMemory();
         if (memory != null) {
           worker.load(state);
         }

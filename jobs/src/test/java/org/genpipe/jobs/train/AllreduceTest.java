@@ -13,17 +13,28 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.genpipe.models.ModelState;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
-/** The allreduce between workers over real loopback sockets, one thread per worker, against rounds mode's merge. */
+/**
+ * The allreduce between workers over real loopback sockets, one thread per worker, against rounds
+ * mode's merge: the states over TCP, and through shared memory (files in a temporary folder, as in
+ * /dev/shm on a host).
+ */
 class AllreduceTest {
+  @TempDir
+  java.nio.file.Path shm;
+
   /**
    * Array lengths that put slice and chunk boundaries inside arrays and leave a short last chunk
    * (three workers: the last slice has 7,129 values, its last chunk 985).
    */
   private static final int[] LENGTHS = {5000, 3, Allreduce.CHUNK + 1, 7 * Allreduce.CHUNK - 5, 2};
 
-  @Test
-  void threeWorkersAverageBitForBitAsRoundsModeMergesOverSeveralRounds() throws Exception {
+  @ParameterizedTest(name = "shared memory: {0}")
+  @ValueSource(booleans = {false, true})
+  void threeWorkersAverageBitForBitAsRoundsModeMergesOverSeveralRounds(boolean sharedMemory) throws Exception {
     int workers = 3;
     long[] examples = {64, 33, 50}; // not powers of two: each product rounds
     List<List<RoundResult>> rounds = new ArrayList<>();
@@ -34,7 +45,7 @@ class AllreduceTest {
       }
       rounds.add(contributions);
     }
-    List<List<Allreduce.Averaged>> got = allreduce(workers, rounds);
+    List<List<Allreduce.Averaged>> got = allreduce(dirs(workers, sharedMemory), rounds);
 
     for (int round = 0; round < rounds.size(); round++) {
       RoundResult merged = new RoundResult();
@@ -56,8 +67,9 @@ class AllreduceTest {
     }
   }
 
-  @Test
-  void averagesInPlaceInAModelsMemoryAsRoundsModeMerges() throws Exception {
+  @ParameterizedTest(name = "shared memory: {0}")
+  @ValueSource(booleans = {false, true})
+  void averagesInPlaceInAModelsMemoryAsRoundsModeMerges(boolean sharedMemory) throws Exception {
     int workers = 3;
     long[] examples = {64, 33, 50};
     List<RoundResult> contributions = new ArrayList<>();
@@ -79,7 +91,7 @@ class AllreduceTest {
               .asFloatBuffer().put(flat, cut, flat.length - cut)));
       contributions.add(c.withoutState());
     }
-    List<Allreduce.Averaged> got = perWorker(workers,
+    List<Allreduce.Averaged> got = perWorker(dirs(workers, sharedMemory),
         (rank, allreduce) -> allreduce.average(contributions.get(rank), memories.get(rank), false));
     float[] expected = new float[java.util.Arrays.stream(LENGTHS).sum()];
     int at = 0;
@@ -99,8 +111,9 @@ class AllreduceTest {
     }
   }
 
-  @Test
-  void aNonFiniteValueInAnyWorkersSliceEndsTheRoundOnEveryWorker() throws Exception {
+  @ParameterizedTest(name = "shared memory: {0}")
+  @ValueSource(booleans = {false, true})
+  void aNonFiniteValueInAnyWorkersSliceEndsTheRoundOnEveryWorker(boolean sharedMemory) throws Exception {
     int workers = 3;
     // the last value of the state: the last slice, the short last chunk, the odd tail of the finiteness check
     int last = java.util.Arrays.stream(LENGTHS).sum() - 1;
@@ -110,7 +123,7 @@ class AllreduceTest {
         for (int w = 0; w < workers; w++) {
           contributions.add(contribution(w, 64, w, bad, w == 1 ? at : -1));
         }
-        List<List<Allreduce.Averaged>> got = allreduce(workers, List.of(contributions));
+        List<List<Allreduce.Averaged>> got = allreduce(dirs(workers, sharedMemory), List.of(contributions));
         for (int w = 0; w < workers; w++) {
           Allreduce.Averaged a = got.get(w).get(0);
           assertThat(a.diverged()).as("%s at %d, seen by worker %d", bad, at, w).isTrue();
@@ -118,6 +131,51 @@ class AllreduceTest {
         }
       }
     }
+  }
+
+  /**
+   * Worker 0 has no shared memory (as a worker on another host): it averages with the others over
+   * TCP while workers 1 and 2 share theirs, and every worker gets the same bits; the files are gone
+   * once the workers mapped them.
+   */
+  @Test
+  void workersThatShareMemoryAndWorkersThatDoNotAverageTogether() throws Exception {
+    int workers = 3;
+    long[] examples = {64, 33, 50};
+    List<List<RoundResult>> rounds = new ArrayList<>();
+    RoundResult merged = new RoundResult();
+    List<RoundResult> contributions = new ArrayList<>();
+    for (int w = 0; w < workers; w++) {
+      contributions.add(contribution(w, examples[w], 40 + w, Float.NaN, -1));
+      merged = RoundResult.merge(merged, contribution(w, examples[w], 40 + w, Float.NaN, -1));
+    }
+    rounds.add(contributions);
+    java.nio.file.Path[] dirs = {null, shm, shm};
+    List<List<Boolean>> shares = java.util.Collections.synchronizedList(new ArrayList<>());
+    List<List<Allreduce.Averaged>> got = perWorker(dirs, (rank, a) -> {
+      shares.add(List.of(a.sharesWith(0), a.sharesWith(1), a.sharesWith(2)));
+      Allreduce.Averaged r = a.average(rounds.get(0).get(rank), false);
+      return List.of(new Allreduce.Averaged(r.state().copy(), r.totals(), r.stopRequested(), r.nonFiniteState()));
+    });
+    assertThat(shares).containsExactlyInAnyOrder(List.of(false, false, false), List.of(false, false, true),
+        List.of(false, true, false));
+    ModelState expected = merged.averagedState();
+    for (int w = 0; w < workers; w++) {
+      for (Map.Entry<String, float[]> e : expected.arrays().entrySet()) {
+        assertThat(got.get(w).get(0).state().get(e.getKey())).as("worker %d array %s", w, e.getKey())
+            .containsExactly(e.getValue());
+      }
+    }
+    try (var files = java.nio.file.Files.list(shm)) {
+      assertThat(files).isEmpty();
+    }
+  }
+
+  /** Each worker's shared-memory folder: {@link #shm} or none. */
+  private java.nio.file.Path[] dirs(int workers, boolean sharedMemory) {
+    java.nio.file.Path[] dirs = new java.nio.file.Path[workers];
+    java.util.Arrays.fill(dirs, sharedMemory ? shm : null);
+    return dirs;
   }
 
   /** Worker {@code w}'s contribution: arrays of {@link #LENGTHS} from {@code seed}; {@code bad} at flat index {@code at} (>= 0). */
@@ -137,8 +195,9 @@ class AllreduceTest {
   }
 
   /** Runs the rounds' contributions through a real allreduce among {@code workers} threads; per worker, its outcomes. */
-  private static List<List<Allreduce.Averaged>> allreduce(int workers, List<List<RoundResult>> rounds) throws Exception {
-    return perWorker(workers, (rank, a) -> {
+  private static List<List<Allreduce.Averaged>> allreduce(java.nio.file.Path[] dirs, List<List<RoundResult>> rounds)
+      throws Exception {
+    return perWorker(dirs, (rank, a) -> {
       List<Allreduce.Averaged> out = new ArrayList<>();
       for (List<RoundResult> round : rounds) {
         Allreduce.Averaged r = a.average(round.get(rank), false);
@@ -153,8 +212,13 @@ class AllreduceTest {
     T call(int rank, Allreduce allreduce) throws Exception;
   }
 
-  /** {@code call} on each of {@code workers} threads, connected by a real allreduce over loopback; their results in rank order. */
-  private static <T> List<T> perWorker(int workers, WorkerCall<T> call) throws Exception {
+  /**
+   * {@code call} on one thread per worker, connected by a real allreduce over loopback (worker w
+   * shares memory in {@code dirs[w]} where it is not null); their results in rank order.
+   */
+  private static <T> List<T> perWorker(java.nio.file.Path[] dirs, WorkerCall<T> call) throws Exception {
+    int workers = dirs.length;
+    long values = java.util.Arrays.stream(LENGTHS).sum();
     ServerSocketChannel[] servers = new ServerSocketChannel[workers];
     String[] addresses = new String[workers];
     for (int w = 0; w < workers; w++) {
@@ -168,7 +232,7 @@ class AllreduceTest {
         int rank = w;
         futures.add(pool.submit(() -> {
           try (ServerSocketChannel server = servers[rank];
-              Allreduce a = Allreduce.connect(rank, addresses, server, 60_000, () -> {})) {
+              Allreduce a = Allreduce.connect(rank, addresses, server, 60_000, () -> {}, values, dirs[rank])) {
             return call.call(rank, a);
           }
         }));

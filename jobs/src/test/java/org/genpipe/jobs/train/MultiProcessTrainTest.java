@@ -71,9 +71,10 @@ class MultiProcessTrainTest {
       Path records = dir.resolve("records");
       PreprocessJob.run(PipelineConfig.load(null, DigitRecords.preprocess(records, 600, 200)), spark, false);
       ModelState reference = null;
-      // rounds: a Spark job per round, the third round's executor killed; barrier: one stage averaging over TCP
-      // between the executors, a checkpoint every two rounds, an executor killed after the first (Spark reruns
-      // the stage, which starts again from that checkpoint's state)
+      // rounds: a Spark job per round, the third round's executor killed; barrier: one stage averaging between
+      // the executors (through shared memory where the host has /dev/shm, the messages over TCP), a checkpoint
+      // every two rounds, an executor killed after the first (Spark reruns the stage, which starts again from
+      // that checkpoint's state; the survivor's mapping of the dead executor's memory outlives it)
       for (String mode : List.of("rounds", "barrier")) {
         List<String> o = new ArrayList<>(DigitRecords.preprocess(records, 600, 200));
         o.addAll(List.of(
