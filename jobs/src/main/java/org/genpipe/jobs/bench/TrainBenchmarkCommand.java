@@ -82,6 +82,11 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
       + " the state still serialised).")
   String master;
 
+  @Option(names = "--averaging-shared-memory", arity = "1", defaultValue = "true",
+      description = "train.averaging.sharedMemory of the barrier runs (default ${DEFAULT-VALUE}: the executors, on one "
+          + "host, share their states in /dev/shm; false: TCP over loopback, as between hosts).")
+  boolean sharedMemory;
+
   @Option(names = "--checkpoint-steps", defaultValue = "500", description = "Steps between checkpoints in the 2-worker "
       + "runs (default ${DEFAULT-VALUE}, as the shipped configs: 50 rounds of 10; in barrier mode a stage runs from "
       + "one checkpoint to the next).")
@@ -173,7 +178,8 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), TrainBenchmarkCommand.class.getName(),
             "--averaging-only", "--batch=" + batch, "--averaging-warmup=" + averagingWarmup,
             "--averaging-steps=" + averagingSteps, "--averaging-frequency=" + f, "--averaging-mode=" + mode,
-            "--averaging-master=" + master, "--checkpoint-steps=" + checkpointSteps, "--work=" + work));
+            "--averaging-master=" + master, "--checkpoint-steps=" + checkpointSteps, "--work=" + work,
+            "--averaging-shared-memory=" + sharedMemory));
         ProcessBuilder pb = new ProcessBuilder(cmd).inheritIO();
         pb.environment().put("OMP_NUM_THREADS", "1");
         pb.environment().put("SPARK_HOME", sparkHome().toString());
@@ -238,7 +244,8 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
     o.addAll(List.of("train.records=" + records, "train.output=" + runs.resolve("run-" + System.currentTimeMillis()),
         "train.workers=2", "train.batchSizePerWorker=" + batch, "train.averagingFrequency=" + frequency,
         "train.steps=" + steps, "train.sampleEvery=0", "train.checkpointEvery=" + checkpointRounds,
-        "train.keepCheckpoints=1", "train.averaging.mode=" + mode, "tracking.uri=" + work.resolve("mlruns")));
+        "train.keepCheckpoints=1", "train.averaging.mode=" + mode, "train.averaging.sharedMemory=" + sharedMemory,
+        "tracking.uri=" + work.resolve("mlruns")));
     PipelineConfig config = PipelineConfig.load(null, o);
     java.util.Map<String, String> sparkConf = new java.util.HashMap<>(java.util.Map.of("spark.ui.enabled", "false"));
     if (master.startsWith("local-cluster")) {
@@ -254,8 +261,9 @@ public final class TrainBenchmarkCommand implements Callable<Integer> {
       TrainJob.Result r = TrainJob.run(config, spark, false, false);
       int rounds = r.rounds().size();
       int warmRounds = (int) Math.min(rounds, (averagingWarmup + frequency - 1) / frequency);
-      System.out.printf("%s mode, 2 workers (%s) x batch %d, averagingFrequency %d, %d steps (%d rounds), a checkpoint"
-          + " every %d rounds%s:%n", mode, master, batch, frequency, r.steps(), rounds, checkpointRounds,
+      System.out.printf("%s mode%s, 2 workers (%s) x batch %d, averagingFrequency %d, %d steps (%d rounds), a checkpoint"
+          + " every %d rounds%s:%n", mode, mode.equals("rounds") ? "" : sharedMemory ? " (shared memory)" : " (TCP)",
+          master, batch, frequency, r.steps(), rounds, checkpointRounds,
           master.startsWith("local-cluster") ? " (executor JVMs: the state serialised as on a cluster)"
               : " (the state serialised as between JVMs)");
       System.out.printf("  whole run: wall %.1f s, compute %.1f s (slowest worker per round), overhead %.1f%%;"

@@ -28,7 +28,8 @@ import java.io.Serializable;
  *     driver sends the state out and sums what comes back), {@code barrier} (one Spark barrier stage
  *     per checkpoint interval; the workers keep their replicas and average among themselves over TCP;
  *     rounds with a warning where a barrier stage cannot run) or {@code auto} (barrier where it can
- *     run, else rounds, said at INFO)
+ *     run, else rounds, said at INFO); {@code sharedMemory}: in barrier stages, workers on one host
+ *     move their states through shared memory (/dev/shm, checked between them; else TCP)
  */
 public record TrainSettings(
     String records,
@@ -49,7 +50,7 @@ public record TrainSettings(
     implements Serializable {
 
   /** {@code train.averaging}. */
-  public record Averaging(String mode) implements Serializable {
+  public record Averaging(String mode, boolean sharedMemory) implements Serializable {
     public static final java.util.List<String> MODES = java.util.List.of("auto", "barrier", "rounds");
 
     public Averaging {

@@ -199,9 +199,11 @@ final class Allreduce implements Closeable {
     if (dir != null) {
       try {
         file = dir.resolve("genpipe-allreduce-" + java.util.UUID.randomUUID() + ".bin");
-        try (java.nio.channels.FileChannel f = java.nio.channels.FileChannel.open(file,
+        // readable by this user only (the executors of one application)
+        try (java.nio.channels.FileChannel f = java.nio.channels.FileChannel.open(file, java.util.Set.of(
             java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.READ,
-            java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.file.StandardOpenOption.WRITE), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")))) {
           // written out first: a full tmpfs fails here (and TCP carries the state), not as a fault mid-round
           ByteBuffer zeros = ByteBuffer.allocate(1 << 20);
           for (long at = 0; at < 8 + 4 * values; at += zeros.capacity()) {
@@ -213,7 +215,7 @@ final class Allreduce implements Closeable {
           mine = f.map(java.nio.channels.FileChannel.MapMode.READ_WRITE, 0, 8 + 4 * values);
         }
         mine.order(ByteOrder.LITTLE_ENDIAN).putLong(0, token);
-      } catch (IOException e) {
+      } catch (IOException | UnsupportedOperationException e) {
         LOG.info("worker {}: no shared memory in {} ({}): the state goes over TCP", rank, dir, e.toString());
         if (file != null) {
           java.nio.file.Files.deleteIfExists(file);

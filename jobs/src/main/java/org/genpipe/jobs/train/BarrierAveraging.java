@@ -47,10 +47,13 @@ final class BarrierAveraging implements java.io.Closeable {
   private final int workers;
   private final JavaRDD<Integer> slots;
   private final boolean loopback;
+  private final boolean sharedMemory;
   private final StageCoordinator coordinator;
 
-  BarrierAveraging(JavaSparkContext jsc, Broadcast<RoundJob> job, int workers) {
+  /** {@code sharedMemory}: workers on one host may move their states through {@link #SHARED_MEMORY}. */
+  BarrierAveraging(JavaSparkContext jsc, Broadcast<RoundJob> job, int workers, boolean sharedMemory) {
     this.jsc = jsc;
+    this.sharedMemory = sharedMemory;
     this.job = job;
     this.workers = workers;
     this.slots = jsc.parallelize(IntStream.range(0, workers).boxed().toList(), workers);
@@ -166,7 +169,7 @@ final class BarrierAveraging implements java.io.Closeable {
       Plan plan = new Plan(stage.fromStep(), stage.rounds(), stage.frequency(), stage.totalSteps(),
           stage.stateRounds());
       JavaRDD<Integer> tasks = slots.rdd().barrier().mapPartitions(new StageTask(job, plan, workers, loopback,
-          contact), false, scala.reflect.ClassTag$.MODULE$.<Integer>apply(Integer.class)).toJavaRDD();
+          sharedMemory, contact), false, scala.reflect.ClassTag$.MODULE$.<Integer>apply(Integer.class)).toJavaRDD();
       // only the barrier stage runs, as a shuffle map stage (its tasks write nothing): Spark reruns a failed
       // barrier map stage whole, but not a barrier stage that returns results to the driver; the rounds and
       // states come from worker 0 through the coordinator
@@ -233,20 +236,23 @@ final class BarrierAveraging implements java.io.Closeable {
     private final Plan plan;
     private final int workers;
     private final boolean loopback;
+    private final boolean sharedMemory;
     private final StageCoordinator.Contact contact;
 
-    StageTask(Broadcast<RoundJob> job, Plan plan, int workers, boolean loopback, StageCoordinator.Contact contact) {
+    StageTask(Broadcast<RoundJob> job, Plan plan, int workers, boolean loopback, boolean sharedMemory,
+        StageCoordinator.Contact contact) {
       this.job = job;
       this.plan = plan;
       this.workers = workers;
       this.loopback = loopback;
+      this.sharedMemory = sharedMemory;
       this.contact = contact;
     }
 
     @Override
     public scala.collection.Iterator<Integer> apply(scala.collection.Iterator<Integer> ignored) {
       try {
-        runTask(job.value(), plan, workers, loopback, contact);
+        runTask(job.value(), plan, workers, loopback, sharedMemory ? SHARED_MEMORY : null, contact);
         return scala.collection.JavaConverters.asScalaIteratorConverter(java.util.Collections.<Integer>emptyIterator())
             .asScala();
       } catch (IOException e) {
@@ -263,7 +269,7 @@ final class BarrierAveraging implements java.io.Closeable {
    * coordinator sends.
    */
   private static void runTask(RoundJob job, Plan stage, int workers, boolean loopback,
-      StageCoordinator.Contact contact) throws IOException {
+      java.nio.file.Path sharedMemory, StageCoordinator.Contact contact) throws IOException {
     BarrierTaskContext ctx = BarrierTaskContext.get();
     int rank = ctx.partitionId();
     String host = loopback ? "127.0.0.1" : ctx.getTaskInfos()[rank].address().replaceFirst(":\\d+$", "");
@@ -329,7 +335,7 @@ final class BarrierAveraging implements java.io.Closeable {
       long values = memory != null ? memory.stream().mapToLong(java.nio.FloatBuffer::capacity).sum()
           : state.totalValues();
       try (Allreduce allreduce = Allreduce.connect(rank, addresses, server, TIMEOUT_MILLIS, alive, values,
-          SHARED_MEMORY);
+          sharedMemory);
           Reports reports = new Reports(toDriver)) {
         if (memory != null) {
           worker.load(state);

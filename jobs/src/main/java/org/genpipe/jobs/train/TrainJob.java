@@ -322,7 +322,7 @@ public final class TrainJob {
       if (ts.averaging().barrier()) {
         String why = BarrierAveraging.unavailable(jsc, ts.workers());
         if (why == null) {
-          barrier = new BarrierAveraging(jsc, jobOnce, ts.workers());
+          barrier = new BarrierAveraging(jsc, jobOnce, ts.workers(), ts.averaging().sharedMemory());
         } else {
           String message = "train.averaging.mode " + ts.averaging().mode() + ": a barrier stage cannot run here: " + why
               + "; averaging in rounds instead";

@@ -227,6 +227,10 @@ class TrainEngineTest {
         .isEqualTo(Checkpoint.read(rounds.checkpoint(), conf()).info().history());
     assertThat(barrier.rounds()).hasSize(12); // 11 rounds of 2 steps and one of 1, in 4 stages
     assertThat(Path.of(barrier.trackingLocation()).resolve("tags/averaging.mode")).hasContent("barrier");
+    // the workers (tasks of this JVM, one host) through shared memory above where the host has it; over TCP here
+    TrainJob.Result tcp = TrainJob.run(config("mode-barrier-tcp", concat(same, "train.averaging.mode=barrier",
+        "train.averaging.sharedMemory=false")), spark, false, false);
+    assertThat(tcp.state().maxAbsDiff(rounds.state())).isZero();
 
     TrainJob.run(config("mode-barrier-resumed", "train.steps=10", "train.averagingFrequency=2",
         "train.checkpointEvery=3", "train.averaging.mode=barrier"), spark, false, false);
