@@ -134,9 +134,9 @@ class AllreduceTest {
   }
 
   /**
-   * Worker 0 has no shared memory (as a worker on another host): it averages with the others over
-   * TCP while workers 1 and 2 share theirs, and every worker gets the same bits; the files are gone
-   * once the workers mapped them.
+   * Worker 0 cannot share memory (its folder is missing, as a worker whose /dev/shm is full or on
+   * another host): it averages with the others over TCP while workers 1 and 2 share theirs, and
+   * every worker gets the same bits; the files are gone once the workers mapped them.
    */
   @Test
   void workersThatShareMemoryAndWorkersThatDoNotAverageTogether() throws Exception {
@@ -150,7 +150,7 @@ class AllreduceTest {
       merged = RoundResult.merge(merged, contribution(w, examples[w], 40 + w, Float.NaN, -1));
     }
     rounds.add(contributions);
-    java.nio.file.Path[] dirs = {null, shm, shm};
+    java.nio.file.Path[] dirs = {shm.resolve("no-such-folder"), shm, shm};
     List<List<Boolean>> shares = java.util.Collections.synchronizedList(new ArrayList<>());
     List<List<Allreduce.Averaged>> got = perWorker(dirs, (rank, a) -> {
       shares.add(List.of(a.sharesWith(0), a.sharesWith(1), a.sharesWith(2)));
