@@ -12,10 +12,18 @@ import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -107,7 +115,7 @@ final class Allreduce implements Closeable {
    * state of {@code stateValues} values through that memory instead of TCP ({@link #share}).
    */
   static Allreduce connect(int rank, String[] addresses, ServerSocketChannel server, int timeoutMillis,
-      Runnable alive, long stateValues, java.nio.file.Path sharedDir) throws IOException {
+      Runnable alive, long stateValues, Path sharedDir) throws IOException {
     int workers = addresses.length;
     SocketChannel[] channels = new SocketChannel[workers];
     try {
@@ -175,7 +183,7 @@ final class Allreduce implements Closeable {
    * worker writes the slices it sends and its averaged slice into its own; the messages between
    * workers then carry only the counts, losses and flags, and say when a peer's memory is ready.
    */
-  private record Shared(long values, java.nio.FloatBuffer mine, java.nio.FloatBuffer[] peers) {
+  private record Shared(long values, FloatBuffer mine, FloatBuffer[] peers) {
     /** Whether peer {@code p}'s slices go through memory when the state has {@code total} values. */
     boolean with(int p, long total) {
       return total == values && peers[p] != null;
@@ -189,21 +197,20 @@ final class Allreduce implements Closeable {
    * when it can read this worker's too. The files are deleted once everyone mapped them (the memory
    * stays until the mappings go). Null where no peer shares (TCP carries everything then).
    */
-  private Shared share(long values, java.nio.file.Path dir) throws IOException {
+  private Shared share(long values, Path dir) throws IOException {
     if (workers == 1 || values <= 0 || 4 * values > Integer.MAX_VALUE - 8) {
       return null;
     }
-    java.nio.file.Path file = null;
-    java.nio.MappedByteBuffer mine = null;
+    Path file = null;
+    MappedByteBuffer mine = null;
     long token = new java.security.SecureRandom().nextLong();
     if (dir != null) {
       try {
         file = dir.resolve("genpipe-allreduce-" + java.util.UUID.randomUUID() + ".bin");
         // readable by this user only (the executors of one application)
-        try (java.nio.channels.FileChannel f = java.nio.channels.FileChannel.open(file, java.util.Set.of(
-            java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.READ,
-            java.nio.file.StandardOpenOption.WRITE), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")))) {
+        try (FileChannel f = FileChannel.open(file, java.util.Set.of(StandardOpenOption.CREATE_NEW,
+            StandardOpenOption.READ, StandardOpenOption.WRITE),
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")))) {
           // written out first: a full tmpfs fails here (and TCP carries the state), not as a fault mid-round
           ByteBuffer zeros = ByteBuffer.allocate(1 << 20);
           for (long at = 0; at < 8 + 4 * values; at += zeros.capacity()) {
@@ -212,13 +219,13 @@ final class Allreduce implements Closeable {
               f.write(zeros, at + zeros.position());
             }
           }
-          mine = f.map(java.nio.channels.FileChannel.MapMode.READ_WRITE, 0, 8 + 4 * values);
+          mine = f.map(FileChannel.MapMode.READ_WRITE, 0, 8 + 4 * values);
         }
         mine.order(ByteOrder.LITTLE_ENDIAN).putLong(0, token);
       } catch (IOException | UnsupportedOperationException e) {
         LOG.info("worker {}: no shared memory in {} ({}): the state goes over TCP", rank, dir, e.toString());
         if (file != null) {
-          java.nio.file.Files.deleteIfExists(file);
+          Files.deleteIfExists(file);
         }
         file = null;
         mine = null;
@@ -226,20 +233,20 @@ final class Allreduce implements Closeable {
     }
     try {
       byte[] path = (mine == null ? "" : file.toAbsolutePath().toString()).getBytes(
-          java.nio.charset.StandardCharsets.UTF_8);
+          StandardCharsets.UTF_8);
       for (int p = 0; p < workers; p++) {
         if (p != rank) {
           outgoing(p, 4 + 8 + path.length).putLong(token).put(path).flip();
         }
       }
       exchange(out);
-      java.nio.FloatBuffer[] peers = new java.nio.FloatBuffer[workers];
+      FloatBuffer[] peers = new FloatBuffer[workers];
       for (int p = 0; p < workers; p++) {
         if (p != rank && mine != null && in[p].remaining() > 8) {
           long theirToken = in[p].getLong();
           byte[] b = new byte[in[p].remaining()];
           in[p].get(b);
-          peers[p] = mapPeer(java.nio.file.Path.of(new String(b, java.nio.charset.StandardCharsets.UTF_8)),
+          peers[p] = mapPeer(Path.of(new String(b, StandardCharsets.UTF_8)),
               theirToken, values);
         }
       }
@@ -266,7 +273,7 @@ final class Allreduce implements Closeable {
           : null;
     } finally {
       if (file != null) {
-        java.nio.file.Files.deleteIfExists(file);
+        Files.deleteIfExists(file);
       }
     }
   }
@@ -277,13 +284,13 @@ final class Allreduce implements Closeable {
   }
 
   /** Peer's memory file mapped to read, when it is there with {@code token} and room for {@code values}; else null. */
-  private static java.nio.FloatBuffer mapPeer(java.nio.file.Path file, long token, long values) {
-    try (java.nio.channels.FileChannel f = java.nio.channels.FileChannel.open(file,
-        java.nio.file.StandardOpenOption.READ)) {
+  private static FloatBuffer mapPeer(Path file, long token, long values) {
+    try (FileChannel f = FileChannel.open(file,
+        StandardOpenOption.READ)) {
       if (f.size() != 8 + 4 * values) {
         return null;
       }
-      ByteBuffer m = f.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, 8 + 4 * values)
+      ByteBuffer m = f.map(FileChannel.MapMode.READ_ONLY, 0, 8 + 4 * values)
           .order(ByteOrder.LITTLE_ENDIAN);
       return m.getLong(0) == token ? m.position(8).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer() : null;
     } catch (IOException | RuntimeException e) {
@@ -319,13 +326,13 @@ final class Allreduce implements Closeable {
    * contribution is read from that memory and the average written back into it, and the outcome
    * has no state: no state is exported from the model or loaded into it.
    */
-  Averaged average(RoundResult mine, List<java.nio.FloatBuffer> memory, boolean stop) throws IOException {
+  Averaged average(RoundResult mine, List<FloatBuffer> memory, boolean stop) throws IOException {
     if (workers == 1) {
       ModelState state = memory == null ? mine.state() : null;
       boolean nonFinite = state != null ? state.firstNonFinite() != null : !finite(memory);
       return new Averaged(state, mine.withoutState(), stop, nonFinite);
     }
-    List<java.nio.FloatBuffer> state;
+    List<FloatBuffer> state;
     if (memory != null) {
       if (layout == null || !layout.fits(memory)) {
         layout = new Layout(null, null, memory);
@@ -385,16 +392,16 @@ final class Allreduce implements Closeable {
       byte[] h = new byte[b.getInt()];
       b.get(h);
       sum = RoundResult.merge(sum, deserialize(h, p));
-      java.nio.FloatBuffer f = anyShared && shared.with(p, total) ? shared.peers()[p].slice((int) at, n)
+      FloatBuffer f = anyShared && shared.with(p, total) ? shared.peers()[p].slice((int) at, n)
           : b.asFloatBuffer();
       slices[p] = (from, dst, m) -> f.get(from, dst, 0, m);
     }
     // the averaged slice goes where the average goes and to the peers (the shared memory, the
     // all-gather's message), chunk by chunk; this worker's own values are read where they are
     ByteBuffer message = anyTcp ? gathered(n) : null;
-    java.nio.FloatBuffer toMessage = anyTcp
+    FloatBuffer toMessage = anyTcp
         ? message.duplicate().position(4).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer() : null;
-    java.nio.FloatBuffer toMemory = anyShared ? shared.mine().slice((int) at, n) : null;
+    FloatBuffer toMemory = anyShared ? shared.mine().slice((int) at, n) : null;
     boolean nonFinite = weightedMean(slices, counts, n, (from, values, m) -> {
       layout.write(at + from, values, m);
       if (toMessage != null) {
@@ -434,17 +441,17 @@ final class Allreduce implements Closeable {
   private Layout averagedLayout(ModelState s) {
     List<String> names = new ArrayList<>(s.arrays().keySet());
     ModelState averaged = new ModelState();
-    List<java.nio.FloatBuffer> outputs = new ArrayList<>();
+    List<FloatBuffer> outputs = new ArrayList<>();
     for (String n : names) {
       float[] a = new float[s.get(n).length];
       averaged.put(n, a);
-      outputs.add(java.nio.FloatBuffer.wrap(a));
+      outputs.add(FloatBuffer.wrap(a));
     }
     return new Layout(names, averaged, outputs);
   }
 
-  private static boolean finite(List<java.nio.FloatBuffer> memory) {
-    for (java.nio.FloatBuffer b : memory) {
+  private static boolean finite(List<FloatBuffer> memory) {
+    for (FloatBuffer b : memory) {
       for (int i = 0; i < b.capacity(); i++) {
         if (!Float.isFinite(b.get(i))) {
           return false;
@@ -653,7 +660,7 @@ final class Allreduce implements Closeable {
     private final long[] starts; // of each array in the flat range
     private final long total;
     /** Where the average goes, array by array: the memory, or the averaged state's arrays. */
-    private final List<java.nio.FloatBuffer> outputs;
+    private final List<FloatBuffer> outputs;
     /** The averaged state that every round returns (its arrays overwritten by the next), or null for a memory. */
     final ModelState state;
     /** {@link #weightedMean}'s working space. */
@@ -665,11 +672,11 @@ final class Allreduce implements Closeable {
      * Over {@code outputs}, where the average goes: a model's memory ({@code names} and {@code state}
      * null), or the arrays of {@code state}, the averaged state returned, named {@code names}.
      */
-    Layout(List<String> names, ModelState state, List<java.nio.FloatBuffer> outputs) {
+    Layout(List<String> names, ModelState state, List<FloatBuffer> outputs) {
       this.names = names;
       this.state = state;
       this.outputs = outputs;
-      lengths = outputs.stream().mapToInt(java.nio.FloatBuffer::capacity).toArray();
+      lengths = outputs.stream().mapToInt(FloatBuffer::capacity).toArray();
       starts = new long[lengths.length];
       long at = 0;
       for (int i = 0; i < lengths.length; i++) {
@@ -695,15 +702,15 @@ final class Allreduce implements Closeable {
     }
 
     /** Whether this layout is over {@code memory}. */
-    boolean fits(List<java.nio.FloatBuffer> memory) {
+    boolean fits(List<FloatBuffer> memory) {
       return outputs == memory;
     }
 
     /** {@code s}'s arrays (of this layout) as buffers, in order. */
-    List<java.nio.FloatBuffer> buffers(ModelState s) {
-      List<java.nio.FloatBuffer> out = new ArrayList<>(names.size());
+    List<FloatBuffer> buffers(ModelState s) {
+      List<FloatBuffer> out = new ArrayList<>(names.size());
       for (String n : names) {
-        out.add(java.nio.FloatBuffer.wrap(s.get(n)));
+        out.add(FloatBuffer.wrap(s.get(n)));
       }
       return out;
     }
@@ -717,7 +724,7 @@ final class Allreduce implements Closeable {
     }
 
     /** Copies values [at, at + m) of the flat range of {@code s} into {@code dst}. */
-    void read(List<java.nio.FloatBuffer> s, long at, float[] dst, int m) {
+    void read(List<FloatBuffer> s, long at, float[] dst, int m) {
       parts(at, at + m, (a, arrayAt, k, n) -> s.get(a).get(arrayAt, dst, k, n));
     }
 
@@ -727,18 +734,18 @@ final class Allreduce implements Closeable {
     }
 
     /** Puts slice {@code slice} of {@code s} into {@code b} as floats (in b's byte order), advancing b. */
-    void copySlice(List<java.nio.FloatBuffer> s, int slice, ByteBuffer b) {
+    void copySlice(List<FloatBuffer> s, int slice, ByteBuffer b) {
       copySlice(s, slice, b.asFloatBuffer());
       b.position(b.position() + 4 * length(slice));
     }
 
     /** Puts slice {@code slice} of {@code s} into {@code f} from its index 0. */
-    void copySlice(List<java.nio.FloatBuffer> s, int slice, java.nio.FloatBuffer f) {
+    void copySlice(List<FloatBuffer> s, int slice, FloatBuffer f) {
       parts(from(slice), from(slice + 1), (a, arrayAt, at, n) -> f.put(at, s.get(a), arrayAt, n));
     }
 
     /** Writes slice {@code slice}'s averaged values, from {@code values}' index 0, where the average goes. */
-    void fill(int slice, java.nio.FloatBuffer values) {
+    void fill(int slice, FloatBuffer values) {
       parts(from(slice), from(slice + 1), (a, arrayAt, at, n) -> outputs.get(a).put(arrayAt, values, at, n));
     }
 
