@@ -62,6 +62,8 @@ final class Allreduce implements Closeable {
   private Layout layout;
   /** The memory shared with the workers on this host, or null ({@link #share}). */
   private Shared shared;
+  /** {@link #peerMemory} where every peer is reached over TCP. */
+  private final FloatBuffer[] overTcp;
 
   private Allreduce(int rank, int workers, SocketChannel[] channels, long timeoutMillis, Runnable alive)
       throws IOException {
@@ -74,6 +76,7 @@ final class Allreduce implements Closeable {
     this.out = new ByteBuffer[workers];
     this.in = new ByteBuffer[workers];
     this.gathers = new ByteBuffer[workers];
+    this.overTcp = new FloatBuffer[workers];
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
         channels[p].configureBlocking(false);
@@ -104,16 +107,9 @@ final class Allreduce implements Closeable {
    * {@value #POLL_MILLIS} ms while this worker waits for the others and throws when the task must end
    * (Spark kills the other tasks of a failed barrier stage without interrupting their threads: a
    * task that waits for a dead peer must notice, or it holds its slot and the stage's retry never starts).
-   */
-  static Allreduce connect(int rank, String[] addresses, ServerSocketChannel server, int timeoutMillis,
-      Runnable alive) throws IOException {
-    return connect(rank, addresses, server, timeoutMillis, alive, 0, null);
-  }
-
-  /**
-   * As {@link #connect(int, String[], ServerSocketChannel, int, Runnable)}; with {@code sharedDir}
-   * (e.g. /dev/shm), the workers that can map each other's files there (those on one host) move a
-   * state of {@code stateValues} values through that memory instead of TCP ({@link #share}).
+   * With {@code sharedDir} (e.g. /dev/shm; null: TCP only), the workers that can map each other's
+   * files there (those on one host) move a state of {@code stateValues} values through that memory
+   * instead of TCP ({@link #share}).
    */
   static Allreduce connect(int rank, String[] addresses, ServerSocketChannel server, int timeoutMillis,
       Runnable alive, long stateValues, Path sharedDir) throws IOException {
@@ -184,11 +180,14 @@ final class Allreduce implements Closeable {
    * worker writes the slices it sends and its averaged slice into its own; the messages between
    * workers then carry only the counts, losses and flags, and say when a peer's memory is ready.
    */
-  private record Shared(long values, FloatBuffer mine, FloatBuffer[] peers) {
-    /** Whether peer {@code p}'s slices go through memory when the state has {@code total} values. */
-    boolean with(int p, long total) {
-      return total == values && peers[p] != null;
-    }
+  private record Shared(long values, FloatBuffer mine, FloatBuffer[] peers) {}
+
+  /**
+   * Each peer's memory for a state of {@code total} values: null for the peers reached over TCP (all,
+   * where nothing is shared or the state is not the size the memory was made for).
+   */
+  private FloatBuffer[] peerMemory(long total) {
+    return shared != null && shared.values() == total ? shared.peers() : overTcp;
   }
 
   /**
@@ -267,10 +266,11 @@ final class Allreduce implements Closeable {
           with.add(p);
         }
       }
-      boolean any = !with.isEmpty();
-      LOG.info("worker {}: the state goes through shared memory ({}) to and from workers {}, over TCP to the others",
-          rank, dir, with);
-      return any ? new Shared(values, mine.position(8).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer(), peers)
+      if (mine != null) {
+        LOG.info("worker {}: the state goes through shared memory ({}) to and from workers {}, over TCP to the others",
+            rank, dir, with);
+      }
+      return !with.isEmpty() ? new Shared(values, mine.position(8).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer(), peers)
           : null;
     } finally {
       if (file != null) {
@@ -347,14 +347,13 @@ final class Allreduce implements Closeable {
       state = layout.buffers(s);
     }
     byte[] header = serialize(mine.withoutState());
-    long total = layout.total;
+    FloatBuffer[] theirs = peerMemory(layout.total);
     boolean anyShared = false;
     boolean anyTcp = false;
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
-        boolean viaMemory = shared != null && shared.with(p, total);
-        anyShared |= viaMemory;
-        anyTcp |= !viaMemory;
+        anyShared |= theirs[p] != null;
+        anyTcp |= theirs[p] == null;
       }
     }
 
@@ -362,10 +361,9 @@ final class Allreduce implements Closeable {
     // the shared memory where p reads it); everyone's slice rank here
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
-        boolean viaMemory = anyShared && shared.with(p, total);
-        ByteBuffer b = outgoing(p, 4 + 1 + 8 + 4 + header.length + (viaMemory ? 0 : 4 * layout.length(p)));
+        ByteBuffer b = outgoing(p, 4 + 1 + 8 + 4 + header.length + (theirs[p] != null ? 0 : 4 * layout.length(p)));
         b.put((byte) (stop ? 1 : 0)).putLong(mine.examples()).putInt(header.length).put(header);
-        if (viaMemory) {
+        if (theirs[p] != null) {
           layout.copySlice(state, p, shared.mine().slice((int) layout.from(p), layout.length(p)));
         } else {
           layout.copySlice(state, p, b);
@@ -393,8 +391,7 @@ final class Allreduce implements Closeable {
       byte[] h = new byte[b.getInt()];
       b.get(h);
       sum = RoundResult.merge(sum, deserialize(h, p));
-      FloatBuffer f = anyShared && shared.with(p, total) ? shared.peers()[p].slice((int) at, n)
-          : b.asFloatBuffer();
+      FloatBuffer f = theirs[p] != null ? theirs[p].slice((int) at, n) : b.asFloatBuffer();
       slices[p] = (from, dst, m) -> f.get(from, dst, 0, m);
     }
     // the averaged slice goes where the average goes and to the peers (the shared memory, the
@@ -420,7 +417,7 @@ final class Allreduce implements Closeable {
       if (p == rank) {
         continue;
       }
-      if (anyShared && shared.with(p, total)) {
+      if (theirs[p] != null) {
         sending[p] = outgoing(p, 4 + 1).put((byte) (nonFinite ? 1 : 0)).flip();
       } else {
         message.put(4 + 4 * n, (byte) (nonFinite ? 1 : 0));
@@ -431,8 +428,8 @@ final class Allreduce implements Closeable {
     for (int p = 0; p < workers; p++) {
       if (p != rank) {
         nonFinite |= in[p].get(in[p].limit() - 1) != 0;
-        layout.fill(p, anyShared && shared.with(p, total)
-            ? shared.peers()[p].slice((int) layout.from(p), layout.length(p)) : in[p].asFloatBuffer());
+        layout.fill(p, theirs[p] != null ? theirs[p].slice((int) layout.from(p), layout.length(p))
+            : in[p].asFloatBuffer());
       }
     }
     return new Averaged(layout.state, sum, stopRequested, nonFinite);

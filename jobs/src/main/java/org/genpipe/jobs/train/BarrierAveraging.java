@@ -33,8 +33,11 @@ final class BarrierAveraging implements java.io.Closeable {
    * Where workers on one host share their states' memory (a tmpfs: Linux's /dev/shm) instead of
    * sending them over TCP; null where there is none. Workers on other hosts use TCP.
    */
-  private static final java.nio.file.Path SHARED_MEMORY = java.nio.file.Files.isDirectory(java.nio.file.Path.of("/dev/shm"))
-      && java.nio.file.Files.isWritable(java.nio.file.Path.of("/dev/shm")) ? java.nio.file.Path.of("/dev/shm") : null;
+  private static final java.nio.file.Path SHARED_MEMORY = sharedMemory(java.nio.file.Path.of("/dev/shm"));
+
+  private static java.nio.file.Path sharedMemory(java.nio.file.Path dir) {
+    return java.nio.file.Files.isDirectory(dir) && java.nio.file.Files.isWritable(dir) ? dir : null;
+  }
 
   /** How often worker 0 sends the driver the rounds that carry no state (the progress bar's and metrics' delay). */
   static final int REPORT_MILLIS = 500;

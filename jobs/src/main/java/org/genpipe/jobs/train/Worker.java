@@ -128,11 +128,6 @@ public final class Worker {
     model.loadState(state);
   }
 
-  /** The model's state, a copy. */
-  public synchronized ModelState state() {
-    return model.state();
-  }
-
   /**
    * Runs local steps [fromStep, fromStep + steps) from the state the model holds, and returns this
    * worker's contribution without a state: for an allreduce that averages in the model's memory.
